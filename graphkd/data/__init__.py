@@ -1,0 +1,18 @@
+"""Datasets: the fact table, loaders with offline errors, CPF random splits and synthetic graphs."""
+from graphkd.data.catalog import DATASETS, DatasetInfo, dataset_info
+from graphkd.data.load import DatasetNotFoundError, data_root, load_dataset, prepare_data
+from graphkd.data.splits import largest_connected_component, random_split
+from graphkd.data.synthetic import csbm
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "csbm",
+    "data_root",
+    "dataset_info",
+    "largest_connected_component",
+    "load_dataset",
+    "prepare_data",
+    "random_split",
+]

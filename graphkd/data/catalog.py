@@ -1,0 +1,74 @@
+"""Dataset facts in one table: code looks facts up here instead of branching on names."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DATASETS", "DatasetInfo", "dataset_info"]
+
+PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What graphkd knows about a dataset before loading it.
+
+    ``family`` picks the reader in :mod:`graphkd.data.load`; ``splits[0]`` is the default split.
+    ``raw_files`` are the files expected under ``<root>/<folder>/raw`` (empty for generated graphs).
+    """
+
+    name: str
+    family: str
+    folder: str
+    num_nodes: int
+    num_features: int
+    num_classes: int
+    splits: tuple[str, ...]
+    raw_files: tuple[str, ...] = ()
+    normalize_features: bool = False
+
+    @property
+    def default_split(self) -> str:
+        return self.splits[0]
+
+
+def _planetoid(name: str, nodes: int, features: int, classes: int) -> DatasetInfo:
+    raw = tuple(f"ind.{name.lower()}.{s}" for s in PLANETOID_SUFFIXES)
+    return DatasetInfo(name, "planetoid", name, nodes, features, classes,
+                       ("public", "full", "random"), raw, normalize_features=True)
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        _planetoid("Cora", 2708, 1433, 7),
+        _planetoid("CiteSeer", 3327, 3703, 6),
+        _planetoid("PubMed", 19717, 500, 3),
+        DatasetInfo("Computers", "amazon", "Computers", 13752, 767, 10, ("random",),
+                    ("amazon_electronics_computers.npz",)),
+        DatasetInfo("Photo", "amazon", "Photo", 7650, 745, 8, ("random",),
+                    ("amazon_electronics_photo.npz",)),
+        DatasetInfo("CS", "coauthor", "CS", 18333, 6805, 15, ("random",), ("ms_academic_cs.npz",)),
+        DatasetInfo("Physics", "coauthor", "Physics", 34493, 8415, 5, ("random",),
+                    ("ms_academic_phy.npz",)),
+        DatasetInfo("CSBM", "synthetic", "", 3000, 64, 5, ("random",)),
+    )
+}
+
+# Names users type for the same datasets.
+ALIASES = {
+    "amazon-computers": "Computers", "amazoncomputers": "Computers", "amazon_computers": "Computers",
+    "amazon-photo": "Photo", "amazonphoto": "Photo", "amazon_photo": "Photo",
+    "coauthor-cs": "CS", "coauthorcs": "CS", "coauthor_cs": "CS",
+    "coauthor-physics": "Physics", "coauthorphysics": "Physics", "coauthor_physics": "Physics",
+    "synthetic": "CSBM",
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look a dataset up by name (case-insensitive, common aliases accepted)."""
+    key = str(name).lower()
+    by_lower = {n.lower(): n for n in DATASETS}
+    canonical = by_lower.get(key) or ALIASES.get(key)
+    if canonical is None:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    return DATASETS[canonical]

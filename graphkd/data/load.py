@@ -1,0 +1,121 @@
+"""``load_dataset``: one call from a dataset name to a PyG ``Data`` with masks and its split recorded."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Data
+
+from graphkd.checks import check_choice
+from graphkd.data.catalog import DatasetInfo, dataset_info
+from graphkd.data.splits import largest_connected_component, random_split
+from graphkd.data.synthetic import csbm
+
+__all__ = ["DatasetNotFoundError", "data_root", "load_dataset", "prepare_data"]
+
+DATA_ENV = "GRAPHKD_DATA"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not on disk and could not be downloaded."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``root`` if given, else ``$GRAPHKD_DATA``, else a per-user cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "graphkd"
+
+
+def _download_or_explain(info: DatasetInfo, root: Path, build):
+    """Run a PyG dataset constructor, which downloads missing raw files; offline, explain what is missing."""
+    raw_dir = root / info.folder / "raw"
+    missing = [f for f in info.raw_files if not (raw_dir / f).is_file()]
+    try:
+        return build()
+    except Exception as exc:  # PyG raises URLError, OSError or others depending on how the download fails
+        if not missing:
+            raise
+        raise DatasetNotFoundError(
+            f"{info.name}: files missing from {raw_dir} and the download failed ({type(exc).__name__}: {exc}). "
+            f"Expected: {', '.join(missing)}. Put them there, or point --root / ${DATA_ENV} at a folder "
+            f"holding {info.folder}/raw/."
+        ) from exc
+
+
+def _read_planetoid(info: DatasetInfo, root: Path, split: str) -> Data:
+    from torch_geometric.datasets import Planetoid
+
+    pyg_split = split if split in ("public", "full") else "public"
+    return _download_or_explain(info, root, lambda: Planetoid(str(root), info.name, split=pyg_split))[0]
+
+
+def _read_amazon(info: DatasetInfo, root: Path, split: str) -> Data:
+    from torch_geometric.datasets import Amazon
+
+    return _download_or_explain(info, root, lambda: Amazon(str(root), info.name))[0]
+
+
+def _read_coauthor(info: DatasetInfo, root: Path, split: str) -> Data:
+    from torch_geometric.datasets import Coauthor
+
+    return _download_or_explain(info, root, lambda: Coauthor(str(root), info.name))[0]
+
+
+def _read_synthetic(info: DatasetInfo, root: Path, split: str) -> Data:
+    return csbm(num_nodes=info.num_nodes, num_classes=info.num_classes, num_features=info.num_features)
+
+
+READERS = {
+    "planetoid": _read_planetoid,
+    "amazon": _read_amazon,
+    "coauthor": _read_coauthor,
+    "synthetic": _read_synthetic,
+}
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
+                 seed: int = 0) -> Data:
+    """Load ``name`` as a ``Data`` with ``train_mask``/``val_mask``/``test_mask``.
+
+    ``split``: ``"public"`` / ``"full"`` (Planetoid's fixed splits) or ``"random"`` (CPF/GLNN: the
+    largest connected component, 20 train and 30 validation nodes per class drawn with ``seed``,
+    the rest test). Defaults to the dataset's first listed split. The returned ``Data`` records
+    ``dataset``, ``split`` and ``split_seed``.
+    """
+    info = dataset_info(name)
+    split = check_choice(f"split for {info.name}", split or info.default_split, info.splits)
+    data = READERS[info.family](info, data_root(root), split)
+    data = Data(**{k: v for k, v in data.items()})  # detach from the dataset's storage
+    data.y = data.y.view(-1).long()
+    if info.normalize_features:
+        data.x = data.x / data.x.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    if split == "random":
+        data = random_split(largest_connected_component(data), seed=seed)
+    return prepare_data(data, dataset=info.name, split=split, split_seed=seed if split == "random" else None)
+
+
+def prepare_data(data: Data, dataset: str = "custom", split: str = "custom", split_seed: int | None = None) -> Data:
+    """Validate a user's ``Data`` for graphkd and record where it came from.
+
+    Checks shapes, ``edge_index`` range, finite features, integer labels and non-empty masks.
+    """
+    from graphkd.checks import check_edge_index, check_finite, check_mask
+
+    if data.x is None or data.x.dim() != 2:
+        raise ValueError("data.x must be a [num_nodes, num_features] feature matrix")
+    if data.y is None or data.y.dim() != 1 or data.y.dtype != torch.long:
+        raise ValueError("data.y must be a torch.long vector of class indices [num_nodes]")
+    if data.y.numel() != data.x.size(0):
+        raise ValueError(f"data.y has {data.y.numel()} labels for {data.x.size(0)} nodes")
+    data.x = data.x.float()
+    check_finite("data.x", data.x)
+    check_edge_index(data.edge_index, data.x.size(0))
+    for mask in ("train_mask", "val_mask", "test_mask"):
+        check_mask(f"data.{mask}", getattr(data, mask, None), data.x.size(0))
+    data.dataset, data.split, data.split_seed = dataset, split, split_seed
+    return data

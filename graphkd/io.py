@@ -1,0 +1,45 @@
+"""Saving and loading: atomic writes, and models stored as config + state dict (``weights_only`` safe)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["atomic_save", "load_model", "save_model"]
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Store ``model.config()``, its weights and free-form ``meta`` (plain types only)."""
+    return atomic_save({"config": model.config(), "state_dict": model.state_dict(), "meta": meta or {}}, path)
+
+
+def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model saved by :func:`save_model`; returns ``(model in eval mode, meta)``."""
+    from graphkd.models import build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
+        raise ValueError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
+    model = build_model(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    return model.eval(), blob.get("meta", {})

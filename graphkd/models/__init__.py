@@ -1,0 +1,18 @@
+"""Teachers and students: the GNN family (GCN, GraphSAGE, GAT) and the MLP."""
+from graphkd.checks import check_choice
+from graphkd.models.gnn import GAT, GCN, GNN, GraphSAGE
+from graphkd.models.mlp import MLP
+
+__all__ = ["GAT", "GCN", "GNN", "GraphSAGE", "MLP", "MODELS", "build_model", "count_parameters"]
+
+MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "mlp": MLP}
+
+
+def build_model(kind: str, **kwargs):
+    """Build a model from its short name (``gcn``, ``sage``, ``gat``, ``mlp``) and constructor arguments;
+    ``build_model(**model.config())`` rebuilds ``model``."""
+    return MODELS[check_choice("model", kind, list(MODELS))](**kwargs)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

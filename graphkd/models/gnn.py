@@ -1,0 +1,96 @@
+"""Deep GNN teachers (and shallow GNN students): GCN, GraphSAGE and GAT on torch_geometric layers.
+
+One family: ``GNN`` holds the depth, residuals, normalization and dropout; the subclasses only say
+how a layer is built, as in PyG's ``BasicGNN``. Hidden layers of equal width are residual, which
+with normalization is what lets 4-8 layer teachers train.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+
+__all__ = ["GAT", "GCN", "GNN", "GraphSAGE"]
+
+NORMS = {"batch_norm": torch.nn.BatchNorm1d, "layer_norm": torch.nn.LayerNorm}
+
+
+class GNN(torch.nn.Module):
+    kind = "gnn"
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
+        super().__init__()
+        if not 1 <= num_layers <= 8:
+            raise ValueError(f"num_layers must be between 1 and 8, got {num_layers}")
+        if norm is not None and norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
+        self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
+        self.num_layers, self.dropout, self.norm, self.residual = num_layers, dropout, norm, residual
+        self.conv_kwargs = conv_kwargs
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = torch.nn.ModuleList(
+            self.init_conv(widths[i], widths[i + 1], last=i == num_layers - 1, **conv_kwargs)
+            for i in range(num_layers)
+        )
+        self.norms = torch.nn.ModuleList(
+            NORMS[norm](hidden_channels) if norm else torch.nn.Identity() for _ in range(num_layers - 1)
+        )
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool, **kwargs) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Constructor arguments, enough to rebuild the model with :func:`graphkd.models.build_model`."""
+        return {"kind": self.kind, "in_channels": self.in_channels, "hidden_channels": self.hidden_channels,
+                "out_channels": self.out_channels, "num_layers": self.num_layers, "dropout": self.dropout,
+                "norm": self.norm, "residual": self.residual, **self.conv_kwargs}
+
+    def layer(self, i: int, h: Tensor, edge_index: Tensor) -> Tensor:
+        """Layer ``i`` alone: lets callers run the network layer by layer (chunked inference)."""
+        out = self.convs[i](h, edge_index)
+        if i == self.num_layers - 1:
+            return out
+        if self.residual and out.shape == h.shape:
+            out = out + h
+        out = F.relu(self.norms[i](out))
+        return F.dropout(out, p=self.dropout, training=self.training)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        h = F.dropout(x, p=self.dropout, training=self.training)
+        for i in range(self.num_layers):
+            h = self.layer(i, h, edge_index)
+        return h
+
+
+class GCN(GNN):
+    kind = "gcn"
+
+    def init_conv(self, in_channels, out_channels, last, **kwargs):
+        return GCNConv(in_channels, out_channels)
+
+
+class GraphSAGE(GNN):
+    kind = "sage"
+
+    def init_conv(self, in_channels, out_channels, last, **kwargs):
+        return SAGEConv(in_channels, out_channels)
+
+
+class GAT(GNN):
+    """GAT with ``heads`` attention heads concatenated in hidden layers and one head at the output."""
+
+    kind = "gat"
+
+    def __init__(self, in_channels, hidden_channels, out_channels, num_layers=2, dropout=0.6, norm=None,
+                 residual=True, heads: int = 8):
+        if hidden_channels % heads:
+            raise ValueError(f"GAT hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, norm, residual,
+                         heads=heads)
+
+    def init_conv(self, in_channels, out_channels, last, heads=8):
+        if last:
+            return GATConv(in_channels, out_channels, heads=1, dropout=self.dropout)
+        return GATConv(in_channels, out_channels // heads, heads=heads, dropout=self.dropout)

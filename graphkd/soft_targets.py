@@ -1,0 +1,130 @@
+"""Soft targets: a teacher's logits on the transfer set, stored once, tempered at any T on demand."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphkd.checks import check_finite, check_temperature
+from graphkd.io import atomic_save
+
+__all__ = ["SoftTargets", "split_fingerprint", "transfer_nodes"]
+
+TRANSFER_SETS = ("all", "labelled", "unlabelled")
+
+
+def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
+    """Node indices of the transfer set: ``all``, ``labelled`` (train), ``unlabelled`` or given indices."""
+    if isinstance(transfer, Tensor):
+        index = transfer.long().view(-1)
+        if index.numel() == 0 or index.min() < 0 or index.max() >= data.num_nodes:
+            raise ValueError(f"transfer node indices must be non-empty and lie in [0, {data.num_nodes})")
+        return index.unique()
+    if transfer == "all":
+        return torch.arange(data.num_nodes)
+    if transfer == "labelled":
+        return data.train_mask.nonzero().view(-1)
+    if transfer == "unlabelled":
+        return (~data.train_mask).nonzero().view(-1)
+    raise ValueError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)} or a tensor of node ids")
+
+
+def split_fingerprint(data: Data) -> str:
+    """A short hash of the graph's masks: soft targets made for one split must not train on another."""
+    h = hashlib.sha256()
+    for name in ("train_mask", "val_mask", "test_mask"):
+        h.update(getattr(data, name).to(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class SoftTargets:
+    """Teacher logits ``[num_members, num_transfer_nodes, num_classes]`` for ``node_index``.
+
+    One member for a single teacher, several for an ensemble: :meth:`probs` averages the members'
+    tempered distributions, as the primer prescribes. ``meta`` records dataset, split, seed and the
+    teacher configs; ``content_hash`` identifies the stored numbers.
+    """
+
+    def __init__(self, logits: Tensor, node_index: Tensor, meta: dict):
+        if logits.dim() == 2:
+            logits = logits.unsqueeze(0)
+        if logits.dim() != 3 or logits.size(1) != node_index.numel():
+            raise ValueError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
+        self.logits = check_finite("teacher logits", logits.detach().float().cpu())
+        self.node_index = node_index.long().cpu()
+        self.meta = dict(meta)
+        self.meta.setdefault("num_classes", self.logits.size(2))
+        self.meta["content_hash"] = self.content_hash()
+
+    @property
+    def num_classes(self) -> int:
+        return self.logits.size(2)
+
+    def content_hash(self) -> str:
+        h = hashlib.sha256(self.logits.numpy().tobytes())
+        h.update(self.node_index.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def probs(self, temperature: float = 1.0) -> Tensor:
+        """The soft targets at ``temperature``: ``[num_transfer_nodes, num_classes]``."""
+        return torch.softmax(self.logits / check_temperature(temperature), dim=-1).mean(dim=0)
+
+    def mean_logits(self) -> Tensor:
+        """Member-averaged logits, the target of logit matching."""
+        return self.logits.mean(dim=0)
+
+    def dense(self, values: Tensor, num_nodes: int) -> Tensor:
+        """Scatter per-transfer-node ``values`` into a ``[num_nodes, ...]`` tensor (zeros elsewhere)."""
+        out = values.new_zeros((num_nodes,) + tuple(values.shape[1:]))
+        out[self.node_index] = values
+        return out
+
+    def check_compatible(self, data: Data, num_classes: int | None = None) -> None:
+        """Refuse soft targets made for another graph, split or label space."""
+        problems = []
+        if self.meta.get("num_nodes") != data.num_nodes:
+            problems.append(f"made for {self.meta.get('num_nodes')} nodes, graph has {data.num_nodes}")
+        if self.node_index.numel() and self.node_index.max() >= data.num_nodes:
+            problems.append("transfer node ids beyond the graph")
+        if num_classes is not None and num_classes != self.num_classes:
+            problems.append(f"teacher has {self.num_classes} classes, student {num_classes}")
+        if self.meta.get("split_fingerprint") not in (None, split_fingerprint(data)):
+            problems.append(f"made for split {self.meta.get('split')!r} (seed {self.meta.get('split_seed')}), "
+                            f"graph has split {getattr(data, 'split', None)!r} (seed {getattr(data, 'split_seed', None)})")
+        if problems:
+            raise ValueError("soft targets do not match this graph: " + "; ".join(problems))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_save({"logits": self.logits, "node_index": self.node_index,
+                            "meta_json": json.dumps(self.meta, sort_keys=True)}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SoftTargets":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no soft-target file at {path}")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
+            raise ValueError(f"{path} is not a graphkd soft-target file")
+        targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]))
+        stored = json.loads(blob["meta_json"]).get("content_hash")
+        if stored and stored != targets.content_hash():
+            raise ValueError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored}")
+        return targets
+
+    @classmethod
+    def from_logits(cls, member_logits: list[Tensor], data: Data, transfer: str | Tensor = "all",
+                    **meta) -> "SoftTargets":
+        """Soft targets from full-graph teacher logits (one ``[num_nodes, C]`` tensor per member)."""
+        index = transfer_nodes(data, transfer)
+        logits = torch.stack([m[index] for m in member_logits])
+        meta = {"num_nodes": data.num_nodes, "dataset": getattr(data, "dataset", None),
+                "split": getattr(data, "split", None), "split_seed": getattr(data, "split_seed", None),
+                "split_fingerprint": split_fingerprint(data),
+                "transfer": transfer if isinstance(transfer, str) else "indices", **meta}
+        return cls(logits, index, meta)
