@@ -1,0 +1,39 @@
+"""Fixtures shared by the tests: tiny hand-made graphs, and a writable copy of ../shared/data.
+
+Only the tests (and .ci/run) know where the shared data lives; the package finds data through its
+root setting. ``GRAPHKD_SHARED_DATA`` overrides the location.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+SHARED_DATA = Path(os.environ.get("GRAPHKD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A temporary root holding copies of the shared datasets' ``raw/`` folders (never the shared folder)."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data not found at {SHARED_DATA}; CI must have ../shared/data beside the clone")
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("graphkd-data")
+    for raw in SHARED_DATA.glob("*/raw"):
+        shutil.copytree(raw, root / raw.parent.name / "raw")
+    return root
+
+
+@pytest.fixture
+def tiny_graph() -> Data:
+    """Six nodes, two classes, two triangles joined by one edge; two labelled nodes per split."""
+    edge_index = torch.tensor([[0, 1, 1, 2, 0, 2, 3, 4, 4, 5, 3, 5, 2, 3],
+                               [1, 0, 2, 1, 2, 0, 4, 3, 5, 4, 5, 3, 3, 2]])
+    x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.3], [0.2, 0.7], [0.1, 0.9], [0.0, 1.0]])
+    y = torch.tensor([0, 0, 0, 1, 1, 1])
+    mask = lambda idx: torch.zeros(6, dtype=torch.bool).index_fill_(0, torch.tensor(idx), True)  # noqa: E731
+    return Data(x=x, y=y, edge_index=edge_index, train_mask=mask([0, 5]), val_mask=mask([1, 4]),
+                test_mask=mask([2, 3]))
