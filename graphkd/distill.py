@@ -62,6 +62,8 @@ class DistillConfig:
     patience: int = 50
     lr: float = 0.01
     weight_decay: float = 5e-4
+    # Students get none by default: with row-normalised features it swamps the soft-target signal.
+    student_weight_decay: float = 0.0
     batch_size: int = 4096
     extra: dict = field(default_factory=dict)
 
@@ -129,7 +131,7 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     """Train a student; with ``targets=None`` it learns from labels alone (the baseline)."""
     torch.manual_seed(seed)
     model = _student(cfg, data, kind)
-    train_cfg = TrainConfig(cfg.epochs, cfg.lr, cfg.weight_decay, cfg.patience, cfg.batch_size)
+    train_cfg = TrainConfig(cfg.epochs, cfg.lr, cfg.student_weight_decay, cfg.patience, cfg.batch_size)
     desc = f"{kind} {'labels-only' if targets is None else 'student'}"
     if targets is None:
         nodes, alpha, soft, has_soft = data.train_mask.nonzero().view(-1), 1.0, None, None

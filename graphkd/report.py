@@ -1,0 +1,44 @@
+"""Human-readable results: the side-by-side table, and the machine facts every result is saved with."""
+from __future__ import annotations
+
+import os
+import platform
+
+__all__ = ["environment", "format_summary", "markdown_table"]
+
+ROLES = (("teacher", "teacher"), ("baseline_mlp", "labels-only MLP"), ("student", "distilled student"))
+
+
+def environment() -> dict:
+    """CPU, cores, memory, thread count and library versions: results are meaningless without them."""
+    import numpy
+    import torch
+    import torch_geometric
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gib = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1) if mem_gib else None,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "numpy": numpy.__version__}
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_summary(summary: dict) -> str:
+    """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters."""
+    rows = [[label, f"{100 * summary[key]['test_acc_mean']:.2f} ± {100 * summary[key]['test_acc_std']:.2f}",
+             f"{summary[key]['params']:,}"] for key, label in ROLES]
+    title = f"{summary['dataset']} ({summary['split']} split, {summary['runs']} runs)"
+    return title + "\n" + markdown_table(["model", "test acc (%)", "params"], rows)
