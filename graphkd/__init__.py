@@ -1,30 +1,31 @@
 """graphkd: distil deep GNN teachers into MLP and shallow-GNN students that serve fast on CPU."""
-from graphkd.data import load_dataset, prepare_data, random_split
-from graphkd.distill import DistillConfig, run_distillation
-from graphkd.io import load_model, save_model
-from graphkd.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
-from graphkd.models import GAT, GCN, GNN, MLP, GraphSAGE, build_model
-from graphkd.soft_targets import SoftTargets
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GAT",
-    "GCN",
-    "GNN",
-    "MLP",
-    "DistillConfig",
-    "GraphSAGE",
-    "SoftTargets",
-    "build_model",
-    "distillation_loss",
-    "load_dataset",
-    "load_model",
-    "logit_matching_loss",
-    "prepare_data",
-    "random_split",
-    "run_distillation",
-    "save_model",
-    "soft_target_loss",
-    "tempered_softmax",
-]
+# Public names and the module holding each, imported on first use (PEP 562): `import graphkd.predictor`
+# serves an exported student with NumPy alone and must not pull in torch.
+_EXPORTS = {
+    "GAT": "graphkd.models", "GCN": "graphkd.models", "GNN": "graphkd.models", "GraphSAGE": "graphkd.models",
+    "MLP": "graphkd.models", "build_model": "graphkd.models",
+    "DistillConfig": "graphkd.distill", "run_distillation": "graphkd.distill",
+    "SoftTargets": "graphkd.soft_targets",
+    "distillation_loss": "graphkd.losses", "logit_matching_loss": "graphkd.losses",
+    "soft_target_loss": "graphkd.losses", "tempered_softmax": "graphkd.losses",
+    "load_dataset": "graphkd.data", "prepare_data": "graphkd.data", "random_split": "graphkd.data",
+    "load_model": "graphkd.io", "save_model": "graphkd.io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'graphkd' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import sys
 
+from graphkd import export
 from graphkd.distill import STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 
 __all__ = ["build_parser", "main"]
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphkd", description="Distil GNN teachers into fast students.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_distill_parser(subparsers)
+    export.add_parser(subparsers)
     return parser
 
 

@@ -22,7 +22,7 @@ from graphkd.data import load_dataset, prepare_data, random_split
 from graphkd.io import save_model
 from graphkd.losses import distillation_loss
 from graphkd.models import build_model, count_parameters
-from graphkd.soft_targets import SoftTargets, transfer_nodes
+from graphkd.soft_targets import SoftTargets
 from graphkd.training import TrainConfig, accuracy, cross_entropy_on, predict, train_full_batch, train_minibatch
 
 __all__ = ["DistillConfig", "TEACHER_DEFAULTS", "run_distillation", "summarize"]
@@ -80,8 +80,19 @@ class DistillConfig:
 
     def key(self) -> str:
         """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("runs", "root")}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+        return _hash({k: v for k, v in dataclasses.asdict(self).items() if k not in ("runs", "root")})
+
+    def teacher_key(self) -> str:
+        """Hash of what changes the teacher's soft targets: students with equal keys share teachers."""
+        return _hash({k: v for k, v in dataclasses.asdict(self).items() if k in TEACHER_FIELDS})
+
+
+TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
+                  "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra")
+
+
+def _hash(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def summarize(values: list[float]) -> tuple[float, float]:
@@ -108,15 +119,23 @@ def _student(cfg: DistillConfig, data: Data, kind: str):
     return build_model(kind, norm="batch_norm" if cfg.student_batch_norm else None, **common)
 
 
-def train_teachers(cfg: DistillConfig, data: Data, seed: int, progress: bool = False) -> SoftTargets:
-    """Train ``cfg.ensemble`` teachers and return their soft targets on the transfer set."""
+def _checkpoint(checkpoints: Path | None, name: str) -> Path | None:
+    return checkpoints / f"{name}.ckpt" if checkpoints is not None else None
+
+
+def train_teachers(cfg: DistillConfig, data: Data, seed: int, progress: bool = False,
+                   checkpoints: Path | None = None) -> SoftTargets:
+    """Train ``cfg.ensemble`` teachers and return their soft targets on the transfer set.
+
+    ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
     train_cfg = TrainConfig(cfg.epochs, TEACHER_DEFAULTS[cfg.teacher]["lr"], cfg.weight_decay, cfg.patience)
     logits, configs = [], []
     for member in range(cfg.ensemble):
         torch.manual_seed(seed * 1000 + member)
         model = _teacher(cfg, data)
         train_full_batch(model, data, cross_entropy_on(data.train_mask, data.y), train_cfg,
-                         desc=f"teacher {cfg.teacher} #{member}", progress=progress)
+                         desc=f"teacher {cfg.teacher} #{member}", progress=progress,
+                         checkpoint=_checkpoint(checkpoints, f"seed{seed}-teacher{member}"))
         logits.append(predict(model, data))
         configs.append(model.config())
     probs = torch.stack([lg.softmax(-1) for lg in logits]).mean(0)
@@ -127,7 +146,7 @@ def train_teachers(cfg: DistillConfig, data: Data, seed: int, progress: bool = F
 
 
 def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, seed: int, kind: str,
-                  progress: bool = False):
+                  progress: bool = False, checkpoints: Path | None = None):
     """Train a student; with ``targets=None`` it learns from labels alone (the baseline)."""
     torch.manual_seed(seed)
     model = _student(cfg, data, kind)
@@ -146,10 +165,12 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
                                  data.y[batch], data.train_mask[batch],
                                  None if has_soft is None else has_soft[batch])
 
+    checkpoint = _checkpoint(checkpoints, f"seed{seed}-{'baseline' if targets is None else 'student'}")
     if kind == "mlp":
-        train_minibatch(model, data, nodes, batch_loss, train_cfg, desc, progress)
+        train_minibatch(model, data, nodes, batch_loss, train_cfg, desc, progress, checkpoint)
     else:
-        train_full_batch(model, data, lambda logits: batch_loss(logits[nodes], nodes), train_cfg, desc, progress)
+        train_full_batch(model, data, lambda logits: batch_loss(logits[nodes], nodes), train_cfg, desc, progress,
+                         checkpoint)
     return model
 
 
@@ -160,12 +181,29 @@ def _scores(model, data: Data) -> dict:
             "params": count_parameters(model)}
 
 
-def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, progress: bool = False) -> dict:
+def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
+                    progress: bool = False, checkpoints: Path | None = None) -> SoftTargets:
+    """Soft targets from ``teacher_dir`` when a teacher of this configuration and seed was trained
+    before on this split; otherwise train the teacher(s) and store their soft targets there."""
+    path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
+    if path is not None and path.is_file():
+        targets = SoftTargets.load(path)
+        targets.check_compatible(data)
+        return targets
+    targets = train_teachers(cfg, data, seed, progress, checkpoints)
+    if path is not None:
+        targets.save(path)
+    return targets
+
+
+def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teacher_dir: Path | None = None,
+             progress: bool = False) -> dict:
     """One seed: teacher(s), soft targets, labels-only MLP, distilled student. Saves artifacts to ``out``."""
     start = time.perf_counter()
-    targets = train_teachers(cfg, data, seed, progress)
-    baseline = train_student(cfg, data, None, seed, "mlp", progress)
-    student = train_student(cfg, data, targets, seed, cfg.student, progress)
+    checkpoints = out / "checkpoints" if out is not None else None
+    targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints)
+    baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
+    student = train_student(cfg, data, targets, seed, cfg.student, progress, checkpoints)
     result = {
         "seed": seed,
         "teacher": {"val_acc": targets.meta["teacher_val_acc"], "test_acc": targets.meta["teacher_test_acc"],
@@ -175,7 +213,6 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, progre
         "seconds": time.perf_counter() - start,
     }
     if out is not None:
-        targets.save(out / f"soft_targets_seed{seed}.pt")
         save_model(student, out / f"student_seed{seed}.pt",
                    meta={"dataset": data.dataset, "split": data.split, "seed": seed,
                          "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature})
@@ -183,13 +220,15 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, progre
 
 
 def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Path | None = None,
-                     progress: bool = True) -> dict:
+                     teacher_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Run ``cfg.runs`` seeds and return the summary written to ``out/results.json``.
 
     ``data``: a user's own graph (with masks, or split per seed with the CPF random split when
-    ``cfg.split == "random"``); by default ``cfg.dataset`` is loaded.
+    ``cfg.split == "random"``); by default ``cfg.dataset`` is loaded. ``teacher_dir``: where soft
+    targets are cached and reused across students (default ``out``).
     """
     out = Path(out) if out is not None else None
+    teacher_dir = Path(teacher_dir) if teacher_dir is not None else out
     per_seed = []
     bar = tqdm(range(cfg.seed, cfg.seed + cfg.runs), desc=f"distill {cfg.teacher}->{cfg.student}",
                disable=not progress)
@@ -206,7 +245,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
             seed_data = prepare_data(random_split(data, seed), getattr(data, "dataset", "custom"), "random", seed)
         else:
             seed_data = data
-        result = run_seed(cfg, seed_data, seed, out, progress=False)
+        result = run_seed(cfg, seed_data, seed, out, teacher_dir)
         result["config_key"] = cfg.key()
         per_seed.append(result)
         if record is not None:

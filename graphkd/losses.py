@@ -9,7 +9,6 @@ nodes, not over nodes x classes.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

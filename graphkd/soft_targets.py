@@ -94,8 +94,8 @@ class SoftTargets:
         if num_classes is not None and num_classes != self.num_classes:
             problems.append(f"teacher has {self.num_classes} classes, student {num_classes}")
         if self.meta.get("split_fingerprint") not in (None, split_fingerprint(data)):
-            problems.append(f"made for split {self.meta.get('split')!r} (seed {self.meta.get('split_seed')}), "
-                            f"graph has split {getattr(data, 'split', None)!r} (seed {getattr(data, 'split_seed', None)})")
+            problems.append(f"made for split {self.meta.get('split')!r} (seed {self.meta.get('split_seed')}), graph "
+                            f"has split {getattr(data, 'split', None)!r} (seed {getattr(data, 'split_seed', None)})")
         if problems:
             raise ValueError("soft targets do not match this graph: " + "; ".join(problems))
 
@@ -104,7 +104,7 @@ class SoftTargets:
                             "meta_json": json.dumps(self.meta, sort_keys=True)}, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "SoftTargets":
+    def load(cls, path: str | os.PathLike) -> SoftTargets:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no soft-target file at {path}")
@@ -119,7 +119,7 @@ class SoftTargets:
 
     @classmethod
     def from_logits(cls, member_logits: list[Tensor], data: Data, transfer: str | Tensor = "all",
-                    **meta) -> "SoftTargets":
+                    **meta) -> SoftTargets:
         """Soft targets from full-graph teacher logits (one ``[num_nodes, C]`` tensor per member)."""
         index = transfer_nodes(data, transfer)
         logits = torch.stack([m[index] for m in member_logits])

@@ -35,6 +35,6 @@ class MLP(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         """``edge_index`` is accepted and ignored, so MLPs and GNNs share one call signature."""
         h = x
-        for lin, norm in zip(self.lins[:-1], self.norms):
+        for lin, norm in zip(self.lins[:-1], self.norms, strict=True):
             h = F.dropout(F.relu(norm(lin(h))), p=self.dropout, training=self.training)
         return self.lins[-1](h)

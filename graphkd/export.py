@@ -1,0 +1,217 @@
+"""Export a trained MLP student for serving: ONNX, a ``torch.export`` program, plain NumPy weights, metadata.
+
+Every exported graph takes raw node features ``[batch, in_channels]`` and returns class probabilities;
+the recorded preprocessing (row normalisation for Planetoid data) is applied by the caller, e.g.
+:class:`graphkd.predictor.Predictor`. After writing, each artifact is checked against the eager model.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphkd.checks import check_choice, check_finite
+from graphkd.models import MLP
+
+__all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
+           "verify_export"]
+
+FORMATS = ("onnx", "torch_export", "numpy")
+FILES = {"onnx": "student.onnx", "torch_export": "student.pt2", "numpy": "student.npz"}
+PREPROCESSING_KEYS = ("row_normalize",)
+# Exported results must match eager PyTorch this closely (probabilities, max abs difference).
+TOLERANCE = 1e-5
+
+
+class StudentProbabilities(torch.nn.Module):
+    """The student with a softmax on top, so exported graphs hand back probabilities."""
+
+    def __init__(self, student: MLP):
+        super().__init__()
+        self.student = student
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.student(x), dim=-1)
+
+
+def fold_batch_norm(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer ``(weight [in, out], bias [out])`` as float32, eval-mode batch norm folded into the linear
+    layer before it, so that ``h = relu(h @ weight + bias)`` reproduces ``model.eval()``."""
+    layers = []
+    for i, lin in enumerate(model.lins):
+        weight = lin.weight.detach().double().T  # [in, out]
+        bias = lin.bias.detach().double()
+        norm = model.norms[i] if i < len(model.norms) else None
+        if isinstance(norm, torch.nn.BatchNorm1d):  # fold in float64: the rounding happens once, at the end
+            scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+            weight = weight * scale
+            bias = (bias - norm.running_mean.double()) * scale + norm.bias.detach().double()
+        layers.append((weight.float().contiguous().numpy(), bias.float().numpy()))
+    return layers
+
+
+def _default_preprocessing(meta: dict) -> dict:
+    """Planetoid datasets are row-normalised by ``load_dataset``, so serving must do the same."""
+    from graphkd.data.catalog import dataset_info
+
+    try:
+        return {"row_normalize": dataset_info(meta["dataset"]).normalize_features}
+    except (KeyError, ValueError):  # a user's own graph: graphkd changed nothing about its features
+        return {"row_normalize": False}
+
+
+def _check_preprocessing(preprocessing: dict) -> dict:
+    unknown = set(preprocessing) - set(PREPROCESSING_KEYS)
+    if unknown:
+        raise ValueError(f"unknown preprocessing key(s) {sorted(unknown)}; valid: {', '.join(PREPROCESSING_KEYS)}")
+    return {"row_normalize": bool(preprocessing.get("row_normalize", False))}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_onnx(wrapped: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    # The torch.export-based exporter (the default since PyTorch 2.9); the TorchScript one is deprecated.
+    # external_data=False keeps the weights inside the one .onnx file.
+    torch.onnx.export(wrapped, (example,), str(path), input_names=["features"], output_names=["probabilities"],
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False, verbose=False,
+                      dynamo=True)
+
+
+def _write_torch_export(wrapped: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    torch.export.save(program, str(path))
+
+
+def _write_numpy(model: MLP, path: Path) -> None:
+    arrays = {}
+    for i, (weight, bias) in enumerate(fold_batch_norm(model)):
+        arrays[f"weight_{i}"], arrays[f"bias_{i}"] = weight, bias
+    np.savez(path, **arrays)
+
+
+def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
+    if isinstance(model_path_or_module, torch.nn.Module):
+        model, meta = model_path_or_module, dict(meta or {})
+    else:
+        from graphkd.io import load_model
+
+        model, saved = load_model(model_path_or_module)
+        meta = {**saved, **(meta or {})}
+    if not isinstance(model, MLP):
+        raise ValueError(f"only MLP students can be exported (they need no graph to serve); got "
+                         f"{type(model).__name__}. GNN teachers and students need the graph at serving time.")
+    return model.eval(), meta
+
+
+def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FORMATS,
+                   example_features: torch.Tensor | None = None, preprocessing: dict | None = None,
+                   class_names: list[str] | None = None, meta: dict | None = None) -> dict:
+    """Write an MLP student (a module, or a file from :func:`graphkd.io.save_model`) to ``out_dir``.
+
+    ``formats``: any of ``onnx`` (``student.onnx``), ``torch_export`` (``student.pt2``) and ``numpy``
+    (``student.npz``: ``weight_i [in, out]``, ``bias_i``; ``h = relu(h @ weight_i + bias_i)``, softmax
+    last). All have a dynamic batch dimension. ``example_features``: ``[n, in_channels]`` used to trace
+    and to verify the artifacts (default: random non-negative features). ``preprocessing``: e.g.
+    ``{"row_normalize": True}``; default: what ``load_dataset`` did to the dataset named in the model's
+    meta. ``meta`` adds to (or, for a module, supplies) the model file's meta. Returns the metadata
+    written to ``metadata.json``; raises ``RuntimeError`` if an artifact disagrees with the eager model.
+    """
+    formats = [check_choice("export format", f, FORMATS) for f in ([formats] if isinstance(formats, str) else formats)]
+    if not formats:
+        raise ValueError(f"no export format given; valid: {', '.join(FORMATS)}")
+    model, meta = _load_student(model_path_or_module, meta)
+    if example_features is None:
+        example_features = torch.rand(8, model.in_channels, generator=torch.Generator().manual_seed(0))
+    example_features = check_finite("example_features", torch.as_tensor(example_features, dtype=torch.float32))
+    if example_features.dim() != 2 or example_features.size(1) != model.in_channels or len(example_features) < 2:
+        raise ValueError(f"example_features must have shape [n >= 2, {model.in_channels}], "
+                         f"got {tuple(example_features.shape)}")
+    preprocessing = _check_preprocessing(_default_preprocessing(meta) if preprocessing is None else preprocessing)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapped = StudentProbabilities(model).eval()
+    writers = {"onnx": lambda p: _write_onnx(wrapped, example_features, p),
+               "torch_export": lambda p: _write_torch_export(wrapped, example_features, p),
+               "numpy": lambda p: _write_numpy(model, p)}
+    for fmt in formats:
+        writers[fmt](out_dir / FILES[fmt])
+
+    from graphkd import __version__
+
+    metadata = {
+        "graphkd_version": __version__,
+        "model": model.config(),
+        "num_features": model.in_channels,
+        "num_classes": model.out_channels,
+        "hidden_sizes": [lin.out_features for lin in model.lins[:-1]],
+        "class_names": class_names or meta.get("class_names"),
+        "preprocessing": preprocessing,
+        "input": "features [batch, num_features] float32, before preprocessing",
+        "output": "probabilities [batch, num_classes] float32",
+        "numpy_layout": "h = relu(h @ weight_i + bias_i) for each layer but the last; softmax(h @ weight + bias) "
+                        "on the last; weight_i is [in, out], batch norm folded in",
+        **{key: meta.get(key) for key in ("dataset", "split", "seed")},
+        "soft_targets_hash": meta.get("soft_targets"),
+        "temperature": meta.get("temperature"),
+        "files": {fmt: {"path": FILES[fmt], "sha256": _sha256(out_dir / FILES[fmt])} for fmt in formats},
+    }
+    (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    metadata["max_abs_diff"] = verify_export(out_dir, model, example_features)
+    return metadata
+
+
+def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor) -> dict[str, float]:
+    """Max abs difference between each exported backend's probabilities and the eager model's on
+    ``features`` (raw, preprocessing applied on both sides); raises ``RuntimeError`` above the tolerance."""
+    from graphkd.predictor import Predictor
+
+    x = features.float()
+    metadata = json.loads((Path(out_dir) / "metadata.json").read_text())
+    if metadata["preprocessing"]["row_normalize"]:
+        x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(x), dim=-1).numpy()
+    diffs = {}
+    for fmt in metadata["files"]:
+        got = Predictor.load(out_dir, backend=fmt).predict_proba(features.numpy())
+        diffs[fmt] = float(np.abs(got - expected).max())
+        if not diffs[fmt] <= TOLERANCE:
+            raise RuntimeError(f"exported {fmt} student differs from the eager model by {diffs[fmt]:.3g} "
+                               f"(tolerance {TOLERANCE})")
+    return diffs
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a trained MLP student for serving (ONNX, torch.export, NumPy)",
+        description="Export an MLP student saved by `graphkd distill` (student_seed*.pt) to --out: student.onnx "
+                    "(onnxruntime), student.pt2 (torch.export), student.npz (plain NumPy weights, batch norm "
+                    "folded) and metadata.json (feature size, classes, preprocessing, dataset, soft-target "
+                    "hash, file hashes). Each file is checked against the eager model before the command "
+                    "succeeds. Serve with graphkd.predictor.Predictor.load(OUT).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="student model file written by graphkd distill / save_model")
+    p.add_argument("--out", required=True, help="output folder for the exported files")
+    p.add_argument("--format", nargs="+", default=list(FORMATS), choices=list(FORMATS), dest="formats",
+                   help="formats to write")
+    p.add_argument("--row-normalize", choices=["auto", "yes", "no"], default="auto",
+                   help="divide each node's features by their sum before the model; auto: as load_dataset "
+                        "did for the dataset recorded in the model file (yes for Cora, CiteSeer, PubMed)")
+    p.set_defaults(func=_export)
+
+
+def _export(args) -> int:
+    preprocessing = None if args.row_normalize == "auto" else {"row_normalize": args.row_normalize == "yes"}
+    metadata = export_student(args.model, args.out, formats=args.formats, preprocessing=preprocessing)
+    for fmt, info in metadata["files"].items():
+        print(f"{Path(args.out) / info['path']}  max abs diff vs eager {metadata['max_abs_diff'][fmt]:.2e}")
+    print(f"{Path(args.out) / 'metadata.json'}  preprocessing {metadata['preprocessing']}")
+    return 0

@@ -1,0 +1,180 @@
+"""Serve an exported MLP student: class probabilities for a feature matrix or a single node.
+
+Backends: ``numpy`` (``student.npz``; this module never imports torch on that path, so a serving
+process stays small and starts fast), ``onnx`` (onnxruntime) and ``torch_export`` (``student.pt2``).
+Features go in raw; the preprocessing recorded at export time (row normalisation) is applied here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["BACKENDS", "Predictor"]
+
+BACKENDS = ("onnx", "torch_export", "numpy")
+MIN_ROW_SUM = 1e-12  # load_dataset's clamp for all-zero feature rows
+
+
+def _row_normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(x.sum(axis=-1, keepdims=True), np.float32(MIN_ROW_SUM))
+
+
+def _numpy_forward(path: Path, row_normalize: bool):
+    """``x`` ([n, F] or [F]) -> probabilities, with ``x @ W + b`` per layer on contiguous float32 weights."""
+    with np.load(path) as arrays:
+        num_layers = len(arrays.files) // 2
+        layers = [(np.ascontiguousarray(arrays[f"weight_{i}"], dtype=np.float32),
+                   np.ascontiguousarray(arrays[f"bias_{i}"], dtype=np.float32)) for i in range(num_layers)]
+    (first_weight, first_bias), rest = layers[0], layers[1:]
+    min_row_sum = np.float32(MIN_ROW_SUM)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        h = x @ first_weight
+        if row_normalize:  # (x / s) @ W == (x @ W) / s: divide the few outputs, not the many features
+            h /= np.maximum(x.sum(axis=-1, keepdims=True), min_row_sum)
+        h += first_bias
+        for weight, bias in rest:
+            np.maximum(h, 0.0, out=h)  # ReLU; propagates NaN, so bad input surfaces in the output check
+            h = h @ weight
+            h += bias
+        h -= h.max(axis=-1, keepdims=True)
+        np.exp(h, out=h)
+        h /= h.sum(axis=-1, keepdims=True)
+        return h
+
+    return forward
+
+
+def _onnx_forward(path: Path, row_normalize: bool, num_threads: int | None):
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError("the onnx backend needs onnxruntime: pip install 'graphkd[serve]'") from exc
+    options = onnxruntime.SessionOptions()
+    if num_threads is not None:
+        options.intra_op_num_threads = num_threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    run, outputs = session.run, ["probabilities"]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        if row_normalize:
+            x = _row_normalize(x)
+        if x.ndim == 1:
+            return run(outputs, {"features": x[None]})[0][0]
+        return run(outputs, {"features": np.ascontiguousarray(x)})[0]
+
+    return forward
+
+
+def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | None):
+    import torch  # only this backend needs torch
+
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)  # process-wide: torch has no per-module thread setting
+    module = torch.export.load(str(path)).module()
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        if row_normalize:
+            x = _row_normalize(x)
+        with torch.inference_mode():
+            if x.ndim == 1:
+                return module(torch.from_numpy(x[None]))[0].numpy()
+            return module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    return forward
+
+
+class Predictor:
+    """An exported student ready to serve. Build it with :meth:`Predictor.load`.
+
+    ``predict_proba(features)``: ``[n, F] -> [n, C]`` or ``[F] -> [C]``; ``predict``: labels (an ``int``
+    for a single node). Attributes: ``backend``, ``metadata``, ``num_features``, ``num_classes``,
+    ``class_names``.
+    """
+
+    def __init__(self, forward, metadata: dict, backend: str):
+        self._forward = forward
+        self.metadata = metadata
+        self.backend = backend
+        self.num_features = int(metadata["num_features"])
+        self.num_classes = int(metadata["num_classes"])
+        self.class_names = metadata.get("class_names")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, backend: str = "auto", num_threads: int | None = None,
+             check_hashes: bool = True) -> Predictor:
+        """Load the student that ``graphkd export`` wrote to ``directory``.
+
+        ``backend``: ``onnx``, ``torch_export``, ``numpy``, or ``auto``: ``numpy`` when exported (fastest
+        for single nodes, no torch), else ``onnx``, else ``torch_export``; with ``num_threads``, auto
+        prefers ``onnx``. ``num_threads``: intra-op threads for onnxruntime / torch (torch: process-wide);
+        the numpy backend uses NumPy's BLAS threads (set ``OMP_NUM_THREADS`` before starting Python).
+        ``check_hashes``: compare the backend's file with the sha256 recorded at export time.
+        """
+        directory = Path(directory)
+        meta_path = directory / "metadata.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{directory} holds no exported student (no metadata.json); "
+                                    f"write one with `graphkd export --model MODEL --out {directory}`")
+        metadata = json.loads(meta_path.read_text())
+        exported = [fmt for fmt in BACKENDS if fmt in metadata.get("files", {})]
+        valid = ("auto",) + BACKENDS
+        if backend not in valid:
+            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(valid)}")
+        if backend == "auto":
+            order = ("onnx", "numpy", "torch_export") if num_threads is not None else ("numpy", "onnx", "torch_export")
+            backend = next((fmt for fmt in order if fmt in exported), None)
+            if backend is None:
+                raise FileNotFoundError(f"{meta_path} lists no exported file; valid formats: {', '.join(BACKENDS)}")
+        elif backend not in exported:
+            raise FileNotFoundError(f"{directory} was exported without the {backend} backend; "
+                                    f"exported: {', '.join(exported) or 'none'}")
+        if num_threads is not None and backend == "numpy":
+            raise ValueError("num_threads applies to the onnx and torch_export backends; the numpy backend uses "
+                             "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
+        if num_threads is not None and not (isinstance(num_threads, int) and num_threads >= 1):
+            raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")
+        path = directory / metadata["files"][backend]["path"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing (listed in {meta_path})")
+        if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:
+            raise ValueError(f"{path} differs from the file exported (sha256 mismatch); export again")
+        row_normalize = bool(metadata["preprocessing"]["row_normalize"])
+        if backend == "numpy":
+            forward = _numpy_forward(path, row_normalize)
+        elif backend == "onnx":
+            forward = _onnx_forward(path, row_normalize, num_threads)
+        else:
+            forward = _torch_export_forward(path, row_normalize, num_threads)
+        return cls(forward, metadata, backend)
+
+    def predict_proba(self, features) -> np.ndarray:
+        """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.num_features:
+            raise ValueError(f"features must have shape [n, {self.num_features}] or [{self.num_features}], "
+                             f"got {list(x.shape)}")
+        probs = self._forward(x)
+        # Every row's softmax sums to 1, so the total is finite unless some input was NaN/inf (which propagates).
+        if not math.isfinite(probs.sum()):
+            raise self._non_finite(x)
+        return probs
+
+    def predict(self, features):
+        """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""
+        probs = self.predict_proba(features)
+        return int(probs.argmax()) if probs.ndim == 1 else probs.argmax(axis=1)
+
+    @staticmethod
+    def _non_finite(x: np.ndarray) -> ValueError:
+        bad = ~np.isfinite(x)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=-1)) if x.ndim == 2 else []
+            where = f" in row(s) {rows[:10].tolist()}" if len(rows) else ""
+            return ValueError(f"features hold {int(bad.sum())} NaN or inf value(s){where}")
+        return ValueError("the model's output is not finite (the features are too large in magnitude)")
