@@ -1,15 +1,23 @@
-"""Training loops: full-batch for GNNs, node mini-batches for MLPs, early stopping on validation accuracy."""
+"""Training loops: full-batch for GNNs, node mini-batches for MLPs, early stopping on validation accuracy.
+
+With ``checkpoint=path`` a run saves its state every ``checkpoint_every`` epochs and, started again
+with the same path, continues where it stopped with bit-identical results (see graphkd.checkpoint).
+"""
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
+
+from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
 
 __all__ = ["TrainConfig", "accuracy", "cross_entropy_on", "fit", "predict", "train_full_batch", "train_minibatch"]
 
@@ -45,13 +53,30 @@ def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, bat
 
 
 def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], val_acc: Callable[[], float],
-        config: TrainConfig, desc: str = "train", progress: bool = False) -> float:
+        config: TrainConfig, desc: str = "train", progress: bool = False,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
     """Run ``step`` once per epoch, keep the weights of the best validation accuracy, stop after
-    ``patience`` epochs without improvement. Returns the best validation accuracy."""
+    ``patience`` epochs without improvement. Returns the best validation accuracy.
+
+    ``checkpoint``: a file where the full training state is saved every ``checkpoint_every`` epochs;
+    if it exists at the start (written for the same model and ``config``, else ``ValueError``), the
+    run resumes from it. It is deleted once training ends: the result is the trained model, which the
+    caller saves, and a finished run's leftover checkpoint would otherwise make a later fresh run at
+    the same path skip its training. Use one path per training run.
+    """
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best_acc, best_state, since_best = -1.0, None, 0
-    bar = tqdm(range(config.epochs), desc=desc, leave=False, disable=not progress)
-    for _ in bar:
+    best_acc, best_state, since_best, start = -1.0, None, 0, 0
+    fingerprint = training_fingerprint(model, config) if checkpoint is not None else None
+    if checkpoint is not None:
+        resumed = load_training_state(checkpoint, fingerprint, model, optimizer)
+        if resumed is not None:
+            start, best_state = resumed["next_epoch"], resumed["best_state"]
+            best_acc, since_best = resumed["best_acc"], resumed["since_best"]
+    bar = tqdm(range(start, config.epochs), desc=desc, leave=False, disable=not progress,
+               initial=start, total=config.epochs)
+    for epoch in bar:
         model.train()
         loss = step(optimizer)
         acc = val_acc()
@@ -62,14 +87,21 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{acc:.3f}", best=f"{best_acc:.3f}")
         if since_best >= config.patience:
             break
+        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
+            save_training_state(checkpoint, fingerprint, epoch + 1, model, optimizer, best_state, best_acc,
+                                since_best)
     model.load_state_dict(best_state)
     model.eval()
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return best_acc
 
 
 def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tensor], Tensor],
-                     config: TrainConfig, desc: str = "train", progress: bool = False) -> float:
-    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss."""
+                     config: TrainConfig, desc: str = "train", progress: bool = False,
+                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
+    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. ``checkpoint`` and
+    ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
     val_idx = data.val_mask.nonzero().view(-1)
 
     def step(optimizer):
@@ -79,13 +111,16 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tens
         optimizer.step()
         return loss.item()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress)
+    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress,
+               checkpoint, checkpoint_every)
 
 
 def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
                     batch_loss: Callable[[Tensor, Tensor], Tensor], config: TrainConfig,
-                    desc: str = "train", progress: bool = False) -> float:
-    """Train an MLP on shuffled mini-batches of ``nodes``; ``batch_loss(logits, batch_nodes)``."""
+                    desc: str = "train", progress: bool = False,
+                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
+    """Train an MLP on shuffled mini-batches of ``nodes``; ``batch_loss(logits, batch_nodes)``.
+    ``checkpoint`` and ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
     val_idx = data.val_mask.nonzero().view(-1)
 
     def step(optimizer):
@@ -98,7 +133,8 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
             total += loss.item() * batch.numel()
         return total / nodes.numel()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress)
+    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress,
+               checkpoint, checkpoint_every)
 
 
 def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:

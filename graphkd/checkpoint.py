@@ -1,0 +1,99 @@
+"""Resumable training: save and restore everything a training loop needs to continue bit-identically.
+
+A checkpoint holds the next epoch, the model and optimizer state, the best weights so far with their
+validation accuracy and the epochs since, and the random states (torch CPU, python ``random``, numpy),
+because dropout and ``randperm`` draw from the global generators. It also stores a fingerprint of the
+model and training configuration and refuses to resume a run whose fingerprint differs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphkd.io import atomic_save
+
+__all__ = ["load_training_state", "save_training_state", "training_fingerprint"]
+
+FORMAT = "graphkd-training-checkpoint-v1"
+
+
+def training_fingerprint(model: torch.nn.Module, config) -> dict:
+    """Plain-typed description of what a run is: the model's ``config()`` (else its class and parameter
+    shapes) and the training configuration (a dataclass). The data and loss are the caller's concern."""
+    if hasattr(model, "config"):
+        described = model.config()
+    else:
+        described = {"class": type(model).__qualname__,
+                     "parameters": {name: list(p.shape) for name, p in model.named_parameters()}}
+    # The JSON round-trip turns tuples into lists, so a stored and a fresh fingerprint compare equal.
+    return json.loads(json.dumps({"model": described, "train": dataclasses.asdict(config)}, default=str))
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"bit_generator": np_state["bit_generator"],
+                      "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                      "gauss": float(np_state["gauss"])}}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    np_state = state["numpy"]
+    np.random.set_state({"bit_generator": np_state["bit_generator"],
+                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+                         "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
+
+
+def save_training_state(path: str | os.PathLike, fingerprint: dict, next_epoch: int, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer, best_state: dict, best_acc: float,
+                        since_best: int) -> Path:
+    """Atomically write the state at an epoch boundary; ``next_epoch`` is the first epoch still to run."""
+    return atomic_save({"format": FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch,
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "best_state": best_state, "best_acc": best_acc, "since_best": since_best,
+                        "rng": _rng_state()}, path)
+
+
+def _differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: checkpoint {a!r}, this run {b!r}")
+    return out
+
+
+def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer) -> dict | None:
+    """Restore ``model``, ``optimizer`` and the random states from ``path``; return the loop state
+    (``next_epoch``, ``best_state``, ``best_acc``, ``since_best``), or ``None`` if there is no checkpoint.
+
+    Raises ``ValueError`` if the file is not a training checkpoint or was written for another
+    model or training configuration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a graphkd training checkpoint (expected format {FORMAT!r})")
+    differences = _differences(blob["fingerprint"], fingerprint)
+    if differences:
+        raise ValueError(f"checkpoint {path} belongs to a different model or training configuration "
+                         f"({'; '.join(differences)}); delete it or choose another checkpoint path")
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    _set_rng_state(blob["rng"])
+    return {key: blob[key] for key in ("next_epoch", "best_state", "best_acc", "since_best")}

@@ -1,0 +1,120 @@
+"""Training loops: early stopping, best-weight restore, full-batch and mini-batch training, chunked predict."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphkd.models import build_model
+from graphkd.training import TrainConfig, accuracy, cross_entropy_on, fit, predict, train_full_batch, train_minibatch
+
+
+def test_accuracy_and_cross_entropy_on_golden_values():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.5, 0.2]])
+    y = torch.tensor([0, 0, 0, 1])
+    assert accuracy(logits, y) == pytest.approx(0.5)
+    mask = torch.tensor([True, False, False, True])
+    expected = (F.cross_entropy(logits[:1], y[:1]) + F.cross_entropy(logits[3:], y[3:])) / 2
+    assert torch.allclose(cross_entropy_on(mask, y)(logits), expected)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "epochs"), ({"patience": 0}, "patience"), ({"batch_size": 0}, "batch_size"),
+    ({"lr": 0.0}, "lr"), ({"weight_decay": -1e-4}, "weight_decay"),
+])
+def test_train_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def scripted_fit(val_accs, patience, epochs=20):
+    """Fit a 1-weight model whose weight equals the epoch number; validation accuracy follows ``val_accs``."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    epochs_run = []
+
+    def step(optimizer):
+        epochs_run.append(len(epochs_run) + 1)
+        with torch.no_grad():
+            model.weight.fill_(epochs_run[-1])
+        return 0.0
+
+    best = fit(model, step, lambda: val_accs[len(epochs_run) - 1], TrainConfig(epochs=epochs, patience=patience))
+    return model, best, epochs_run
+
+
+def test_fit_stops_after_patience_and_restores_best_weights():
+    model, best, epochs_run = scripted_fit([0.1, 0.5, 0.3, 0.5, 0.4, 0.9, 0.9], patience=3)
+    # Best at epoch 2; epochs 3-5 bring no strict improvement, so training stops after epoch 5.
+    assert epochs_run == [1, 2, 3, 4, 5]
+    assert best == 0.5
+    assert model.weight.item() == 2.0
+    assert not model.training
+
+
+def test_fit_runs_all_epochs_while_improving():
+    model, best, epochs_run = scripted_fit([0.1 * k for k in range(1, 7)], patience=2, epochs=6)
+    assert epochs_run == [1, 2, 3, 4, 5, 6]
+    assert best == pytest.approx(0.6)
+    assert model.weight.item() == 6.0
+
+
+def test_fit_rejects_bad_checkpoint_every(tmp_path):
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        fit(model, lambda opt: 0.0, lambda: 1.0, TrainConfig(epochs=2), checkpoint=tmp_path / "c.pt",
+            checkpoint_every=0)
+
+
+def test_train_full_batch_fits_tiny_graph(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("gcn", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, dropout=0.0)
+    tiny_graph.val_mask = torch.ones(6, dtype=torch.bool)  # select on every node, so "best" means "fits"
+    best = train_full_batch(model, tiny_graph, cross_entropy_on(tiny_graph.train_mask, tiny_graph.y),
+                            TrainConfig(epochs=200, lr=0.05, weight_decay=0.0, patience=10))
+    logits = predict(model, tiny_graph)
+    assert accuracy(logits[tiny_graph.train_mask], tiny_graph.y[tiny_graph.train_mask]) == 1.0
+    assert best == 1.0
+    assert not model.training
+
+
+def test_train_minibatch_visits_every_node_once_per_epoch(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("mlp", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, dropout=0.0)
+    nodes = torch.tensor([0, 1, 4, 5])
+    seen = []
+
+    def batch_loss(logits, batch):
+        seen.append(batch)
+        return F.cross_entropy(logits, tiny_graph.y[batch])
+
+    epochs = 30
+    train_minibatch(model, tiny_graph, nodes, batch_loss,
+                    TrainConfig(epochs=epochs, lr=0.05, weight_decay=0.0, patience=epochs, batch_size=3))
+    assert [b.numel() for b in seen] == [3, 1] * epochs
+    for epoch in range(epochs):
+        assert torch.equal(torch.cat(seen[2 * epoch:2 * epoch + 2]).sort().values, nodes)
+    logits = predict(model, tiny_graph, nodes)
+    assert accuracy(logits, tiny_graph.y[nodes]) == 1.0
+
+
+def test_predict_mlp_chunks_equal_one_forward():
+    torch.manual_seed(0)
+    model = build_model("mlp", in_channels=5, hidden_channels=8, out_channels=3, num_layers=3, dropout=0.5,
+                        batch_norm=True)
+    x = torch.randn(10, 5)
+    model.train()
+    model(x)  # give batch norm non-trivial running statistics
+    data = type("Graph", (), {"x": x, "edge_index": None})()
+    model.eval()
+    full = model(x)
+    assert torch.allclose(predict(model, data, batch_size=3), full)
+    nodes = torch.tensor([7, 2, 9])
+    assert torch.allclose(predict(model, data, nodes, batch_size=2), full[nodes])
+    assert predict(model, data, torch.tensor([], dtype=torch.long)).shape[0] == 0
+    assert not model.training
+
+
+def test_predict_gnn_selects_nodes_from_full_graph(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("gcn", in_channels=2, hidden_channels=4, out_channels=2, num_layers=2)
+    full = predict(model, tiny_graph)
+    assert full.shape == (6, 2)
+    assert torch.equal(predict(model, tiny_graph, torch.tensor([5, 0])), full[[5, 0]])
