@@ -18,8 +18,8 @@ def csbm(
     num_classes: int = 5,
     num_features: int = 64,
     avg_degree: float = 10.0,
-    homophily: float = 0.8,
-    feature_signal: float = 0.35,
+    homophily: float = 0.7,
+    feature_signal: float = 0.25,
     seed: int = 0,
 ) -> Data:
     """Generate an undirected CSBM graph.
