@@ -1,0 +1,102 @@
+"""Golden values computed by hand, and the primer's high-temperature limit (section 3)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphkd.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
+
+# One node, two classes: student logits [0, 0] (uniform at any T), teacher distribution [0.8, 0.2].
+# KL(p || q) = 0.8 ln(0.8 / 0.5) + 0.2 ln(0.2 / 0.5) = 0.376003 - 0.183258 = 0.192745
+KL_GOLDEN = 0.8 * math.log(1.6) + 0.2 * math.log(0.4)
+
+
+def test_tempered_softmax_softens():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])
+    assert torch.allclose(tempered_softmax(logits, 1.0), F.softmax(logits, -1))
+    # by hand: exp([1, .5, 0]) / sum = [2.71828, 1.64872, 1] / 5.36700
+    assert torch.allclose(tempered_softmax(logits, 2.0), torch.tensor([[0.506480, 0.307195, 0.186324]]), atol=1e-6)
+    entropy = lambda p: -(p * p.log()).sum()  # noqa: E731
+    assert entropy(tempered_softmax(logits, 4.0)) > entropy(tempered_softmax(logits, 2.0)) > entropy(
+        tempered_softmax(logits, 1.0))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 5.0])
+def test_soft_target_loss_golden_and_t_squared(temperature):
+    loss = soft_target_loss(torch.zeros(1, 2), torch.tensor([[0.8, 0.2]]), temperature)
+    assert loss.item() == pytest.approx(temperature**2 * KL_GOLDEN, rel=1e-6)
+
+
+def test_kl_is_batchmean_not_mean():
+    # Second node agrees exactly with its target: the sum is KL_GOLDEN, divided by 2 nodes (not 4 entries).
+    loss = soft_target_loss(torch.zeros(2, 2), torch.tensor([[0.8, 0.2], [0.5, 0.5]]), 1.0)
+    assert loss.item() == pytest.approx(KL_GOLDEN / 2, rel=1e-6)
+
+
+def test_distillation_loss_alpha_mix_golden():
+    # alpha * CE([0, 0], y=0) + (1 - alpha) * T^2 * KL = 0.5 * ln 2 + 0.5 * 4 * 0.192745 = 0.732064
+    loss = distillation_loss(torch.zeros(1, 2), torch.tensor([[0.8, 0.2]]), temperature=2.0, alpha=0.5,
+                             labels=torch.tensor([0]), labelled=torch.tensor([True]))
+    assert loss.item() == pytest.approx(0.5 * math.log(2) + 0.5 * 4 * KL_GOLDEN, rel=1e-6)
+    assert loss.item() == pytest.approx(0.732064, abs=1e-6)
+
+
+def test_hard_term_only_on_labelled_and_soft_only_on_transfer():
+    logits = torch.tensor([[0.0, 0.0], [3.0, -1.0]])
+    targets = torch.tensor([[0.8, 0.2], [0.1, 0.9]])
+    labels = torch.tensor([0, 1])
+    # Node 1 is unlabelled and outside the transfer set, so it must not count at all.
+    mixed = distillation_loss(logits, targets, 1.0, 0.5, labels, torch.tensor([True, False]),
+                              transfer=torch.tensor([True, False]))
+    assert mixed.item() == pytest.approx(0.5 * math.log(2) + 0.5 * KL_GOLDEN, rel=1e-6)
+    # No labelled node in the batch: the hard term is zero, not NaN.
+    soft_only = distillation_loss(logits[:1], targets[:1], 1.0, 0.5, labels[:1], torch.tensor([False]))
+    assert soft_only.item() == pytest.approx(0.5 * KL_GOLDEN, rel=1e-6)
+
+
+def test_soft_gradient_is_t_times_q_minus_p():
+    # d/dz [T^2 KL(p || softmax(z/T))] = T (q - p), the primer's (1/T)(q - p) scaled by T^2.
+    z = torch.tensor([[1.0, -0.5, 2.0]], requires_grad=True)
+    p = torch.tensor([[0.2, 0.3, 0.5]])
+    soft_target_loss(z, p, 3.0).backward()
+    q = F.softmax(z.detach() / 3.0, -1)
+    assert torch.allclose(z.grad, 3.0 * (q - p), atol=1e-6)
+
+
+def test_high_temperature_limit_is_logit_matching():
+    # Primer section 3: zero-mean logits, large T: N * T^2 * dKL/dz -> z - v.
+    v = torch.tensor([2.0, -1.0, 0.5, -1.5])
+    z = torch.tensor([0.5, 1.0, -2.0, 0.5], requires_grad=True)
+    n, temperature = v.numel(), 1000.0
+    kl = F.kl_div(F.log_softmax(z / temperature, -1), F.softmax(v / temperature, -1), reduction="sum")
+    (grad,) = torch.autograd.grad(kl * n * temperature**2, z)
+    assert torch.allclose(grad, (z - v).detach(), atol=5e-3)
+    # ... and z - v is exactly N/2 times the gradient of the MSE logit-matching loss (which averages over N).
+    (mse_grad,) = torch.autograd.grad(logit_matching_loss(z.unsqueeze(0), v.unsqueeze(0)), z)
+    assert torch.allclose(mse_grad * n / 2, (z - v).detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": 0.0, "alpha": 0.5}, "temperature"),
+    ({"temperature": -1.0, "alpha": 0.5}, "temperature"),
+    ({"temperature": float("nan"), "alpha": 0.5}, "temperature"),
+    ({"temperature": 1.0, "alpha": 1.5}, "alpha"),
+    ({"temperature": 1.0, "alpha": -0.1}, "alpha"),
+])
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        distillation_loss(torch.zeros(1, 2), torch.tensor([[0.5, 0.5]]), labels=torch.tensor([0]),
+                          labelled=torch.tensor([True]), **kwargs)
+
+
+def test_class_count_mismatch():
+    with pytest.raises(ValueError, match="class-count mismatch"):
+        soft_target_loss(torch.zeros(1, 3), torch.tensor([[0.5, 0.5]]), 1.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        logit_matching_loss(torch.zeros(1, 3), torch.zeros(1, 2))
+
+
+def test_alpha_needs_labels():
+    with pytest.raises(ValueError, match="labels"):
+        distillation_loss(torch.zeros(1, 2), torch.tensor([[0.5, 0.5]]), 1.0, 0.5)
