@@ -6,7 +6,7 @@ import dataclasses
 import sys
 
 from graphkd import export
-from graphkd.distill import STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 
 __all__ = ["build_parser", "main"]
 
@@ -43,10 +43,12 @@ def add_distill_parser(subparsers) -> None:
                    help="teacher width; default per teacher: " +
                         ", ".join(f"{k} {v['hidden_channels']}" for k, v in TEACHER_DEFAULTS.items()))
     t.add_argument("--teacher-dropout", type=float, default=None,
-                   help="teacher dropout; default per teacher: " +
-                        ", ".join(f"{k} {v['dropout']}" for k, v in TEACHER_DEFAULTS.items()))
-    t.add_argument("--teacher-norm", default=None, choices=["batch_norm", "layer_norm"],
-                   help="normalisation between teacher layers (helps deep teachers)")
+                   help="teacher dropout; default per teacher for 2 layers: " +
+                        ", ".join(f"{k} {v['dropout']}" for k, v in TEACHER_DEFAULTS.items()) +
+                        f"; {DEEP_TEACHER['dropout']} for deeper teachers")
+    t.add_argument("--teacher-norm", default=None, choices=["batch_norm", "layer_norm", "none"],
+                   help="normalisation between teacher layers; default none for 2 layers, "
+                        f"{DEEP_TEACHER['norm']} for deeper teachers")
     t.add_argument("--heads", type=int, default=d.heads, help="GAT attention heads")
     t.add_argument("--ensemble", type=int, default=d.ensemble,
                    help="teachers per seed; the soft target is the mean of their tempered distributions")

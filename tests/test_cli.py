@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from graphkd.cli import build_parser, main
+from graphkd.distill import DistillConfig
+
+
+def test_distill_command(tmp_path, capsys):
+    assert main(["distill", "--runs", "2", "--teacher", "sage", "--epochs", "40", "--patience", "15",
+                 "--temperature", "2", "--alpha", "0.1", "--out", str(tmp_path), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for row in ("teacher", "labels-only MLP", "distilled student", "CSBM (random split, 2 runs)", "±"):
+        assert row in printed
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["temperature"] == 2.0 and results["config"]["alpha"] == 0.1
+    assert sorted(p.name for p in tmp_path.glob("student_seed*.pt")) == ["student_seed0.pt", "student_seed1.pt"]
+
+
+def test_every_distill_option_has_help_and_maps_to_the_config():
+    distill = build_parser()._subparsers._group_actions[0].choices["distill"]
+    fields = set(DistillConfig.__dataclass_fields__)
+    for action in distill._actions:
+        if action.dest in ("help",):
+            continue
+        assert action.help, f"--{action.dest} has no help"
+        assert action.dest in fields | {"out", "quiet"}, f"--{action.dest} is not a DistillConfig field"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "0"], "temperature must be a finite number > 0"),
+    (["--alpha", "1.5"], "alpha must lie in [0, 1]"),
+    (["--dataset", "Corra"], "unknown dataset 'Corra'; valid: Cora"),
+    (["--dataset", "Photo", "--split", "public"], "valid: random"),
+])
+def test_bad_input_is_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["distill", "--quiet", "--runs", "1", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_teacher_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["distill", "--teacher", "transformer"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""The pipeline end to end: synthetic and real data, bring-your-own Data, resumption, options."""
+import json
+
+import pytest
+
+import graphkd.distill as distill
+from graphkd.data import csbm, load_dataset
+from graphkd.distill import DistillConfig, run_distillation
+from graphkd.io import load_model
+from graphkd.soft_targets import SoftTargets
+
+FAST = {"epochs": 60, "patience": 20}
+
+
+def test_cora_distilled_mlp_beats_labels_only_mlp(data_root):
+    cfg = DistillConfig(dataset="Cora", root=str(data_root), runs=1, teacher="gat", epochs=200)
+    summary = run_distillation(cfg, progress=False)
+    teacher, baseline, student = (summary[k]["test_acc_mean"] for k in ("teacher", "baseline_mlp", "student"))
+    assert teacher > 0.78 and student > 0.78
+    assert student - baseline > 0.15  # GLNN: distillation closes most of the GNN-MLP gap
+    assert summary["split"] == "public" and summary["student"]["params"] == summary["baseline_mlp"]["params"]
+
+
+def test_results_and_artifacts(tmp_path):
+    cfg = DistillConfig(runs=2, teacher="sage", **FAST)
+    summary = run_distillation(cfg, out=tmp_path, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {"dataset", "split", "runs", "teacher", "baseline_mlp", "student"} <= saved.keys()
+    assert (saved["dataset"], saved["split"], saved["runs"]) == ("CSBM", "random", 2)
+    for role in ("teacher", "baseline_mlp", "student"):
+        assert 0.0 <= saved[role]["test_acc_mean"] <= 1.0 and saved[role]["test_acc_std"] >= 0.0
+        assert saved[role]["params"] > 0
+    assert summary["student"]["test_acc_mean"] > summary["baseline_mlp"]["test_acc_mean"]
+    model, meta = load_model(tmp_path / "student_seed1.pt")
+    targets = SoftTargets.load(next(tmp_path.glob("soft_targets-*-seed1.pt")))
+    assert meta["soft_targets"] == targets.meta["content_hash"] and model.kind == "mlp"
+    assert not list((tmp_path / "checkpoints").glob("*.ckpt"))  # finished runs leave no checkpoint
+
+
+def test_rerun_reuses_finished_seeds(tmp_path, monkeypatch):
+    cfg = DistillConfig(runs=1, teacher="sage", **FAST)
+    first = run_distillation(cfg, out=tmp_path, progress=False)
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished seed was trained again")
+
+    monkeypatch.setattr(distill, "run_seed", must_not_train)
+    assert run_distillation(cfg, out=tmp_path, progress=False)["student"] == first["student"]
+    # A different student reuses the cached teacher, and trains only the students.
+    monkeypatch.undo()
+    monkeypatch.setattr(distill, "train_teachers", must_not_train)
+    run_distillation(DistillConfig(runs=1, teacher="sage", student_hidden=64, **FAST), out=tmp_path, progress=False)
+
+
+def test_bring_your_own_graph_with_random_split():
+    graph = csbm(num_nodes=800, seed=5)
+    cfg = DistillConfig(runs=2, teacher="gcn", split="random", **FAST)
+    summary = run_distillation(cfg, data=graph, progress=False)
+    seeds = summary["per_seed"]
+    assert summary["dataset"] == "custom" and [s["seed"] for s in seeds] == [0, 1]
+
+
+@pytest.mark.parametrize("options", [
+    {"ensemble": 2, "temperature": 4.0, "alpha": 0.3},
+    {"transfer": "unlabelled", "alpha": 0.5},
+    {"student": "sage", "student_layers": 1},
+    {"student": "gcn", "student_layers": 2, "student_batch_norm": True},
+    {"teacher": "gat", "teacher_layers": 4, "teacher_hidden": 32, "heads": 4},
+    {"teacher": "gcn", "teacher_layers": 8, "teacher_norm": "layer_norm"},
+])
+def test_options_run(options):
+    data = load_dataset("CSBM")
+    cfg = DistillConfig(runs=1, **{"teacher": "sage", **FAST, **options})
+    summary = run_distillation(cfg, data=data, progress=False)
+    assert summary["student"]["test_acc_mean"] > 0.5  # five balanced classes: chance is 0.2
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"teacher": "transformer"}, "valid: gat, gcn, sage"),
+    ({"student": "gat"}, "valid: mlp, gcn, sage"),
+    ({"temperature": 0}, "temperature"),
+    ({"alpha": 1.2}, "alpha"),
+    ({"transfer": "some"}, "valid: all, labelled, unlabelled"),
+    ({"student": "gcn", "student_layers": 3}, "shallow"),
+    ({"runs": 0}, "runs"),
+])
+def test_bad_config(options, message):
+    with pytest.raises(ValueError, match=message):
+        DistillConfig(**options)
+
+
+def test_soft_targets_for_other_split_refused(tmp_path):
+    cfg = DistillConfig(runs=1, teacher="sage", **FAST)
+    data = load_dataset("CSBM", seed=0)
+    targets = distill.train_teachers(cfg, data, seed=0)
+    with pytest.raises(ValueError, match="split"):
+        distill.train_student(cfg, load_dataset("CSBM", seed=1), targets, seed=0, kind="mlp")
+    three_classes = SoftTargets(targets.logits[:, :, :3], targets.node_index, targets.meta)
+    with pytest.raises(ValueError, match="teacher has 3 classes, student 5"):
+        distill.train_student(cfg, data, three_classes, seed=0, kind="mlp")
