@@ -4,8 +4,16 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from graphkd.data import (DatasetNotFoundError, csbm, data_root, dataset_info, largest_connected_component,
-                          load_dataset, prepare_data, random_split)
+from graphkd.data import (
+    DatasetNotFoundError,
+    csbm,
+    data_root,
+    dataset_info,
+    largest_connected_component,
+    load_dataset,
+    prepare_data,
+    random_split,
+)
 
 
 def test_cora_public_split(data_root):
