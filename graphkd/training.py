@@ -29,10 +29,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     patience: int = 50
     batch_size: int = 4096
+    # No early stop before this epoch: a random initialisation can score a lucky validation accuracy
+    # that a slowly starting model (one full-batch step per epoch) needs more than ``patience`` to beat.
+    min_epochs: int = 0
 
     def __post_init__(self):
-        if self.epochs < 1 or self.patience < 1 or self.batch_size < 1:
-            raise ValueError("epochs, patience and batch_size must be >= 1")
+        if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.min_epochs < 0:
+            raise ValueError("epochs, patience and batch_size must be >= 1, min_epochs >= 0")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("lr must be > 0 and weight_decay >= 0")
 
@@ -56,7 +59,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
         config: TrainConfig, desc: str = "train", progress: bool = False,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
     """Run ``step`` once per epoch, keep the weights of the best validation accuracy, stop after
-    ``patience`` epochs without improvement. Returns the best validation accuracy.
+    ``patience`` epochs without improvement (not before ``min_epochs``). Returns the best validation accuracy.
 
     ``checkpoint``: a file where the full training state is saved every ``checkpoint_every`` epochs;
     if it exists at the start (written for the same model and ``config``, else ``ValueError``), the
@@ -85,7 +88,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
         else:
             since_best += 1
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{acc:.3f}", best=f"{best_acc:.3f}")
-        if since_best >= config.patience:
+        if since_best >= config.patience and epoch + 1 >= config.min_epochs:
             break
         if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
             save_training_state(checkpoint, fingerprint, epoch + 1, model, optimizer, best_state, best_acc,

@@ -118,3 +118,18 @@ def test_predict_gnn_selects_nodes_from_full_graph(tiny_graph):
     full = predict(model, tiny_graph)
     assert full.shape == (6, 2)
     assert torch.equal(predict(model, tiny_graph, torch.tensor([5, 0])), full[[5, 0]])
+
+
+def test_min_epochs_defers_early_stopping():
+    model = torch.nn.Linear(1, 1)
+    epochs_run = []
+
+    def step(optimizer):
+        epochs_run.append(len(epochs_run))
+        return 0.0
+
+    # Validation accuracy never improves after the first epoch: patience 2 alone stops at epoch 3.
+    fit(model, step, lambda: 0.5, TrainConfig(epochs=20, patience=2, min_epochs=8))
+    assert len(epochs_run) == 8
+    with pytest.raises(ValueError, match="min_epochs"):
+        TrainConfig(min_epochs=-1)
