@@ -11,6 +11,10 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+# One thread: the suite's graphs are small, where thread start-up dominates, and a busy machine turns
+# two threads on two cores into 40-100x slower small ops.
+torch.set_num_threads(1)
+
 SHARED_DATA = Path(os.environ.get("GRAPHKD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
