@@ -6,6 +6,9 @@ from dataclasses import dataclass
 __all__ = ["DATASETS", "DatasetInfo", "dataset_info"]
 
 PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+# What OGB's zips hold under <folder>/raw for a homogeneous node-property dataset (see ogb/io/read_graph_raw.py).
+OGB_RAW_FILES = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "num-node-list.csv.gz",
+                 "num-edge-list.csv.gz")
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,8 @@ class DatasetInfo:
 
     ``family`` picks the reader in :mod:`graphkd.data.load`; ``splits[0]`` is the default split.
     ``raw_files`` are the files expected under ``<root>/<folder>/raw`` (empty for generated graphs).
+    ``directed``: the edges as distributed are one-way (citations); ``load_dataset`` adds reverse edges
+    unless asked not to.
     """
 
     name: str
@@ -25,6 +30,7 @@ class DatasetInfo:
     splits: tuple[str, ...]
     raw_files: tuple[str, ...] = ()
     normalize_features: bool = False
+    directed: bool = False
 
     @property
     def default_split(self) -> str:
@@ -35,6 +41,12 @@ def _planetoid(name: str, nodes: int, features: int, classes: int) -> DatasetInf
     raw = tuple(f"ind.{name.lower()}.{s}" for s in PLANETOID_SUFFIXES)
     return DatasetInfo(name, "planetoid", name, nodes, features, classes,
                        ("public", "full", "random"), raw, normalize_features=True)
+
+
+def _ogbn(name: str, nodes: int, features: int, classes: int, directed: bool = False) -> DatasetInfo:
+    # OGB's own folder naming: ogbn-arxiv lives in <root>/ogbn_arxiv.
+    return DatasetInfo(name, "ogb", name.replace("-", "_"), nodes, features, classes, ("official",),
+                       OGB_RAW_FILES, directed=directed)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -50,6 +62,8 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("CS", "coauthor", "CS", 18333, 6805, 15, ("random",), ("ms_academic_cs.npz",)),
         DatasetInfo("Physics", "coauthor", "Physics", 34493, 8415, 5, ("random",),
                     ("ms_academic_phy.npz",)),
+        _ogbn("ogbn-arxiv", 169343, 128, 40, directed=True),
+        _ogbn("ogbn-products", 2449029, 100, 47),
         DatasetInfo("CSBM", "synthetic", "", 3000, 64, 5, ("random",)),
     )
 }
@@ -61,6 +75,7 @@ ALIASES = {
     "coauthor-cs": "CS", "coauthorcs": "CS", "coauthor_cs": "CS",
     "coauthor-physics": "Physics", "coauthorphysics": "Physics", "coauthor_physics": "Physics",
     "synthetic": "CSBM",
+    "arxiv": "ogbn-arxiv", "ogbn_arxiv": "ogbn-arxiv", "products": "ogbn-products", "ogbn_products": "ogbn-products",
 }
 
 

@@ -1,20 +1,23 @@
 """``load_dataset``: one call from a dataset name to a PyG ``Data`` with masks and its split recorded."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import torch
 from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected as add_reverse_edges  # the name to_undirected is a keyword here
 
 from graphkd.checks import check_choice
 from graphkd.data.catalog import DatasetInfo, dataset_info
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 
-__all__ = ["DatasetNotFoundError", "data_root", "load_dataset", "prepare_data"]
+__all__ = ["DatasetNotFoundError", "data_root", "load_dataset", "missing_files_error", "prepare_data"]
 
 DATA_ENV = "GRAPHKD_DATA"
+log = logging.getLogger(__name__)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -31,6 +34,16 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(cache) / "graphkd"
 
 
+def missing_files_error(info: DatasetInfo, root: Path, folder: Path, missing: list[str],
+                        exc: BaseException) -> DatasetNotFoundError:
+    """The error for files absent from ``folder`` (below ``root``) whose download failed with ``exc``."""
+    return DatasetNotFoundError(
+        f"{info.name}: files missing from {folder} and the download failed ({type(exc).__name__}: {exc}). "
+        f"Expected: {', '.join(missing)}. Put them there, or point --root / ${DATA_ENV} at a folder "
+        f"holding {folder.relative_to(root).as_posix()}/."
+    )
+
+
 def _download_or_explain(info: DatasetInfo, root: Path, build):
     """Run a PyG dataset constructor, which downloads missing raw files; offline, explain what is missing."""
     raw_dir = root / info.folder / "raw"
@@ -40,11 +53,7 @@ def _download_or_explain(info: DatasetInfo, root: Path, build):
     except Exception as exc:  # PyG raises URLError, OSError or others depending on how the download fails
         if not missing:
             raise
-        raise DatasetNotFoundError(
-            f"{info.name}: files missing from {raw_dir} and the download failed ({type(exc).__name__}: {exc}). "
-            f"Expected: {', '.join(missing)}. Put them there, or point --root / ${DATA_ENV} at a folder "
-            f"holding {info.folder}/raw/."
-        ) from exc
+        raise missing_files_error(info, root, raw_dir, missing, exc) from exc
 
 
 def _read_planetoid(info: DatasetInfo, root: Path, split: str) -> Data:
@@ -66,6 +75,12 @@ def _read_coauthor(info: DatasetInfo, root: Path, split: str) -> Data:
     return _download_or_explain(info, root, lambda: Coauthor(str(root), info.name))[0]
 
 
+def _read_ogb(info: DatasetInfo, root: Path, split: str) -> Data:
+    from graphkd.data.ogb import read_ogb
+
+    return read_ogb(info, root)
+
+
 def _read_synthetic(info: DatasetInfo, root: Path, split: str) -> Data:
     return csbm(num_nodes=info.num_nodes, num_classes=info.num_classes, num_features=info.num_features)
 
@@ -74,24 +89,30 @@ READERS = {
     "planetoid": _read_planetoid,
     "amazon": _read_amazon,
     "coauthor": _read_coauthor,
+    "ogb": _read_ogb,
     "synthetic": _read_synthetic,
 }
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
-                 seed: int = 0) -> Data:
+                 seed: int = 0, to_undirected: bool = True) -> Data:
     """Load ``name`` as a ``Data`` with ``train_mask``/``val_mask``/``test_mask``.
 
-    ``split``: ``"public"`` / ``"full"`` (Planetoid's fixed splits) or ``"random"`` (CPF/GLNN: the
-    largest connected component, 20 train and 30 validation nodes per class drawn with ``seed``,
-    the rest test). Defaults to the dataset's first listed split. The returned ``Data`` records
-    ``dataset``, ``split`` and ``split_seed``.
+    ``split``: ``"public"`` / ``"full"`` (Planetoid's fixed splits), ``"official"`` (OGB's split) or
+    ``"random"`` (CPF/GLNN: the largest connected component, 20 train and 30 validation nodes per class
+    drawn with ``seed``, the rest test). Defaults to the dataset's first listed split. The returned
+    ``Data`` records ``dataset``, ``split`` and ``split_seed``. ``to_undirected``: add reverse edges to
+    a dataset distributed with one-way edges (ogbn-arxiv), as OGB's baselines do.
     """
     info = dataset_info(name)
     split = check_choice(f"split for {info.name}", split or info.default_split, info.splits)
     data = READERS[info.family](info, data_root(root), split)
     data = Data(**{k: v for k, v in data.items()})  # detach from the dataset's storage
     data.y = data.y.view(-1).long()
+    if info.directed and to_undirected:
+        log.info("%s: adding reverse edges to make the directed graph undirected (to_undirected=False keeps it "
+                 "directed)", info.name)
+        data.edge_index = add_reverse_edges(data.edge_index, num_nodes=data.num_nodes)
     if info.normalize_features:
         data.x = data.x / data.x.sum(dim=1, keepdim=True).clamp(min=1e-12)
     if split == "random":
