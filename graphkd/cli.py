@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 import sys
 
-from graphkd import export
+from graphkd import export, latency
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 
 __all__ = ["build_parser", "main"]
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_distill_parser(subparsers)
     export.add_parser(subparsers)
+    bench = subparsers.add_parser("bench", help="benchmarks (latency)",
+                                  description="Benchmarks that measure graphkd's claims on this machine.")
+    latency.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
     return parser
 
 

@@ -45,3 +45,28 @@ def test_unknown_teacher_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["distill", "--teacher", "transformer"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def _subcommands(parser):
+    """Every leaf subcommand parser, by its full name (``distill``, ``bench latency``, ...)."""
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        if sub._subparsers is None:
+            yield name, sub
+        else:
+            yield from ((f"{name} {leaf}", p) for leaf, p in _subcommands(sub))
+
+
+def test_every_subcommand_option_is_explained():
+    leaves = dict(_subcommands(build_parser()))
+    assert {"distill", "export", "bench latency"} <= set(leaves)
+    for name, sub in leaves.items():
+        for action in sub._actions:
+            assert action.help, f"graphkd {name}: --{action.dest} has no help"
+
+
+def test_bench_latency_bad_config_is_one_clear_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "latency", "--depths", "1-2", "--ref-depth", "3", "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "ref_depth 3 must be one of the depths (1, 2)" in err and "Traceback" not in err
