@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 import sys
 
-from graphkd import export, latency
+from graphkd import export, latency_bench
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 
 __all__ = ["build_parser", "main"]
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(subparsers)
     bench = subparsers.add_parser("bench", help="benchmarks (latency)",
                                   description="Benchmarks that measure graphkd's claims on this machine.")
-    latency.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
+    latency_bench.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
     return parser
 
 

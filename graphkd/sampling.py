@@ -7,6 +7,7 @@ frontier; only the fan-out (at most a few dozen steps) is looped over.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import torch
@@ -32,9 +33,7 @@ class NeighborSampler:
         """``undirected=True`` promises that ``edge_index`` is symmetric: a graph sorted by source (as
         ``coalesce`` leaves it) then needs no sort, since in-neighbours equal out-neighbours."""
         check_edge_index(edge_index, num_nodes)
-        if not fanouts or any(f == 0 or f < -1 for f in fanouts):
-            raise ValueError(f"fanouts must be a non-empty list of positive ints or -1 (all), got {fanouts}")
-        self.num_nodes, self.fanouts = num_nodes, list(fanouts)
+        self.num_nodes, self.fanouts = num_nodes, _checked_fanouts(fanouts)
         if undirected and _is_sorted(edge_index[0]):
             edge_index = edge_index.flip(0)  # a view: targets sorted, messages still neighbour -> node
         target = edge_index[1]
@@ -47,6 +46,12 @@ class NeighborSampler:
         self.rowptr = torch.zeros(num_nodes + 1, dtype=torch.long)
         torch.cumsum(torch.bincount(target, minlength=num_nodes), 0, out=self.rowptr[1:])
         self._local = torch.full((num_nodes,), -1, dtype=torch.long)  # global -> local id, reset after each sample
+
+    def with_fanouts(self, fanouts: list[int]) -> NeighborSampler:
+        """A sampler drawing ``fanouts`` from this one's CSR (shared, not copied: millions of edges)."""
+        other = copy.copy(self)
+        other.fanouts = _checked_fanouts(fanouts)
+        return other
 
     def degree(self, nodes: Tensor) -> Tensor:
         return self.rowptr[nodes + 1] - self.rowptr[nodes]
@@ -116,6 +121,12 @@ class NeighborSampler:
         edge_index = torch.stack([torch.cat(rows), torch.cat(cols)])
         return Data(n_id=n_id, edge_index=edge_index, batch_size=seeds.numel(), num_nodes=n_id.numel(),
                     num_sampled_nodes=num_sampled, num_sampled_edges=num_edges)
+
+
+def _checked_fanouts(fanouts: list[int]) -> list[int]:
+    if not fanouts or any(f == 0 or f < -1 for f in fanouts):
+        raise ValueError(f"fanouts must be a non-empty list of positive ints or -1 (all), got {fanouts}")
+    return list(fanouts)
 
 
 def _is_sorted(values: Tensor) -> bool:

@@ -6,16 +6,8 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphkd.latency import (
-    LatencyConfig,
-    PerNodeGNN,
-    add_parser,
-    bench_graph,
-    numpy_mlp,
-    percentiles,
-    run,
-    whole_graph_adj,
-)
+from graphkd.latency import PerNodeGNN, numpy_mlp, percentiles, sparse_adjacency
+from graphkd.latency_bench import LatencyConfig, add_parser, bench_graph, run
 from graphkd.models import build_model
 
 
@@ -55,7 +47,8 @@ def test_per_node_fetch_matches_full_graph_forward(kind, depth):
     torch.testing.assert_close(fetch(torch.tensor([3, 30])), full[[3, 30]], atol=1e-5, rtol=1e-4)
     # whole-graph pass through the sparse adjacency agrees too
     with torch.no_grad():
-        torch.testing.assert_close(model(data.x, whole_graph_adj(data)), full, atol=1e-5, rtol=1e-4)
+        adj = sparse_adjacency(data.edge_index, data.num_nodes)
+        torch.testing.assert_close(model(data.x, adj), full, atol=1e-5, rtol=1e-4)
 
 
 def test_per_node_rejects_gcn_and_wrong_fanouts():
@@ -104,6 +97,21 @@ def test_harness_on_tiny_graph_produces_all_fields(tmp_path):
     assert len(ratios["predictor_over_numpy_floor"]) == 2 * 2
     assert all(v > 0 for v in ratios["predictor_over_numpy_floor"].values())
     assert result["peak_rss_gib"] > 0
+
+
+def test_large_graph_path_trains_on_samples_and_infers_layer_by_layer(monkeypatch):
+    """A graph named like a large one takes the sampled-training, chunked-inference path."""
+    import graphkd.scale
+
+    calls = []
+    real = graphkd.scale.layerwise_inference
+    monkeypatch.setattr(graphkd.scale, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = _tiny_cfg(large_epochs=2, large_batches=1)
+    result = bench_graph(_ring_graph(), "arxiv-scale", cfg, progress=False)
+    assert {r["role"] for r in result["models"]} == {"teacher", "student"}  # no compressed rows at scale
+    assert len(calls) == 1 + 2  # the reference teacher's soft targets, then each teacher's whole-graph pass
+    assert "sampled batches" in result["training"]
+    assert all(0 <= r["test_acc"] <= 1 and r["batched"][1]["whole graph"] > 0 for r in result["models"])
 
 
 def test_cli_writes_json_markdown_and_plot(tmp_path, data_root):

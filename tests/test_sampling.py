@@ -103,3 +103,13 @@ def test_undirected_shortcut_gives_the_same_csr(graph):
     sorted_ = NeighborSampler(graph.edge_index, graph.num_nodes, [2])
     shortcut = NeighborSampler(graph.edge_index, graph.num_nodes, [2], undirected=True)
     assert torch.equal(sorted_.rowptr, shortcut.rowptr) and torch.equal(sorted_.col, shortcut.col)
+
+
+def test_with_fanouts_shares_the_csr_and_checks_fanouts():
+    edge_index = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 0, 2]])
+    sampler = NeighborSampler(edge_index, 4, [-1])
+    two_hop = sampler.with_fanouts([1, 1])
+    assert two_hop.col is sampler.col and two_hop.fanouts == [1, 1] and sampler.fanouts == [-1]
+    assert len(two_hop.sample(torch.tensor([2]), torch.Generator().manual_seed(0)).num_sampled_nodes) == 3
+    with pytest.raises(ValueError, match="fanouts"):
+        sampler.with_fanouts([0])
