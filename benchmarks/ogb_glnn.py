@@ -20,6 +20,7 @@ import torch
 
 from graphkd.data import load_dataset
 from graphkd.data.large import arxiv_scale, products_scale
+from graphkd.data.ogb import ogb_accuracy
 from graphkd.distill import summarize
 from graphkd.models import GraphSAGE
 from graphkd.sampling import NeighborSampler
@@ -43,14 +44,8 @@ def load(args):
 
 
 def run_seed(args, data, undirected: bool, seed: int) -> dict:
-    from ogb.nodeproppred import Evaluator
-
-    evaluator = Evaluator(args.dataset)
-
-    def score(logits):
-        test = data.test_mask
-        return 100 * evaluator.eval({"y_true": data.y[test].view(-1, 1),
-                                     "y_pred": logits[test].argmax(-1).view(-1, 1)})["acc"]
+    def score(logits):  # OGB's Evaluator, on the test nodes, in %
+        return 100 * ogb_accuracy(args.dataset, logits[data.test_mask], data.y[data.test_mask])
 
     sampler = NeighborSampler(data.edge_index, data.num_nodes, args.fanouts, undirected=undirected)
     torch.manual_seed(seed)
