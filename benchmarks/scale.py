@@ -4,24 +4,23 @@ ogbn-arxiv's and ogbn-products' size (graphkd.data.large).
 Stages: graph build, sampler (CSR) build, sampled teacher training, soft targets for every node by
 chunked layer-wise inference, labels-only MLP, distilled MLP. Each run adds its graph's entry to
 ``<out>/scale.json`` (keyed by graph and split) and rewrites ``<out>/scale.md`` from all entries, so
-graphs run separately. The runs in results/scale.md, each under ``flock /tmp/graphkd-heavy.lock`` with
+graphs run separately. The runs in results/scale.md, each with
 ``OMP_NUM_THREADS=1``. With the current presets (homophily 0.6, feature signal 0.15, feature smoothing 0.5):
 
     python benchmarks/scale.py --graph arxiv --teacher-hidden 128 --batch-size 2048 --teacher-epochs 6 \\
-        --teacher-patience 2 --teacher-lr 0.01 --student-epochs 20 --baseline-epochs 8 --student-lr 0.003
+        --teacher-patience 2 --teacher-lr 0.01 --student-epochs 40 --baseline-epochs 40 --student-lr 0.003
+    python benchmarks/scale.py --graph products --fanouts 10 5 5 --teacher-hidden 64 --teacher-epochs 1 \\
+        --teacher-lr 0.01 --student-hidden 256 --student-epochs 1 --student-lr 0.003
     python benchmarks/scale.py --graph arxiv --split cpf --teacher-hidden 128 --teacher-epochs 80 \\
         --teacher-patience 20 --teacher-lr 0.01 --teacher-dropout 0.5 --student-epochs 5 --baseline-epochs 50 \\
         --student-lr 0.003
 
 Run before feature smoothing existed, with the earlier presets (homophily 0.5, feature signal 0.2); the
-flags below reproduce those graphs. The first is kept in scale.json as ``arxiv-official-smoothing0``:
+flags below reproduce that graph. It is kept in scale.json as ``arxiv-official-smoothing0``:
 
     python benchmarks/scale.py --graph arxiv --homophily 0.5 --feature-signal 0.2 --feature-smoothing 0 \\
         --teacher-hidden 128 --batch-size 2048 --teacher-epochs 6 --teacher-patience 2 --teacher-lr 0.01 \\
         --student-epochs 8 --student-lr 0.003
-    python benchmarks/scale.py --graph products --homophily 0.5 --feature-signal 0.2 --feature-smoothing 0 \\
-        --fanouts 10 5 5 --teacher-hidden 64 --teacher-epochs 1 --teacher-lr 0.01 --student-hidden 256 \\
-        --student-epochs 1 --student-lr 0.003
 """
 from __future__ import annotations
 
