@@ -94,6 +94,7 @@ def test_harness_on_tiny_graph_produces_all_fields(tmp_path):
         assert all(v > 0 for v in r["batched"][1].values())
     ratios = result["speedups"][1]
     assert len(ratios["gnn_over_student"]) == 2 * 6 and all(v > 0 for v in ratios["gnn_over_student"].values())
+    assert ratios["gnn_over_served_student"].keys() == ratios["gnn_over_student"].keys()
     assert len(ratios["predictor_over_numpy_floor"]) == 2 * 2
     assert all(v > 0 for v in ratios["predictor_over_numpy_floor"].values())
     assert result["peak_rss_gib"] > 0
@@ -106,7 +107,7 @@ def test_large_graph_path_trains_on_samples_and_infers_layer_by_layer(monkeypatc
     calls = []
     real = graphkd.scale.layerwise_inference
     monkeypatch.setattr(graphkd.scale, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
-    cfg = _tiny_cfg(large_epochs=2, large_batches=1)
+    cfg = _tiny_cfg(large_epochs=2, large_student_epochs=2, large_batches=1)
     result = bench_graph(_ring_graph(), "arxiv-scale", cfg, progress=False)
     assert {r["role"] for r in result["models"]} == {"teacher", "student"}  # no compressed rows at scale
     assert len(calls) == 1 + 2  # the reference teacher's soft targets, then each teacher's whole-graph pass
