@@ -157,7 +157,7 @@ def run(args) -> dict:
 
 def table(results: dict, info: dict) -> str:
     lines = ["# graphkd at OGB scale (synthetic graphs, CPU)", "",
-             f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; torch {info['torch']} "
+             f"Last run on: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; torch {info['torch']} "
              f"({info['torch_threads']} thread(s)), torch_geometric {info['torch_geometric']}, Python "
              f"{info['python']}. The machine is shared with other jobs (load average at each run's start below): "
              "timings are indicative. Accuracies: one seed, test split. Each section names its generator "
@@ -181,8 +181,8 @@ def table(results: dict, info: dict) -> str:
                   f"{o['batch_size']} seeds, {t['epochs']} epoch(s) of {t['batches_per_epoch']} batches ({epoch}). "
                   f"Students: MLP 3x{o['student_hidden']} with batch norm, {r['labels_only_mlp']['epochs']} "
                   f"(labels only) and {r['distilled_mlp']['epochs']} (distilled) epochs, batches "
-                  f"of {o['student_batch_size']}; soft targets for {r['soft_target_nodes']:,} nodes. Load average at "
-                  f"start: {r['machine']['load_average_at_start']}.", "",
+                  f"of {o['student_batch_size']}; soft targets for {r['soft_target_nodes']:,} nodes. Ran on "
+                  f"{r['machine']['cpu']}, load average at start {r['machine']['load_average_at_start']}.", "",
                   "| stage | seconds | peak RSS (GiB) |", "|---|---|---|"]
         lines += [f"| {stage} | {s['seconds']} | {s['peak_rss_gib']} |" for stage, s in r["stages"].items()]
         lines += ["", f"Teacher epoch (median): {t['epoch_seconds_median']} s; labels-only MLP epoch "
