@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import statistics
 import threading
@@ -36,11 +35,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch_geometric
 
 from graphkd.data import random_split
 from graphkd.data.large import PRESETS, arxiv_scale, products_scale
 from graphkd.models import GraphSAGE, count_parameters
+from graphkd.report import environment
 from graphkd.sampling import NeighborSampler
 from graphkd.scale import teacher_soft_targets, train_sampled, train_wide_student, wide_student_config
 from graphkd.training import TrainConfig, accuracy, predict
@@ -77,14 +76,8 @@ class Stage:
 
 
 def machine() -> dict:
-    import psutil
-
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"cpu": model, "cores": os.cpu_count(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "load_average_at_start": [round(v, 2) for v in os.getloadavg()], "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__}
+    """graphkd.report.environment() plus the load average: this machine is shared with other jobs."""
+    return {**environment(), "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
 def run(args) -> dict:
@@ -157,7 +150,7 @@ def run(args) -> dict:
 
 def table(results: dict, info: dict) -> str:
     lines = ["# graphkd at OGB scale (synthetic graphs, CPU)", "",
-             f"Last run on: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; torch {info['torch']} "
+             f"Last run on: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB RAM; torch {info['torch']} "
              f"({info['torch_threads']} thread(s)), torch_geometric {info['torch_geometric']}, Python "
              f"{info['python']}. The machine is shared with other jobs (load average at each run's start below): "
              "timings are indicative. Accuracies: one seed, test split. Each section names its generator "

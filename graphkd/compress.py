@@ -18,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
-from graphkd.training import TrainConfig, accuracy, fit, predict
+from graphkd.training import TrainConfig, accuracy, cross_entropy_on, fit, predict
 
 __all__ = ["PruneConfig", "exact_hessian_diagonal", "half_width_config", "hutchinson_hessian_diagonal",
            "obd_saliency", "prunable_weights", "prune", "prune_lowest", "quantize_int8", "sparsity"]
@@ -157,10 +156,11 @@ class PruneConfig:
 def _training_loss(model: torch.nn.Module, data: Data) -> Callable[[], Tensor]:
     """Full-batch cross-entropy on the training nodes, in eval mode so the loss (and its Hessian) is
     deterministic."""
+    train_loss = cross_entropy_on(data.train_mask, data.y)
+
     def loss():
         model.eval()
-        out = model(data.x, data.edge_index)
-        return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+        return train_loss(model(data.x, data.edge_index))
     return loss
 
 
@@ -171,14 +171,14 @@ def prune(model: torch.nn.Module, data: Data, config: PruneConfig, progress: boo
     weights = list(prunable_weights(model).values())
     masks = [w.detach() != 0 for w in weights]  # weights already zero count as pruned: rounds can resume
     loss_fn = _training_loss(model, data)
+    train_loss = cross_entropy_on(data.train_mask, data.y)
     val_idx = data.val_mask.nonzero().view(-1)
     val_acc = lambda: accuracy(predict(model, data, val_idx), data.y[val_idx])  # noqa: E731
 
     def step(optimizer):  # one full-batch step; re-applying the masks keeps pruned weights at zero
         model.train()
         optimizer.zero_grad()
-        out = model(data.x, data.edge_index)
-        loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+        loss = train_loss(model(data.x, data.edge_index))
         loss.backward()
         optimizer.step()
         with torch.no_grad():

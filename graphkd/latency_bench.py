@@ -142,21 +142,20 @@ def _train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict
     return models
 
 
-def _serving_paths(entry: dict, graph: Graph, cfg: LatencyConfig, threads: int, tmp: Path) -> dict[str, Callable]:
-    """Per-node predict functions (taking a node-id tensor) for one model at ``threads`` threads."""
+def _serving_paths(entry: dict, graph: Graph, cfg: LatencyConfig, threads: int, exported: Path) -> dict[str, Callable]:
+    """Per-node predict functions (taking a node-id tensor) for one model at ``threads`` threads; a
+    student's Predictors load from ``exported``, where :func:`bench_graph` exported it."""
     model, data = entry["model"], graph.data
     if entry["role"] != "student":
         fanouts = cfg.fanouts_for(entry["depth"])
         return {"fanout " + "-".join(map(str, fanouts)): PerNodeGNN(model, data, fanouts, graph.sampler),
                 "full": PerNodeGNN(model, data, None, graph.sampler)}
-    from graphkd.export import export_student
     from graphkd.predictor import Predictor
 
     x_np = data.x.numpy()
     floor = numpy_mlp(model)
-    export_student(model, tmp, formats=("onnx", "numpy"), preprocessing={"row_normalize": False})
-    predictors = {"predictor numpy": Predictor.load(tmp, "numpy"),
-                  "predictor onnx": Predictor.load(tmp, "onnx", num_threads=threads)}
+    predictors = {"predictor numpy": Predictor.load(exported, "numpy"),
+                  "predictor onnx": Predictor.load(exported, "onnx", num_threads=threads)}
 
     @torch.inference_mode()
     def eager(nodes):
@@ -181,6 +180,7 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
     import resource
     import tempfile
 
+    from graphkd.export import export_student
     from graphkd.models import count_parameters
     from graphkd.training import accuracy
 
@@ -194,18 +194,21 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
     for entry in models:
         rec = {k: entry[k] for k in ("name", "role", "depth")}
         rec.update(params=entry.get("params") or count_parameters(entry["model"]), online={}, batched={})
-        for threads in cfg.threads:
-            torch.set_num_threads(threads)
-            with tempfile.TemporaryDirectory() as tmp:
-                paths = _serving_paths(entry, graph, cfg, threads, Path(tmp))
+        with tempfile.TemporaryDirectory() as exported:
+            if entry["role"] == "student":
+                export_student(entry["model"], exported, formats=("onnx", "numpy"),
+                               preprocessing={"row_normalize": False})
+            for threads in cfg.threads:
+                torch.set_num_threads(threads)
+                paths = _serving_paths(entry, graph, cfg, threads, Path(exported))
                 rec["online"][threads] = {p: time_online(fn, nodes[:cfg.full_nodes] if p == "full" else nodes,
                                                          cfg.warmup) for p, fn in paths.items()}
                 batch_fn = next(iter(paths.values()))  # fan-out sampling for GNNs, eager torch for MLPs
                 rec["batched"][threads] = {str(b): throughput(batch_fn, data.num_nodes, b, cfg.repeats, cfg.seed)
                                            for b in cfg.batch_sizes}
-            logits, rec["batched"][threads]["whole graph"] = _whole_graph(entry["model"], graph)
-            rec.setdefault("test_acc", accuracy(logits[data.test_mask], data.y[data.test_mask]))
-            bar.update()
+                logits, rec["batched"][threads]["whole graph"] = _whole_graph(entry["model"], graph)
+                rec.setdefault("test_acc", accuracy(logits[data.test_mask], data.y[data.test_mask]))
+                bar.update()
         records.append(rec)
     bar.close()
     training = f"at most {cfg.epochs} epochs"
