@@ -20,9 +20,10 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.inputs import sparse_adjacency
 from graphkd.sampling import NeighborSampler
 
-__all__ = ["PerNodeGNN", "hardware", "numpy_mlp", "percentiles", "sparse_adjacency", "throughput", "time_online"]
+__all__ = ["PerNodeGNN", "hardware", "numpy_mlp", "percentiles", "throughput", "time_online"]
 
 
 def percentiles(seconds: Sequence[float]) -> dict:
@@ -90,14 +91,6 @@ class PerNodeGNN:
         if -1 in self.fanouts:  # a complete neighbourhood has no size bound (hubs): keep memory O(nodes)
             edges = sparse_adjacency(edges, sub.n_id.numel())
         return self.model(self.x[sub.n_id], edges)[:sub.batch_size]
-
-
-def sparse_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """``edge_index`` as a transposed sparse CSR adjacency (row = target): PyG layers then aggregate by
-    sparse matmul, whose memory is O(nodes x features) instead of O(edges x features)."""
-    from torch_geometric.utils import to_torch_csr_tensor
-
-    return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))  # coalesces (sorts by target)
 
 
 def numpy_mlp(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:

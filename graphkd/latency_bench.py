@@ -19,7 +19,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.latency import PerNodeGNN, hardware, numpy_mlp, sparse_adjacency, throughput, time_online
+from graphkd.inputs import sparse_adjacency
+from graphkd.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
 from graphkd.sampling import NeighborSampler
 
 __all__ = ["LARGE_GRAPHS", "LatencyConfig", "add_parser", "bench_graph", "load_graph", "markdown", "plot", "run",

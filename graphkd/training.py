@@ -18,6 +18,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
+from graphkd.inputs import feature_rows, model_inputs
 
 __all__ = ["TrainConfig", "accuracy", "cross_entropy_on", "fit", "predict", "train_full_batch", "train_minibatch"]
 
@@ -45,13 +46,18 @@ def accuracy(logits: Tensor, y: Tensor) -> float:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, batch_size: int = 65536) -> Tensor:
-    """Logits at T = 1 in eval mode. GNNs run on the whole graph; MLPs in chunks of ``batch_size`` nodes."""
+def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, batch_size: int = 65536,
+            inputs: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Logits at T = 1 in eval mode. GNNs run on the whole graph; MLPs in chunks of ``batch_size`` nodes.
+    ``inputs``: ``graphkd.inputs.model_inputs(model, data)`` if already built (training loops reuse it)."""
     model.eval()
+    x, graph = inputs if inputs is not None else model_inputs(model, data)
     if getattr(model, "kind", None) == "mlp":
-        x = data.x if nodes is None else data.x[nodes]
-        return torch.cat([model(chunk) for chunk in x.split(batch_size)]) if x.size(0) else x.new_zeros(0)
-    out = model(data.x, data.edge_index)
+        index = torch.arange(x.size(0)) if nodes is None else nodes
+        if not index.numel():
+            return data.x.new_zeros(0)
+        return torch.cat([model(feature_rows(x, chunk)) for chunk in index.split(batch_size)])
+    out = model(x, graph)
     return out if nodes is None else out[nodes]
 
 
@@ -105,17 +111,17 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tens
                      checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
     """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. ``checkpoint`` and
     ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
-    val_idx = data.val_mask.nonzero().view(-1)
+    val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
         optimizer.zero_grad()
-        loss = loss_fn(model(data.x, data.edge_index))
+        loss = loss_fn(model(*inputs))
         loss.backward()
         optimizer.step()
         return loss.item()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress,
-               checkpoint, checkpoint_every)
+    return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
+               desc, progress, checkpoint, checkpoint_every)
 
 
 def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
@@ -124,20 +130,20 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
     """Train an MLP on shuffled mini-batches of ``nodes``; ``batch_loss(logits, batch_nodes)``.
     ``checkpoint`` and ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
-    val_idx = data.val_mask.nonzero().view(-1)
+    val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
         total = 0.0
         for batch in nodes[torch.randperm(nodes.numel())].split(config.batch_size):
             optimizer.zero_grad()
-            loss = batch_loss(model(data.x[batch]), batch)
+            loss = batch_loss(model(feature_rows(inputs[0], batch)), batch)
             loss.backward()
             optimizer.step()
             total += loss.item() * batch.numel()
         return total / nodes.numel()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx), data.y[val_idx]), config, desc, progress,
-               checkpoint, checkpoint_every)
+    return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
+               desc, progress, checkpoint, checkpoint_every)
 
 
 def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:

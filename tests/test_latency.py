@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphkd.latency import PerNodeGNN, numpy_mlp, percentiles, sparse_adjacency
+from graphkd.inputs import sparse_adjacency
+from graphkd.latency import PerNodeGNN, numpy_mlp, percentiles
 from graphkd.latency_bench import LatencyConfig, add_parser, bench_graph, run
 from graphkd.models import build_model
 

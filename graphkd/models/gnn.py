@@ -2,7 +2,8 @@
 
 One family: ``GNN`` holds the depth, residuals, normalization and dropout; the subclasses only say
 how a layer is built, as in PyG's ``BasicGNN``. Hidden layers of equal width are residual, which
-with normalization is what lets 4-8 layer teachers train.
+with normalization is what lets 4-8 layer teachers train. ``x`` may be dense or a sparse CSR matrix,
+and the graph an ``edge_index`` or a sparse adjacency (see graphkd.inputs).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
+from graphkd.inputs import feature_dropout
+
 __all__ = ["GAT", "GCN", "GNN", "GraphSAGE"]
 
 NORMS = {"batch_norm": torch.nn.BatchNorm1d, "layer_norm": torch.nn.LayerNorm}
@@ -18,6 +21,8 @@ NORMS = {"batch_norm": torch.nn.BatchNorm1d, "layer_norm": torch.nn.LayerNorm}
 
 class GNN(torch.nn.Module):
     kind = "gnn"
+    # Whether the layers aggregate by sparse matmul when given a sparse adjacency (GAT needs edges).
+    spmm_aggregation = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
@@ -58,7 +63,7 @@ class GNN(torch.nn.Module):
         return F.dropout(out, p=self.dropout, training=self.training)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        h = F.dropout(x, p=self.dropout, training=self.training)
+        h = feature_dropout(x, self.dropout, self.training)
         for i in range(self.num_layers):
             h = self.layer(i, h, edge_index)
         return h
@@ -66,16 +71,36 @@ class GNN(torch.nn.Module):
 
 class GCN(GNN):
     kind = "gcn"
+    spmm_aggregation = True
 
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return GCNConv(in_channels, out_channels)
 
 
+class LinearFirstSAGEConv(SAGEConv):
+    """PyG's ``SAGEConv`` (mean aggregation) with ``lin_l`` applied before aggregating, not after.
+
+    Mean and matrix product commute, so it is the same function with the same parameters, but the
+    edges carry ``out_channels`` values instead of ``in_channels`` (Coauthor CS: 128 instead of 6805),
+    and sparse features go straight into a matrix product.
+    """
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        if not isinstance(self.lin_l.weight, Tensor):  # an int8-quantized copy: its weight is packed
+            return super().forward(x, edge_index)
+        h = F.linear(x, self.lin_l.weight)
+        out = self.propagate(edge_index, x=(h, h))
+        if self.lin_l.bias is not None:
+            out = out + self.lin_l.bias
+        return out + self.lin_r(x)
+
+
 class GraphSAGE(GNN):
     kind = "sage"
+    spmm_aggregation = True
 
     def init_conv(self, in_channels, out_channels, last, **kwargs):
-        return SAGEConv(in_channels, out_channels)
+        return LinearFirstSAGEConv(in_channels, out_channels)
 
 
 class GAT(GNN):
