@@ -5,13 +5,17 @@
 
 Cells already in the results JSON (same configuration, same seeds) are skipped, and inside a cell
 finished seeds are reused from --work, so an interrupted run continues where it stopped. Each
-teacher is trained once per seed and shared by both students. Writes
+teacher is trained once per seed and shared by both students. Several runs may work at once on
+different cells (e.g. one per core with --datasets): each finished cell is merged into the JSON as
+it is on disk at that moment. Writes
 benchmarks/results/distill.json and distill.md, with the published numbers of the same protocol.
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import time
 from pathlib import Path
 
@@ -58,6 +62,20 @@ def write_markdown(results: dict, path: Path) -> None:
     path.write_text(text)
 
 
+def record_cell(json_path: Path, name: str, cell: dict) -> dict:
+    """Merge one finished cell into the results on disk (other runs may have added cells meanwhile)."""
+    with open(json_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        results = json.loads(json_path.read_text()) if json_path.is_file() else {"cells": {}}
+        results["cells"][name] = cell
+        results["environment"] = environment()
+        tmp = json_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        os.replace(tmp, json_path)
+        write_markdown(results, json_path.with_suffix(".md"))
+    return results
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
@@ -75,7 +93,6 @@ def main(argv=None) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / "distill.json"
     results = json.loads(json_path.read_text()) if json_path.is_file() else {"cells": {}}
-    results["environment"] = environment()
     for dataset, split in CELLS:
         if (args.datasets and dataset not in args.datasets) or (args.splits and split not in args.splits):
             continue
@@ -91,11 +108,9 @@ def main(argv=None) -> None:
                 summary = run_distillation(cfg, out=Path(args.work) / name,
                                            teacher_dir=Path(args.work) / "teachers" / f"{dataset}-{split}")
                 seconds = time.perf_counter() - start
-                results["cells"][name] = {"dataset": dataset, "split": split, "teacher": teacher,
-                                          "student": student, "config_key": cfg.key(), "seconds": seconds,
-                                          "summary": summary}
-                json_path.write_text(json.dumps(results, indent=1))
-                write_markdown(results, results_dir / "distill.md")
+                results = record_cell(json_path, name, {
+                    "dataset": dataset, "split": split, "teacher": teacher, "student": student,
+                    "config_key": cfg.key(), "seconds": seconds, "summary": summary})
                 print(f"{name}: teacher {pct(summary, 'teacher')}, MLP {pct(summary, 'baseline_mlp')}, "
                       f"student {pct(summary, 'student')} ({seconds / 60:.1f} min)", flush=True)
 
