@@ -16,7 +16,6 @@ import argparse
 import fcntl
 import json
 import os
-import time
 from pathlib import Path
 
 from graphkd.distill import DistillConfig, run_distillation
@@ -104,10 +103,10 @@ def main(argv=None) -> None:
                 done = results["cells"].get(name)
                 if done and done["config_key"] == cfg.key() and done["summary"]["runs"] == args.runs:
                     continue
-                start = time.perf_counter()
                 summary = run_distillation(cfg, out=Path(args.work) / name,
                                            teacher_dir=Path(args.work) / "teachers" / f"{dataset}-{split}")
-                seconds = time.perf_counter() - start
+                # Summed per seed, so seeds finished by an interrupted earlier run still count.
+                seconds = sum(run["seconds"] for run in summary["per_seed"])
                 results = record_cell(json_path, name, {
                     "dataset": dataset, "split": split, "teacher": teacher, "student": student,
                     "config_key": cfg.key(), "seconds": seconds, "summary": summary})
