@@ -1,11 +1,14 @@
 """The distillation pipeline: teacher -> soft targets -> labels-only MLP and distilled student, over seeds.
 
 Every seed's outcome is written to ``out/runs/seed<k>.json`` as soon as it is known, keyed by the
-configuration, so an interrupted run started again picks up at the first missing seed.
+configuration, so an interrupted run started again picks up at the first missing seed; a seed being
+run is locked, so several processes can work through one run's seeds together.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import statistics
@@ -229,48 +232,85 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     return result
 
 
+def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
+    if data is None:
+        return load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed)
+    if cfg.split == "random":
+        return prepare_data(random_split(data, seed), getattr(data, "dataset", "custom"), "random", seed)
+    return data
+
+
+def _saved_run(record: Path | None, cfg: DistillConfig) -> dict | None:
+    if record is None or not record.is_file():
+        return None
+    saved = json.loads(record.read_text())
+    return saved if saved.get("config_key") == cfg.key() else None
+
+
+@contextlib.contextmanager
+def _claim(out: Path | None, seed: int, wait: bool):
+    """Hold an exclusive lock on ``seed`` while it runs, so several processes can share one ``out``:
+    the lock is an OS file lock, released when its holder finishes or dies. Yields whether it is
+    held; with ``wait=False`` it yields False at once when another process holds it."""
+    if out is None:
+        yield True
+        return
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    with open(out / "runs" / f"seed{seed}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Path | None = None,
                      teacher_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Run ``cfg.runs`` seeds and return the summary written to ``out/results.json``.
 
     ``data``: a user's own graph (with masks, or split per seed with the CPF random split when
     ``cfg.split == "random"``); by default ``cfg.dataset`` is loaded. ``teacher_dir``: where soft
-    targets are cached and reused across students (default ``out``).
+    targets are cached and reused across students (default ``out``). Processes given the same
+    ``out`` share the work: each takes the seeds no other is running and waits for the rest.
     """
     out = Path(out) if out is not None else None
     teacher_dir = Path(teacher_dir) if teacher_dir is not None else out
-    per_seed = []
+    per_seed, taken_elsewhere = {}, []
     bar = tqdm(range(cfg.seed, cfg.seed + cfg.runs), desc=f"distill {cfg.teacher}->{cfg.student}",
                disable=not progress)
-    for seed in bar:
+
+    def run_and_record(seed: int) -> None:
         record = out / "runs" / f"seed{seed}.json" if out is not None else None
-        if record is not None and record.is_file():
-            saved = json.loads(record.read_text())
-            if saved.get("config_key") == cfg.key():
-                per_seed.append(saved)
-                continue
-        if data is None:
-            seed_data = load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed)
-        elif cfg.split == "random":
-            seed_data = prepare_data(random_split(data, seed), getattr(data, "dataset", "custom"), "random", seed)
-        else:
-            seed_data = data
-        result = run_seed(cfg, seed_data, seed, out, teacher_dir)
-        result["config_key"] = cfg.key()
-        per_seed.append(result)
-        if record is not None:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(result, indent=1))
+        result = _saved_run(record, cfg)  # a seed finished before (or by another process)
+        if result is None:
+            seed_data = _seed_data(cfg, data, seed)
+            result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
+                      "dataset": getattr(seed_data, "dataset", cfg.dataset),
+                      "split": getattr(seed_data, "split", cfg.split)}
+            if record is not None:
+                record.write_text(json.dumps(result, indent=1))
+        per_seed[seed] = result
         bar.set_postfix(teacher=f"{result['teacher']['test_acc']:.3f}",
                         mlp=f"{result['baseline_mlp']['test_acc']:.3f}",
                         student=f"{result['student']['test_acc']:.3f}")
-    first = seed_data if "seed_data" in locals() else None
-    summary = {
-        "dataset": getattr(first, "dataset", cfg.dataset) if first is not None else cfg.dataset,
-        "split": getattr(first, "split", cfg.split) if first is not None else cfg.split,
-        "runs": cfg.runs,
-        "config": dataclasses.asdict(cfg),
-    }
+
+    for seed in bar:
+        with _claim(out, seed, wait=False) as held:
+            if held:
+                run_and_record(seed)
+            else:
+                taken_elsewhere.append(seed)
+    for seed in taken_elsewhere:  # wait for the other process; run the seed here if it died first
+        with _claim(out, seed, wait=True):
+            run_and_record(seed)
+    per_seed = [per_seed[seed] for seed in sorted(per_seed)]
+    if "dataset" in per_seed[0]:
+        dataset, split = per_seed[0]["dataset"], per_seed[0]["split"]
+    else:  # a record written before runs named their data
+        seed_data = _seed_data(cfg, data, cfg.seed)
+        dataset, split = getattr(seed_data, "dataset", cfg.dataset), getattr(seed_data, "split", cfg.split)
+    summary = {"dataset": dataset, "split": split, "runs": cfg.runs, "config": dataclasses.asdict(cfg)}
     for role in ("teacher", "baseline_mlp", "student"):
         test_mean, test_std = summarize([r[role]["test_acc"] for r in per_seed])
         val_mean, val_std = summarize([r[role]["val_acc"] for r in per_seed])

@@ -1,5 +1,9 @@
 """The pipeline end to end: synthetic and real data, bring-your-own Data, resumption, options."""
+import fcntl
 import json
+import shutil
+import threading
+import time
 
 import pytest
 
@@ -50,6 +54,37 @@ def test_rerun_reuses_finished_seeds(tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(distill, "train_teachers", must_not_train)
     run_distillation(DistillConfig(runs=1, teacher="sage", student_hidden=64, **FAST), out=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("other_finishes", [True, False])
+def test_a_seed_held_by_another_process_is_waited_for(tmp_path, monkeypatch, other_finishes):
+    cfg = DistillConfig(runs=2, teacher="sage", **FAST)
+    alone = run_distillation(cfg, out=tmp_path / "alone", progress=False)
+    shared = tmp_path / "shared"
+    (shared / "runs").mkdir(parents=True)
+    trained, run_seed = [], distill.run_seed
+
+    def counted_run_seed(c, d, seed, *args, **kwargs):
+        trained.append(seed)
+        return run_seed(c, d, seed, *args, **kwargs)
+
+    monkeypatch.setattr(distill, "run_seed", counted_run_seed)
+    lock = open(shared / "runs" / "seed0.lock", "w")  # another process is running seed 0 ...
+    fcntl.flock(lock, fcntl.LOCK_EX)
+
+    def other_process():  # ... and either finishes it or dies without a record
+        time.sleep(0.5)
+        if other_finishes:
+            shutil.copy(tmp_path / "alone" / "runs" / "seed0.json", shared / "runs" / "seed0.json")
+        lock.close()
+
+    threading.Thread(target=other_process).start()
+    summary = run_distillation(cfg, out=shared, progress=False)
+    assert trained == ([1] if other_finishes else [1, 0])
+    assert [r["seed"] for r in summary["per_seed"]] == [0, 1]
+    if other_finishes:
+        assert summary["per_seed"][0] == alone["per_seed"][0]
+    assert summary["student"]["test_acc_mean"] == pytest.approx(alone["student"]["test_acc_mean"])
 
 
 def test_bring_your_own_graph_with_random_split():
