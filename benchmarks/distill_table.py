@@ -41,6 +41,11 @@ def pct(summary: dict, role: str) -> str:
     return f"{100 * summary[role]['test_acc_mean']:.2f} ± {100 * summary[role]['test_acc_std']:.2f}"
 
 
+def published(dataset: str, split: str) -> tuple[float, float, float] | None:
+    """GLNN's teacher / MLP / distilled MLP for this dataset, when the split is the protocol it used."""
+    return PUBLISHED.get(dataset) if split == "random" else None
+
+
 def best_mlp_rows(results: dict) -> list[list]:
     """Per dataset and split, the best distilled MLP over teachers, against its own teacher and GLNN."""
     best = {}
@@ -53,20 +58,20 @@ def best_mlp_rows(results: dict) -> list[list]:
     for (dataset, split), cell in best.items():
         s = cell["summary"]
         student, teacher = 100 * s["student"]["test_acc_mean"], 100 * s["teacher"]["test_acc_mean"]
-        glnn = PUBLISHED[dataset][2] if split == "random" and dataset in PUBLISHED else None
+        glnn = published(dataset, split)
         rows.append([dataset, split, cell["teacher"], pct(s, "teacher"), pct(s, "student"), f"{student - teacher:+.2f}",
-                     "" if glnn is None else f"{glnn:.2f} ({student - glnn:+.2f})"])
+                     "" if glnn is None else f"{glnn[2]:.2f} ({student - glnn[2]:+.2f})"])
     return rows
 
 
 def write_markdown(results: dict, path: Path) -> None:
     rows = []
     for cell in results["cells"].values():
-        s, published = cell["summary"], PUBLISHED.get(cell["dataset"]) if cell["split"] == "random" else None
+        s, glnn = cell["summary"], published(cell["dataset"], cell["split"])
         rows.append([cell["dataset"], cell["split"], cell["teacher"], cell["student"], pct(s, "teacher"),
                      pct(s, "baseline_mlp"), pct(s, "student"),
                      f"{s['teacher']['params']:,} / {s['student']['params']:,}", s["runs"],
-                     " / ".join(f"{v:.2f}" for v in published) if published and cell["teacher"] == "sage" else "",
+                     " / ".join(f"{v:.2f}" for v in glnn) if glnn and cell["teacher"] == "sage" else "",
                      f"{cell['seconds'] / 60:.1f}"])
     env = results["environment"]
     text = (
