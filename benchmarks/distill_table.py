@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 # (dataset, split) in the order they run: cheapest first.
 CELLS = [("Cora", "public"), ("CiteSeer", "public"), ("Cora", "random"), ("CiteSeer", "random"),
          ("Photo", "random"), ("Computers", "random"), ("CS", "random"), ("Physics", "random")]
+TEACHERS = ["gcn", "gat", "sage"]
 STUDENTS = {"mlp": {"student": "mlp", "student_layers": 2, "student_hidden": 256},
             "gcn-1": {"student": "gcn", "student_layers": 1, "student_hidden": 256}}
 # Per-dataset student settings where graphkd's defaults are off. Computers' binary features are not
@@ -46,10 +47,16 @@ def published(dataset: str, split: str) -> tuple[float, float, float] | None:
     return PUBLISHED.get(dataset) if split == "random" else None
 
 
+def table_order(cell: dict) -> tuple[int, int, int]:
+    """Cells in run order (dataset and split, teacher, student), however they were merged into the JSON."""
+    return (CELLS.index((cell["dataset"], cell["split"])), TEACHERS.index(cell["teacher"]),
+            list(STUDENTS).index(cell["student"]))
+
+
 def best_mlp_rows(results: dict) -> list[list]:
     """Per dataset and split, the best distilled MLP over teachers, against its own teacher and GLNN."""
     best = {}
-    for cell in results["cells"].values():
+    for cell in sorted(results["cells"].values(), key=table_order):
         key = (cell["dataset"], cell["split"])
         if cell["student"] == "mlp" and (key not in best or cell["summary"]["student"]["test_acc_mean"]
                                          > best[key]["summary"]["student"]["test_acc_mean"]):
@@ -66,7 +73,7 @@ def best_mlp_rows(results: dict) -> list[list]:
 
 def write_markdown(results: dict, path: Path) -> None:
     rows = []
-    for cell in results["cells"].values():
+    for cell in sorted(results["cells"].values(), key=table_order):
         s, glnn = cell["summary"], published(cell["dataset"], cell["split"])
         rows.append([cell["dataset"], cell["split"], cell["teacher"], cell["student"], pct(s, "teacher"),
                      pct(s, "baseline_mlp"), pct(s, "student"),
@@ -74,11 +81,13 @@ def write_markdown(results: dict, path: Path) -> None:
                      " / ".join(f"{v:.2f}" for v in glnn) if glnn and cell["teacher"] == "sage" else "",
                      f"{cell['seconds'] / 60:.1f}"])
     env = results["environment"]
+    hours = sum(cell["seconds"] for cell in results["cells"].values()) / 3600
     text = (
         "# Distillation table\n\n"
         "Test accuracy (%), mean ± unbiased std over seeds. `random` = CPF/GLNN split (largest connected "
         "component, 20/30 labelled nodes per class for train/validation, the rest test, redrawn per seed); "
-        "`public` = Planetoid public split. Transductive setting: soft targets on all nodes. "
+        "`public` = Planetoid public split. Transductive setting: soft targets on all nodes. The labels-only "
+        "MLP has the student's depth and width, so on `gcn-1` rows it is a linear model. "
         "Published = teacher / MLP / GLNN from ../shared/docs/anchors.md (SAGE teacher, CPF split). "
         "A teacher is trained once per seed and shared by the cells run with it; cells run at different "
         "times may each have retrained it, so the same teacher can differ slightly between its two rows.\n\n"
@@ -91,7 +100,7 @@ def write_markdown(results: dict, path: Path) -> None:
                          rows)
         + f"\n\nMachine: {env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB; torch {env['torch']}, "
           f"torch_geometric {env['torch_geometric']}, {env['torch_threads']} threads. "
-          f"Total compute so far: {sum(c['seconds'] for c in results['cells'].values()) / 3600:.2f} h.\n")
+          f"{len(results['cells'])} cells, total compute {hours:.2f} h.\n")
     path.write_text(text)
 
 
@@ -115,7 +124,7 @@ def main(argv=None) -> None:
     p.add_argument("--runs", type=int, default=10, help="seeds per cell")
     p.add_argument("--datasets", nargs="+", default=None, help="only these datasets (default: all)")
     p.add_argument("--splits", nargs="+", default=None, help="only these splits: public, random")
-    p.add_argument("--teachers", nargs="+", default=["gcn", "gat", "sage"], help="teacher GNNs")
+    p.add_argument("--teachers", nargs="+", default=TEACHERS, choices=TEACHERS, help="teacher GNNs")
     p.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS), help="students")
     p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model")
     p.add_argument("--work", default=str(HERE / "work"), help="per-seed records and cached soft targets")
