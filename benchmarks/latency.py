@@ -6,7 +6,7 @@ benchmarks/latency.py --datasets products-scale``.
 import argparse
 import sys
 
-from graphkd.latency_bench import add_parser
+from graphkd.serve.latency_bench import add_parser
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="benchmarks/latency.py")

@@ -40,8 +40,8 @@ from graphkd.data import random_split
 from graphkd.data.large import PRESETS, arxiv_scale, products_scale
 from graphkd.models import GraphSAGE, count_parameters
 from graphkd.report import environment
-from graphkd.sampling import NeighborSampler
-from graphkd.scale import teacher_soft_targets, train_sampled, train_wide_student, wide_student_config
+from graphkd.large.sampling import NeighborSampler
+from graphkd.large.scale import teacher_soft_targets, train_sampled, train_wide_student, wide_student_config
 from graphkd.training import TrainConfig, accuracy, predict
 
 GRAPHS = {"arxiv": arxiv_scale, "products": products_scale}

@@ -3,17 +3,18 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Public names and the module holding each, imported on first use (PEP 562): `import graphkd.predictor`
+# Public names and the module holding each, imported on first use (PEP 562): `import graphkd.serve.predictor`
 # serves an exported student with NumPy alone and must not pull in torch.
 _EXPORTS = {
     "GAT": "graphkd.models", "GCN": "graphkd.models", "GNN": "graphkd.models", "GraphSAGE": "graphkd.models",
     "MLP": "graphkd.models", "build_model": "graphkd.models",
     "DistillConfig": "graphkd.distill", "run_distillation": "graphkd.distill",
-    "SoftTargets": "graphkd.soft_targets",
-    "distillation_loss": "graphkd.losses", "logit_matching_loss": "graphkd.losses",
-    "soft_target_loss": "graphkd.losses", "tempered_softmax": "graphkd.losses",
+    "SoftTargets": "graphkd.distill.soft_targets",
+    "distillation_loss": "graphkd.distill.losses", "logit_matching_loss": "graphkd.distill.losses",
+    "soft_target_loss": "graphkd.distill.losses", "tempered_softmax": "graphkd.distill.losses",
     "load_dataset": "graphkd.data", "prepare_data": "graphkd.data", "random_split": "graphkd.data",
     "load_model": "graphkd.io", "save_model": "graphkd.io",
+    "Predictor": "graphkd.serve.predictor", "export_student": "graphkd.serve.export",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 import sys
 
-from graphkd import export, latency_bench
+from graphkd.serve import export, latency_bench
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 
 __all__ = ["build_parser", "main"]

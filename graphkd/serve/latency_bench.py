@@ -2,9 +2,9 @@
 width and compressed teachers, trained on one graph and timed there, in one process, at each thread count.
 
 Small graphs train full-batch; the OGB-sized synthetic graphs (``arxiv-scale``, ``products-scale``) train
-their teachers on fan-out samples (graphkd.scale.train_sampled) for a few capped epochs, which the report
+their teachers on fan-out samples (graphkd.large.scale.train_sampled) for a few capped epochs, which the report
 says: their timings do not depend on how well the weights are trained. Whole-graph passes there run layer
-by layer over node chunks (graphkd.scale.layerwise_inference), as soft targets are computed at that scale.
+by layer over node chunks (graphkd.large.scale.layerwise_inference), as soft targets are computed at that scale.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.inputs import sparse_adjacency
-from graphkd.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
-from graphkd.sampling import NeighborSampler
+from graphkd.serve.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
+from graphkd.large.sampling import NeighborSampler
 
 __all__ = ["LARGE_GRAPHS", "LatencyConfig", "add_parser", "bench_graph", "load_graph", "markdown", "plot", "run",
            "speedups"]
@@ -77,7 +77,7 @@ class Graph:
 
     @torch.inference_mode()
     def logits(self, model: torch.nn.Module) -> Tensor:
-        from graphkd.scale import layerwise_inference
+        from graphkd.large.scale import layerwise_inference
         from graphkd.training import predict
 
         if getattr(model, "kind", None) == "mlp":
@@ -89,11 +89,11 @@ class Graph:
 
 def _train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict]:
     """Teachers by depth, distilled MLP students by width and (small graphs) compressed teachers."""
-    from graphkd.compress import PruneConfig, half_width_config, prune, quantize_int8
+    from graphkd.serve.compress import PruneConfig, half_width_config, prune, quantize_int8
     from graphkd.distill import TEACHER_DEFAULTS, DistillConfig, train_student
     from graphkd.models import build_model, count_parameters
-    from graphkd.scale import train_sampled, wide_student_config
-    from graphkd.soft_targets import SoftTargets
+    from graphkd.large.scale import train_sampled, wide_student_config
+    from graphkd.distill.soft_targets import SoftTargets
     from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
 
     data, large = graph.data, graph.large
@@ -151,7 +151,7 @@ def _serving_paths(entry: dict, graph: Graph, cfg: LatencyConfig, threads: int, 
         fanouts = cfg.fanouts_for(entry["depth"])
         return {"fanout " + "-".join(map(str, fanouts)): PerNodeGNN(model, data, fanouts, graph.sampler),
                 "full": PerNodeGNN(model, data, None, graph.sampler)}
-    from graphkd.predictor import Predictor
+    from graphkd.serve.predictor import Predictor
 
     x_np = data.x.numpy()
     floor = numpy_mlp(model)
@@ -181,7 +181,7 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
     import resource
     import tempfile
 
-    from graphkd.export import export_student
+    from graphkd.serve.export import export_student
     from graphkd.models import count_parameters
     from graphkd.training import accuracy
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-import graphkd.distill as distill
+import graphkd.distill.pipeline as distill
 from graphkd.data import csbm, load_dataset
-from graphkd.distill import DistillConfig, run_distillation
+from graphkd.distill.pipeline import DistillConfig, run_distillation
 from graphkd.io import load_model
-from graphkd.soft_targets import SoftTargets
+from graphkd.distill.soft_targets import SoftTargets
 
 FAST = {"epochs": 60, "patience": 20}
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphkd.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
+from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
 
 # One node, two classes: student logits [0, 0] (uniform at any T), teacher distribution [0.8, 0.2].
 # KL(p || q) = 0.8 ln(0.8 / 0.5) + 0.2 ln(0.2 / 0.5) = 0.376003 - 0.183258 = 0.192745

@@ -1,4 +1,4 @@
-"""Timing primitives for serving GNN teachers and MLP students on CPU (the benchmark is graphkd.latency_bench).
+"""Timing primitives for serving GNN teachers and MLP students on CPU (the benchmark is graphkd.serve.latency_bench).
 
 Online (one node at a time, inductive): the GNN must fetch the node's L-hop neighbourhood from the
 full graph (all of it, or a fan-out sample such as 15-10-5), gather the features and run the forward;
@@ -21,7 +21,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.inputs import sparse_adjacency
-from graphkd.sampling import NeighborSampler
+from graphkd.large.sampling import NeighborSampler
 
 __all__ = ["PerNodeGNN", "hardware", "numpy_mlp", "percentiles", "throughput", "time_online"]
 
@@ -96,7 +96,7 @@ class PerNodeGNN:
 def numpy_mlp(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     """The MLP's eval-mode forward as bare NumPy (batch norm folded in): one matrix product per layer,
     ReLU between, softmax last, so it returns what the Predictor returns. The floor for any serving path."""
-    from graphkd.export import fold_batch_norm
+    from graphkd.serve.export import fold_batch_norm
 
     *hidden, (w_out, b_out) = fold_batch_norm(model)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd.export import export_student
+from graphkd.serve.export import export_student
 from graphkd.models import MLP
-from graphkd.predictor import BACKENDS, Predictor
+from graphkd.serve.predictor import BACKENDS, Predictor
 
 CONFIGS = [(1, False), (2, True), (2, False), (3, True)]  # (num_layers, batch_norm)
 
@@ -149,7 +149,7 @@ def test_numpy_backend_module_never_imports_torch(tmp_path):
     model = _student(2, True)
     export_student(model, tmp_path, formats=["numpy"])
     # The module file on its own (graphkd/__init__ is the package's business; see the next test).
-    path = Path(__file__).resolve().parents[1] / "graphkd" / "predictor.py"
+    path = Path(__file__).resolve().parents[2] / "graphkd" / "serve" / "predictor.py"
     load = (f"import importlib.util; spec = importlib.util.spec_from_file_location('p', {str(path)!r}); "
             "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
             "Predictor = module.Predictor")
@@ -160,7 +160,7 @@ def test_numpy_backend_module_never_imports_torch(tmp_path):
 
 def test_import_graphkd_predictor_never_imports_torch(tmp_path):
     export_student(_student(1, False), tmp_path, formats=["numpy"])
-    assert _run_without_torch("from graphkd.predictor import Predictor", tmp_path)[1] == "False"
+    assert _run_without_torch("from graphkd.serve.predictor import Predictor", tmp_path)[1] == "False"
 
 
 @pytest.mark.parametrize("name", ["Cora", "CiteSeer", "Computers", "Photo", "CS", "Physics"])

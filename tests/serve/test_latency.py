@@ -7,8 +7,8 @@ import torch
 from torch_geometric.data import Data
 
 from graphkd.inputs import sparse_adjacency
-from graphkd.latency import PerNodeGNN, numpy_mlp, percentiles
-from graphkd.latency_bench import LatencyConfig, add_parser, bench_graph, run
+from graphkd.serve.latency import PerNodeGNN, numpy_mlp, percentiles
+from graphkd.serve.latency_bench import LatencyConfig, add_parser, bench_graph, run
 from graphkd.models import build_model
 
 
@@ -103,11 +103,11 @@ def test_harness_on_tiny_graph_produces_all_fields(tmp_path):
 
 def test_large_graph_path_trains_on_samples_and_infers_layer_by_layer(monkeypatch):
     """A graph named like a large one takes the sampled-training, chunked-inference path."""
-    import graphkd.scale
+    import graphkd.large.scale
 
     calls = []
-    real = graphkd.scale.layerwise_inference
-    monkeypatch.setattr(graphkd.scale, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = graphkd.large.scale.layerwise_inference
+    monkeypatch.setattr(graphkd.large.scale, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
     cfg = _tiny_cfg(large_epochs=2, large_student_epochs=2, large_batches=1)
     result = bench_graph(_ring_graph(), "arxiv-scale", cfg, progress=False)
     assert {r["role"] for r in result["models"]} == {"teacher", "student"}  # no compressed rows at scale

@@ -2,7 +2,7 @@
 
 Every exported graph takes raw node features ``[batch, in_channels]`` and returns class probabilities;
 the recorded preprocessing (row normalisation for Planetoid data) is applied by the caller, e.g.
-:class:`graphkd.predictor.Predictor`. After writing, each artifact is checked against the eager model.
+:class:`graphkd.serve.predictor.Predictor`. After writing, each artifact is checked against the eager model.
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
 def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor) -> dict[str, float]:
     """Max abs difference between each exported backend's probabilities and the eager model's on
     ``features`` (raw, preprocessing applied on both sides); raises ``RuntimeError`` above the tolerance."""
-    from graphkd.predictor import Predictor
+    from graphkd.serve.predictor import Predictor
 
     x = features.float()
     metadata = json.loads((Path(out_dir) / "metadata.json").read_text())
@@ -196,7 +196,7 @@ def add_parser(subparsers) -> None:
                     "(onnxruntime), student.pt2 (torch.export), student.npz (plain NumPy weights, batch norm "
                     "folded) and metadata.json (feature size, classes, preprocessing, dataset, soft-target "
                     "hash, file hashes). Each file is checked against the eager model before the command "
-                    "succeeds. Serve with graphkd.predictor.Predictor.load(OUT).",
+                    "succeeds. Serve with graphkd.serve.predictor.Predictor.load(OUT).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="student model file written by graphkd distill / save_model")
     p.add_argument("--out", required=True, help="output folder for the exported files")

@@ -2,7 +2,7 @@
 
 The full-batch loops of graphkd.training hold every node's activations of every layer at once, which
 does not fit for millions of nodes. Here the teacher trains on sampled neighbourhoods
-(:class:`graphkd.sampling.NeighborSampler`), its logits for all nodes are computed one layer at a time
+(:class:`graphkd.large.sampling.NeighborSampler`), its logits for all nodes are computed one layer at a time
 over chunks of target nodes (memory bounded by the chunk, exact for GCN, SAGE and GAT), and the MLP
 student learns from the stored soft targets in node mini-batches (graphkd.distill.train_student).
 """
@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig, train_student
 from graphkd.models import GCN, count_parameters
-from graphkd.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
-from graphkd.soft_targets import SoftTargets
+from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
+from graphkd.distill.soft_targets import SoftTargets
 from graphkd.training import TrainConfig, accuracy, fit
 
 __all__ = ["evaluate_sampled", "layerwise_inference", "sampled_forward", "teacher_soft_targets",

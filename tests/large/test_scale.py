@@ -3,11 +3,11 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-import graphkd.scale
+import graphkd.large.scale
 from graphkd.data.large import synthetic_graph
 from graphkd.models import GAT, GCN, GraphSAGE
-from graphkd.sampling import NeighborSampler
-from graphkd.scale import (
+from graphkd.large.sampling import NeighborSampler
+from graphkd.large.scale import (
     layerwise_inference,
     sampled_forward,
     teacher_soft_targets,
@@ -100,7 +100,7 @@ def test_interrupted_sampled_training_resumes_bit_identical(graph, tmp_path, mon
     and started again draws the same samples and ends with the same weights as an uninterrupted run."""
     sampler = NeighborSampler(graph.edge_index, graph.num_nodes, [10, 5])
     config = TrainConfig(epochs=6, lr=0.01, patience=6, batch_size=256)  # 4 training batches + 1 val batch per epoch
-    forward = graphkd.scale.sampled_forward
+    forward = graphkd.large.scale.sampled_forward
 
     def run(checkpoint=None, crash_at=None):
         calls, samples = [0], []
@@ -114,7 +114,7 @@ def test_interrupted_sampled_training_resumes_bit_identical(graph, tmp_path, mon
                 samples.append(sample.n_id)
             return forward(model, x, sample)
 
-        monkeypatch.setattr(graphkd.scale, "sampled_forward", counting_forward)
+        monkeypatch.setattr(graphkd.large.scale, "sampled_forward", counting_forward)
         torch.manual_seed(0)
         model = GraphSAGE(16, 16, 4, num_layers=2, dropout=0.5)
         stats = train_sampled(model, graph, sampler, config, checkpoint=checkpoint, checkpoint_every=1)

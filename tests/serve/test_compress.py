@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphkd.compress import (
+from graphkd.serve.compress import (
     PruneConfig,
     exact_hessian_diagonal,
     half_width_config,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "distill_table.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "distill_table.py"
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from graphkd.data import random_split
-from graphkd.soft_targets import SoftTargets, split_fingerprint, transfer_nodes
+from graphkd.distill.soft_targets import SoftTargets, split_fingerprint, transfer_nodes
 
 
 def _targets(graph, transfer="all", members=1, classes=2):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd.export import FILES, add_parser, export_student, fold_batch_norm
+from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_norm
 from graphkd.io import save_model
 from graphkd.models import GCN, MLP
 

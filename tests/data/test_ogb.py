@@ -177,7 +177,7 @@ def test_glnn_benchmark_runs_on_raw_layout_data(tmp_path, offline, capsys):
     import runpy
 
     write_ogb_dataset(tmp_path / "ogbn_arxiv", "time")
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ogb_glnn.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "ogb_glnn.py"
     main = runpy.run_path(str(script))["main"]
     out = tmp_path / "glnn.json"
     main(["--dataset", "ogbn-arxiv", "--root", str(tmp_path), "--runs", "2", "--fanouts", "3", "2",
