@@ -23,16 +23,22 @@ __all__ = ["load_training_state", "save_training_state", "training_fingerprint"]
 FORMAT = "graphkd-training-checkpoint-v1"
 
 
-def training_fingerprint(model: torch.nn.Module, config) -> dict:
-    """Plain-typed description of what a run is: the model's ``config()`` (else its class and parameter
-    shapes) and the training configuration (a dataclass). The data and loss are the caller's concern."""
+def _describe(model: torch.nn.Module) -> dict:
     if hasattr(model, "config"):
-        described = model.config()
-    else:
-        described = {"class": type(model).__qualname__,
-                     "parameters": {name: list(p.shape) for name, p in model.named_parameters()}}
+        return model.config()
+    return {"class": type(model).__qualname__,
+            "parameters": {name: list(p.shape) for name, p in model.named_parameters()}}
+
+
+def training_fingerprint(model: torch.nn.Module, config, auxiliary: torch.nn.Module | None = None) -> dict:
+    """Plain-typed description of what a run is: the model's ``config()`` (else its class and parameter
+    shapes), any auxiliary modules trained beside it, and the training configuration (a dataclass). The
+    data and loss are the caller's concern."""
+    described = {"model": _describe(model), "train": dataclasses.asdict(config)}
+    if auxiliary is not None:
+        described["auxiliary"] = _describe(auxiliary)
     # The JSON round-trip turns tuples into lists, so a stored and a fresh fingerprint compare equal.
-    return json.loads(json.dumps({"model": described, "train": dataclasses.asdict(config)}, default=str))
+    return json.loads(json.dumps(described, default=str))
 
 
 def _rng_state() -> dict:
@@ -56,10 +62,11 @@ def _set_rng_state(state: dict) -> None:
 
 def save_training_state(path: str | os.PathLike, fingerprint: dict, next_epoch: int, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, best_state: dict, best_acc: float,
-                        since_best: int) -> Path:
+                        since_best: int, auxiliary: torch.nn.Module | None = None) -> Path:
     """Atomically write the state at an epoch boundary; ``next_epoch`` is the first epoch still to run."""
     return atomic_save({"format": FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch,
                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "auxiliary": auxiliary.state_dict() if auxiliary is not None else {},
                         "best_state": best_state, "best_acc": best_acc, "since_best": since_best,
                         "rng": _rng_state()}, path)
 
@@ -76,7 +83,7 @@ def _differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
 
 
 def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch.nn.Module,
-                        optimizer: torch.optim.Optimizer) -> dict | None:
+                        optimizer: torch.optim.Optimizer, auxiliary: torch.nn.Module | None = None) -> dict | None:
     """Restore ``model``, ``optimizer`` and the random states from ``path``; return the loop state
     (``next_epoch``, ``best_state``, ``best_acc``, ``since_best``), or ``None`` if there is no checkpoint.
 
@@ -94,6 +101,8 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
         raise ValueError(f"checkpoint {path} belongs to a different model or training configuration "
                          f"({'; '.join(differences)}); delete it or choose another checkpoint path")
     model.load_state_dict(blob["model"])
+    if auxiliary is not None:
+        auxiliary.load_state_dict(blob["auxiliary"])
     optimizer.load_state_dict(blob["optimizer"])
     _set_rng_state(blob["rng"])
     return {key: blob[key] for key in ("next_epoch", "best_state", "best_acc", "since_best")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -51,14 +50,30 @@ def feature_rows(x: Tensor, index: Tensor) -> Tensor:
                                    check_invariants=False)
 
 
+def _dropout(x: Tensor, p: float) -> Tensor:
+    """Keep each value with probability 1 - p and scale it by the inverse, as F.dropout does, but drawn
+    as 16 random bits per value (four from each int64): on CPU, bernoulli makes F.dropout about 5x
+    slower (2708 x 256 values: 1.6 ms here against 9.0 ms). p is rounded to a multiple of 2^-16, and
+    the scale uses the rounded keep probability, so the expectation stays exact."""
+    dropped = round(p * 65536)
+    if dropped >= 65536:
+        return torch.zeros_like(x)
+    n = x.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1).view(torch.int16)[:n]
+    keep = bits.view(x.shape) >= dropped - 32768  # uniform over [-32768, 32767]
+    return x * (keep.to(x.dtype) * (65536 / (65536 - dropped)))
+
+
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """``F.dropout`` that also takes a sparse CSR ``x`` (zeros stay zero either way, so dropping only
-    the stored values has the same distribution)."""
-    if x.layout != torch.sparse_csr:
-        return F.dropout(x, p=p, training=training)
+    """Dropout for graphkd's models, dense or sparse CSR ``x`` (zeros stay zero either way, so dropping
+    only the stored values of a sparse matrix has the same distribution)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must lie in [0, 1], got {p}")
     if not training or p == 0:
         return x
-    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), F.dropout(x.values(), p=p), x.shape,
+    if x.layout != torch.sparse_csr:
+        return _dropout(x, p)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), _dropout(x.values(), p), x.shape,
                                    check_invariants=False)
 
 

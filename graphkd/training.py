@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ from graphkd.checkpoint import load_training_state, save_training_state, trainin
 from graphkd.inputs import feature_rows, model_inputs
 
 __all__ = ["TrainConfig", "accuracy", "cross_entropy_on", "fit", "predict", "train_full_batch", "train_minibatch"]
+
+
+# A killed run loses at most this much training; on small graphs whole runs finish sooner and write
+# nothing (on Cora, checkpoints every 5 epochs wrote about 300 MB per seed, then deleted it).
+CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass
@@ -63,28 +69,36 @@ def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, bat
 
 def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], val_acc: Callable[[], float],
         config: TrainConfig, desc: str = "train", progress: bool = False,
-        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS, auxiliary: torch.nn.Module | None = None) -> float:
     """Run ``step`` once per epoch, keep the weights of the best validation accuracy, stop after
     ``patience`` epochs without improvement (not before ``min_epochs``). Returns the best validation accuracy.
 
-    ``checkpoint``: a file where the full training state is saved every ``checkpoint_every`` epochs;
-    if it exists at the start (written for the same model and ``config``, else ``ValueError``), the
-    run resumes from it. It is deleted once training ends: the result is the trained model, which the
+    ``checkpoint``: a file where the full training state is saved at an epoch boundary every
+    ``checkpoint_every`` epochs if given, else once ``checkpoint_seconds`` have passed since the last
+    save (a short run then writes nothing; a killed long run loses at most that much work). If it
+    exists at the start (written for the same model and ``config``, else ``ValueError``), the run
+    resumes from it. It is deleted once training ends: the result is the trained model, which the
     caller saves, and a finished run's leftover checkpoint would otherwise make a later fresh run at
     the same path skip its training. Use one path per training run.
+
+    ``auxiliary``: modules trained beside the model but not part of it (a hint projector): they join
+    the optimizer and the checkpoint, not the best weights.
     """
-    if checkpoint_every < 1:
+    if checkpoint_every is not None and checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    parameters = list(model.parameters()) + (list(auxiliary.parameters()) if auxiliary is not None else [])
+    optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
     best_acc, best_state, since_best, start = -1.0, None, 0, 0
-    fingerprint = training_fingerprint(model, config) if checkpoint is not None else None
+    fingerprint = training_fingerprint(model, config, auxiliary) if checkpoint is not None else None
     if checkpoint is not None:
-        resumed = load_training_state(checkpoint, fingerprint, model, optimizer)
+        resumed = load_training_state(checkpoint, fingerprint, model, optimizer, auxiliary)
         if resumed is not None:
             start, best_state = resumed["next_epoch"], resumed["best_state"]
             best_acc, since_best = resumed["best_acc"], resumed["since_best"]
     bar = tqdm(range(start, config.epochs), desc=desc, leave=False, disable=not progress,
                initial=start, total=config.epochs)
+    last_save = time.monotonic()
     for epoch in bar:
         model.train()
         loss = step(optimizer)
@@ -96,9 +110,13 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{acc:.3f}", best=f"{best_acc:.3f}")
         if since_best >= config.patience and epoch + 1 >= config.min_epochs:
             break
-        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
+        now = time.monotonic()
+        due = ((epoch + 1) % checkpoint_every == 0 if checkpoint_every is not None
+               else now - last_save >= checkpoint_seconds)
+        if checkpoint is not None and due:
             save_training_state(checkpoint, fingerprint, epoch + 1, model, optimizer, best_state, best_acc,
-                                since_best)
+                                since_best, auxiliary)
+            last_save = now
     model.load_state_dict(best_state)
     model.eval()
     if checkpoint is not None:
@@ -108,9 +126,10 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
 
 def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tensor], Tensor],
                      config: TrainConfig, desc: str = "train", progress: bool = False,
-                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
-    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. ``checkpoint`` and
-    ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
+                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+                     auxiliary: torch.nn.Module | None = None) -> float:
+    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. ``checkpoint``,
+    ``checkpoint_every`` and ``auxiliary`` as in :func:`fit`."""
     val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
@@ -121,15 +140,16 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tens
         return loss.item()
 
     return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
-               desc, progress, checkpoint, checkpoint_every)
+               desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
 
 
 def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
                     batch_loss: Callable[[Tensor, Tensor], Tensor], config: TrainConfig,
                     desc: str = "train", progress: bool = False,
-                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 5) -> float:
+                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+                    auxiliary: torch.nn.Module | None = None) -> float:
     """Train an MLP on shuffled mini-batches of ``nodes``; ``batch_loss(logits, batch_nodes)``.
-    ``checkpoint`` and ``checkpoint_every`` make the run resumable (see :func:`fit`)."""
+    ``checkpoint``, ``checkpoint_every`` and ``auxiliary`` as in :func:`fit`."""
     val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
@@ -143,7 +163,7 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
         return total / nodes.numel()
 
     return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
-               desc, progress, checkpoint, checkpoint_every)
+               desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
 
 
 def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:

@@ -55,6 +55,28 @@ def test_sparse_feature_dropout_keeps_zeros_and_rescales_kept_values():
     assert 0.4 < kept.float().mean() < 0.6
 
 
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.6, 0.8])
+def test_dense_dropout_drops_a_share_p_and_keeps_the_mean(p):
+    torch.manual_seed(0)
+    x = torch.ones(400, 500)
+    dropped = feature_dropout(x, p, training=True)
+    assert abs((dropped == 0).float().mean().item() - p) < 0.005
+    assert abs(dropped.mean().item() - 1.0) < 0.01
+    assert torch.allclose(dropped[dropped != 0], torch.full_like(dropped[dropped != 0], 1 / (1 - p)), rtol=1e-4)
+    # successive draws differ, and the global seed makes them repeatable
+    again = feature_dropout(x, p, training=True)
+    torch.manual_seed(0)
+    assert not torch.equal(dropped, again) and torch.equal(dropped, feature_dropout(x, p, training=True))
+
+
+def test_dropout_edge_cases():
+    x = torch.randn(7, 3)
+    assert feature_dropout(x, 0.5, training=False) is x and feature_dropout(x, 0.0, training=True) is x
+    assert torch.equal(feature_dropout(x, 1.0, training=True), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="dropout probability"):
+        feature_dropout(x, 1.5, training=True)
+
+
 def test_linear_first_sage_conv_equals_pyg_sage_conv():
     data = tiny_graph()
     torch.manual_seed(0)

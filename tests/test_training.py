@@ -63,6 +63,23 @@ def test_fit_rejects_bad_checkpoint_every(tmp_path):
             checkpoint_every=0)
 
 
+def test_checkpoints_are_written_by_elapsed_time_when_no_epoch_interval_is_given(tmp_path, monkeypatch):
+    import graphkd.training
+
+    saved = []
+    monkeypatch.setattr(graphkd.training, "save_training_state", lambda path, fp, epoch, *a, **k: saved.append(epoch))
+    clock = iter(range(0, 1000, 10))  # each call to the clock moves it 10 s on
+    monkeypatch.setattr(graphkd.training.time, "monotonic", lambda: next(clock))
+    model = torch.nn.Linear(1, 1)
+    fit(model, lambda opt: 0.0, lambda: 1.0, TrainConfig(epochs=6, patience=10), checkpoint=tmp_path / "c.pt",
+        checkpoint_seconds=25)
+    assert saved == [3, 6]  # from 0 the clock reads 10, 20, 30 (save after epoch 3), 40, 50, 60 (save)
+    saved.clear()
+    fit(model, lambda opt: 0.0, lambda: 1.0, TrainConfig(epochs=6, patience=10), checkpoint=tmp_path / "c.pt",
+        checkpoint_seconds=1e9)
+    assert saved == []  # a run shorter than the interval writes nothing
+
+
 def test_train_full_batch_fits_tiny_graph(tiny_graph):
     torch.manual_seed(0)
     model = build_model("gcn", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, dropout=0.0)

@@ -60,7 +60,7 @@ class GNN(torch.nn.Module):
         if self.residual and out.shape == h.shape:
             out = out + h
         out = F.relu(self.norms[i](out))
-        return F.dropout(out, p=self.dropout, training=self.training)
+        return feature_dropout(out, self.dropout, self.training)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         h = feature_dropout(x, self.dropout, self.training)

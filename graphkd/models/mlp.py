@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkd.inputs import feature_dropout
+
 __all__ = ["MLP"]
 
 
@@ -36,5 +38,5 @@ class MLP(torch.nn.Module):
         """``edge_index`` is accepted and ignored, so MLPs and GNNs share one call signature."""
         h = x
         for lin, norm in zip(self.lins[:-1], self.norms, strict=True):
-            h = F.dropout(F.relu(norm(lin(h))), p=self.dropout, training=self.training)
+            h = feature_dropout(F.relu(norm(lin(h))), self.dropout, self.training)
         return self.lins[-1](h)
