@@ -22,9 +22,9 @@ from graphkd.data import load_dataset
 from graphkd.data.large import arxiv_scale, products_scale
 from graphkd.data.ogb import ogb_accuracy
 from graphkd.distill import summarize
-from graphkd.models import GraphSAGE
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import teacher_soft_targets, train_sampled, train_wide_student, wide_student_config
+from graphkd.models import GraphSAGE
 from graphkd.training import TrainConfig, predict
 
 # Transductive SAGE-teacher results of GLNN (anchors.md), test accuracy in %.

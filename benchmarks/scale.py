@@ -38,10 +38,10 @@ import torch
 
 from graphkd.data import random_split
 from graphkd.data.large import PRESETS, arxiv_scale, products_scale
-from graphkd.models import GraphSAGE, count_parameters
-from graphkd.report import environment
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import teacher_soft_targets, train_sampled, train_wide_student, wide_student_config
+from graphkd.models import GraphSAGE, count_parameters
+from graphkd.report import environment
 from graphkd.training import TrainConfig, accuracy, predict
 
 GRAPHS = {"arxiv": arxiv_scale, "products": products_scale}

@@ -5,8 +5,8 @@ import argparse
 import dataclasses
 import sys
 
-from graphkd.serve import export, latency_bench
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.serve import export, latency_bench
 
 __all__ = ["build_parser", "main"]
 

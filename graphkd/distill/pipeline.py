@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 
 from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.data import load_dataset, prepare_data, random_split
-from graphkd.io import save_model
 from graphkd.distill.losses import distillation_loss
-from graphkd.models import build_model, count_parameters
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.io import save_model
+from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, cross_entropy_on, predict, train_full_batch, train_minibatch
 
 __all__ = ["DistillConfig", "TEACHER_DEFAULTS", "run_distillation", "summarize"]

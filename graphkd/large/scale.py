@@ -18,9 +18,9 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig, train_student
-from graphkd.models import GCN, count_parameters
-from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
+from graphkd.models import GCN, count_parameters
 from graphkd.training import TrainConfig, accuracy, fit
 
 __all__ = ["evaluate_sampled", "layerwise_inference", "sampled_forward", "teacher_soft_targets",

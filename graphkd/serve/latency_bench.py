@@ -20,8 +20,8 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.inputs import sparse_adjacency
-from graphkd.serve.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
 from graphkd.large.sampling import NeighborSampler
+from graphkd.serve.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
 
 __all__ = ["LARGE_GRAPHS", "LatencyConfig", "add_parser", "bench_graph", "load_graph", "markdown", "plot", "run",
            "speedups"]
@@ -89,11 +89,11 @@ class Graph:
 
 def _train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict]:
     """Teachers by depth, distilled MLP students by width and (small graphs) compressed teachers."""
-    from graphkd.serve.compress import PruneConfig, half_width_config, prune, quantize_int8
     from graphkd.distill import TEACHER_DEFAULTS, DistillConfig, train_student
-    from graphkd.models import build_model, count_parameters
-    from graphkd.large.scale import train_sampled, wide_student_config
     from graphkd.distill.soft_targets import SoftTargets
+    from graphkd.large.scale import train_sampled, wide_student_config
+    from graphkd.models import build_model, count_parameters
+    from graphkd.serve.compress import PruneConfig, half_width_config, prune, quantize_int8
     from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
 
     data, large = graph.data, graph.large
@@ -181,8 +181,8 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
     import resource
     import tempfile
 
-    from graphkd.serve.export import export_student
     from graphkd.models import count_parameters
+    from graphkd.serve.export import export_student
     from graphkd.training import accuracy
 
     graph = Graph(data, name)

@@ -10,8 +10,8 @@ import pytest
 import graphkd.distill.pipeline as distill
 from graphkd.data import csbm, load_dataset
 from graphkd.distill.pipeline import DistillConfig, run_distillation
-from graphkd.io import load_model
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.io import load_model
 
 FAST = {"epochs": 60, "patience": 20}
 

@@ -4,8 +4,8 @@ import torch
 from torch_geometric.data import Data
 
 from graphkd.data.large import synthetic_graph
-from graphkd.models import GAT, GraphSAGE
 from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
+from graphkd.models import GAT, GraphSAGE
 
 
 @pytest.fixture

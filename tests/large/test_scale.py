@@ -5,7 +5,6 @@ from torch_geometric.data import Data
 
 import graphkd.large.scale
 from graphkd.data.large import synthetic_graph
-from graphkd.models import GAT, GCN, GraphSAGE
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import (
     layerwise_inference,
@@ -15,6 +14,7 @@ from graphkd.large.scale import (
     train_wide_student,
     wide_student_config,
 )
+from graphkd.models import GAT, GCN, GraphSAGE
 from graphkd.training import TrainConfig, accuracy, predict
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from graphkd.models import build_model
 from graphkd.serve.compress import (
     PruneConfig,
     exact_hessian_diagonal,
@@ -14,7 +15,6 @@ from graphkd.serve.compress import (
     quantize_int8,
     sparsity,
 )
-from graphkd.models import build_model
 from graphkd.training import TrainConfig
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_norm
 from graphkd.io import save_model
 from graphkd.models import GCN, MLP
+from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_norm
 
 
 def _student(num_layers=2, batch_norm=True, seed=0):

@@ -7,9 +7,9 @@ import torch
 from torch_geometric.data import Data
 
 from graphkd.inputs import sparse_adjacency
+from graphkd.models import build_model
 from graphkd.serve.latency import PerNodeGNN, numpy_mlp, percentiles
 from graphkd.serve.latency_bench import LatencyConfig, add_parser, bench_graph, run
-from graphkd.models import build_model
 
 
 def _ring_graph(num_nodes=40, classes=3, features=6, seed=0) -> Data:

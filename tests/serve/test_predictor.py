@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd.serve.export import export_student
 from graphkd.models import MLP
+from graphkd.serve.export import export_student
 from graphkd.serve.predictor import BACKENDS, Predictor
 
 CONFIGS = [(1, False), (2, True), (2, False), (3, True)]  # (num_layers, batch_norm)
