@@ -1,25 +1,27 @@
-"""Distil a GNN into an MLP on your own graph: any PyG ``Data`` with features and labels.
+"""Distil a GNN into an MLP on your own graph: a networkx graph whose nodes carry features and labels
+(or any PyG ``Data`` with ``x``, ``edge_index`` and ``y``).
 
     python examples/bring_your_own_graph.py
 
-Here the graph comes from networkx (Zachary's karate club with noisy features); with your own
-data, build ``Data(x=..., edge_index=..., y=...)`` the same way.
+Here the graph is Zachary's karate club, each member given a label (the club they joined) and weak,
+noisy features: an MLP alone struggles, the graph carries the signal.
 """
 import networkx as nx
 import torch
-from torch_geometric.utils import from_networkx
 
 from graphkd import DistillConfig, prepare_data, random_split, run_distillation
+from graphkd.data import from_networkx
 from graphkd.report import format_summary
 
-graph = from_networkx(nx.karate_club_graph())
+graph = nx.karate_club_graph()
 generator = torch.Generator().manual_seed(0)
-graph.y = torch.tensor([int(club == "Officer") for club in graph.club])
-# Weak, noisy features: an MLP alone struggles, the graph carries the signal.
-graph.x = 0.3 * graph.y[:, None].float() + torch.randn(graph.num_nodes, 8, generator=generator)
-graph = prepare_data(random_split(graph, seed=0, train_per_class=3, val_per_class=4), dataset="karate")
+for _, attributes in graph.nodes(data=True):
+    attributes["y"] = int(attributes["club"] == "Officer")
+    attributes["x"] = (0.3 * attributes["y"] + torch.randn(8, generator=generator)).tolist()
+
+data = prepare_data(random_split(from_networkx(graph), seed=0, train_per_class=3, val_per_class=4), dataset="karate")
 
 # The graph's own masks are kept for every seed (split=None); seeds vary the models' initialisation.
 config = DistillConfig(teacher="sage", runs=5, student_hidden=32, epochs=200)
-summary = run_distillation(config, data=graph)
+summary = run_distillation(config, data=data)
 print(format_summary(summary))

@@ -37,7 +37,12 @@ def add_distill_parser(subparsers) -> None:
                            "(a rerun with the same options skips seeds already done)")
     runs.add_argument("--quiet", action="store_true", help="no progress bar")
     t = p.add_argument_group("teacher")
-    t.add_argument("--teacher", default=d.teacher, choices=list(TEACHER_DEFAULTS), help="teacher GNN")
+    t.add_argument("--teacher", default=d.teacher,
+                   help="teacher GNN to train (gcn, gat, sage), an ensemble across architectures joined by '+' "
+                        "(gcn+gat+sage: the soft target is the mean of their tempered distributions), or a file of "
+                        "a trained teacher's outputs: a graphkd soft-target file, or logits [num_nodes, classes] "
+                        "(and hidden representations) in a .pt dict {'logits', 'hidden': {name: tensor}} or an "
+                        ".npz with 'logits' and 'hidden.<name>' arrays")
     t.add_argument("--teacher-layers", type=int, default=d.teacher_layers, help="teacher depth (1 to 8)")
     t.add_argument("--teacher-hidden", type=int, default=None,
                    help="teacher width; default per teacher: " +
@@ -51,7 +56,8 @@ def add_distill_parser(subparsers) -> None:
                         f"{DEEP_TEACHER['norm']} for deeper teachers")
     t.add_argument("--heads", type=int, default=d.heads, help="GAT attention heads")
     t.add_argument("--ensemble", type=int, default=d.ensemble,
-                   help="teachers per seed; the soft target is the mean of their tempered distributions")
+                   help="teachers per architecture and seed; the soft target is the mean of all members' "
+                        "tempered distributions")
     t.add_argument("--weight-decay", type=float, default=d.weight_decay, help="teacher weight decay")
     s = p.add_argument_group("student")
     s.add_argument("--student", default=d.student, choices=list(STUDENTS),
@@ -71,9 +77,35 @@ def add_distill_parser(subparsers) -> None:
                    help="weight of the hard-label cross-entropy in [0, 1]; 1 - alpha weighs the soft term")
     k.add_argument("--transfer", default=d.transfer, choices=["all", "labelled", "unlabelled"],
                    help="nodes whose soft targets the student learns from")
+    k.add_argument("--refine", default=d.refine, choices=["none", "cs"],
+                   help="cs: refine the teacher's soft targets by Correct and Smooth (label propagation over the "
+                        "graph from the training labels; the student still serves without the graph)")
     k.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (teacher and students)")
     k.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping: epochs without a better validation accuracy")
+    n = p.add_argument_group("knowledge beyond the logits (weights add terms to the student's loss; 0 = off)")
+    n.add_argument("--teacher-layer", default=None,
+                   help="name of the teacher submodule whose output is distilled by --hint/--similarity/--lsp "
+                        "(default: its last hidden layer, convs.<L-2>)")
+    n.add_argument("--hint", type=float, default=d.hint_weight, dest="hint_weight",
+                   help="FitNets hint: the student's last hidden layer, through a learned projector, matches the "
+                        "teacher's representation")
+    n.add_argument("--hint-metric", default=d.hint_metric, choices=["mse", "cosine"], help="distance of the hint")
+    n.add_argument("--similarity", type=float, default=d.similarity_weight, dest="similarity_weight",
+                   help="NOSMOG representation similarity: in-batch cosine-similarity matrices of student and "
+                        "teacher matched (memory O(batch^2))")
+    n.add_argument("--lsp", type=float, default=d.lsp_weight, dest="lsp_weight",
+                   help="local structure preserving (GNN students): each node's similarity distribution over its "
+                        "neighbours, teacher vs student, matched with KL")
+    n.add_argument("--adversarial", type=float, default=d.adversarial_weight, dest="adversarial_weight",
+                   help="NOSMOG adversarial augmentation (MLP students): soft-target loss at a PGD perturbation "
+                        "of the input")
+    n.add_argument("--adversarial-epsilon", type=float, default=d.adversarial_epsilon,
+                   help="L-infinity radius of the perturbation")
+    n.add_argument("--adversarial-steps", type=int, default=d.adversarial_steps, help="PGD steps")
+    n.add_argument("--positions", type=int, default=d.positions,
+                   help="append this many spectral position features to an MLP student's input (a new node then "
+                        "needs its neighbour ids at arrival: it gets their mean)")
     p.set_defaults(func=_distill)
 
 

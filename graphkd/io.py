@@ -7,22 +7,32 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "load_model", "save_model"]
+__all__ = ["atomic_save", "atomic_write_text", "load_model", "save_model"]
 
 
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a killed run never leaves half a file."""
+def _atomic_write(path: str | os.PathLike, write) -> Path:
+    """``write(file)`` into a temporary file beside ``path``, then rename: a killed run never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` ``obj`` to ``path`` atomically."""
+    return _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return _atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:

@@ -1,5 +1,6 @@
 """Datasets: the fact table, loaders with offline errors, CPF random splits and synthetic graphs."""
 from graphkd.data.catalog import DATASETS, DatasetInfo, dataset_info
+from graphkd.data.graphs import from_networkx
 from graphkd.data.load import DatasetNotFoundError, data_root, load_dataset, prepare_data
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
@@ -11,6 +12,7 @@ __all__ = [
     "csbm",
     "data_root",
     "dataset_info",
+    "from_networkx",
     "largest_connected_component",
     "load_dataset",
     "prepare_data",

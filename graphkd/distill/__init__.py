@@ -1,15 +1,12 @@
 """Distillation: teacher outputs, soft targets, the knowledge losses and the pipeline that joins them."""
+from graphkd.distill.config import STUDENTS, DistillConfig
+from graphkd.distill.knowledge import adversarial_loss, hint_loss, local_structure_loss, similarity_loss
 from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
-from graphkd.distill.pipeline import (
-    DEEP_TEACHER,
-    STUDENTS,
-    TEACHER_DEFAULTS,
-    DistillConfig,
-    run_distillation,
-    summarize,
-    train_student,
-)
+from graphkd.distill.pipeline import run_distillation, summarize, train_student
+from graphkd.distill.positions import new_node_positions, spectral_positions
+from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.soft_targets import SoftTargets, split_fingerprint, transfer_nodes
+from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
 
 __all__ = [
     "DEEP_TEACHER",
@@ -17,12 +14,21 @@ __all__ = [
     "STUDENTS",
     "SoftTargets",
     "TEACHER_DEFAULTS",
+    "adversarial_loss",
+    "capture",
+    "correct_and_smooth",
     "distillation_loss",
+    "hint_loss",
+    "local_structure_loss",
     "logit_matching_loss",
+    "new_node_positions",
     "run_distillation",
+    "similarity_loss",
     "soft_target_loss",
+    "spectral_positions",
     "split_fingerprint",
     "summarize",
+    "teacher_soft_targets",
     "tempered_softmax",
     "train_student",
     "transfer_nodes",

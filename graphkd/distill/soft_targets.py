@@ -1,4 +1,5 @@
-"""Soft targets: a teacher's logits on the transfer set, stored once, tempered at any T on demand."""
+"""Soft targets: a teacher's logits (and hidden representations) on the transfer set, stored once,
+tempered at any T on demand."""
 from __future__ import annotations
 
 import hashlib
@@ -46,17 +47,24 @@ class SoftTargets:
     """Teacher logits ``[num_members, num_transfer_nodes, num_classes]`` for ``node_index``.
 
     One member for a single teacher, several for an ensemble: :meth:`probs` averages the members'
-    tempered distributions, as the primer prescribes. ``meta`` records dataset, split, seed and the
-    teacher configs; ``content_hash`` identifies the stored numbers.
+    tempered distributions, as the primer prescribes. ``hidden`` maps a teacher layer's name to its
+    representation ``[num_transfer_nodes, d]`` (for an ensemble, the first member's). ``meta`` records
+    dataset, split, seed and the teacher configs; ``content_hash`` identifies the stored numbers.
     """
 
-    def __init__(self, logits: Tensor, node_index: Tensor, meta: dict):
+    def __init__(self, logits: Tensor, node_index: Tensor, meta: dict, hidden: dict[str, Tensor] | None = None):
         if logits.dim() == 2:
             logits = logits.unsqueeze(0)
         if logits.dim() != 3 or logits.size(1) != node_index.numel():
             raise ValueError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
         self.logits = check_finite("teacher logits", logits.detach().float().cpu())
         self.node_index = node_index.long().cpu()
+        self.hidden = {}
+        for name, h in (hidden or {}).items():
+            if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != node_index.numel():
+                raise ValueError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
+                                 f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
+            self.hidden[name] = check_finite(f"teacher hidden representation {name!r}", h.detach().float().cpu())
         self.meta = dict(meta)
         self.meta.setdefault("num_classes", self.logits.size(2))
         self.meta["content_hash"] = self.content_hash()
@@ -68,6 +76,10 @@ class SoftTargets:
     def content_hash(self) -> str:
         h = hashlib.sha256(self.logits.numpy().tobytes())
         h.update(self.node_index.numpy().tobytes())
+        for name in sorted(self.hidden):
+            h.update(name.encode())
+            h.update(str(tuple(self.hidden[name].shape)).encode())
+            h.update(self.hidden[name].contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
     def probs(self, temperature: float = 1.0) -> Tensor:
@@ -99,8 +111,18 @@ class SoftTargets:
         if problems:
             raise ValueError("soft targets do not match this graph: " + "; ".join(problems))
 
+    def hidden_layer(self, name: str | None = None) -> Tensor:
+        """The stored representation of layer ``name`` (default: the only one stored)."""
+        if name is None and len(self.hidden) == 1:
+            return next(iter(self.hidden.values()))
+        if name not in self.hidden:
+            stored = ", ".join(self.hidden) or "none"
+            raise ValueError(f"these soft targets hold no teacher representation {name!r} (stored: {stored}); "
+                             "capture it with teacher_layer=...")
+        return self.hidden[name]
+
     def save(self, path: str | os.PathLike) -> Path:
-        return atomic_save({"logits": self.logits, "node_index": self.node_index,
+        return atomic_save({"logits": self.logits, "node_index": self.node_index, "hidden": self.hidden,
                             "meta_json": json.dumps(self.meta, sort_keys=True)}, path)
 
     @classmethod
@@ -111,20 +133,21 @@ class SoftTargets:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
             raise ValueError(f"{path} is not a graphkd soft-target file")
-        targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]))
+        targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]), blob.get("hidden"))
         stored = json.loads(blob["meta_json"]).get("content_hash")
-        if stored and stored != targets.content_hash():
-            raise ValueError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored}")
+        if stored != targets.content_hash():
+            raise ValueError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored!r}")
         return targets
 
     @classmethod
     def from_logits(cls, member_logits: list[Tensor], data: Data, transfer: str | Tensor = "all",
-                    **meta) -> SoftTargets:
-        """Soft targets from full-graph teacher logits (one ``[num_nodes, C]`` tensor per member)."""
+                    hidden: dict[str, Tensor] | None = None, **meta) -> SoftTargets:
+        """Soft targets from full-graph teacher logits (one ``[num_nodes, C]`` tensor per member) and
+        optional full-graph hidden representations ``{name: [num_nodes, d]}``."""
         index = transfer_nodes(data, transfer)
         logits = torch.stack([m[index] for m in member_logits])
         meta = {"num_nodes": data.num_nodes, "dataset": getattr(data, "dataset", None),
                 "split": getattr(data, "split", None), "split_seed": getattr(data, "split_seed", None),
                 "split_fingerprint": split_fingerprint(data),
                 "transfer": transfer if isinstance(transfer, str) else "indices", **meta}
-        return cls(logits, index, meta)
+        return cls(logits, index, meta, {name: h[index] for name, h in (hidden or {}).items()})

@@ -28,7 +28,7 @@ def test_cora_distilled_mlp_beats_labels_only_mlp(data_root):
 def test_demo_gat_teacher_learns_on_seed_that_once_stopped_untrained():
     # Seed 1 of the demo: at unit-variance CSBM features the default GAT teacher sat at chance until
     # early stopping kept its untrained weights (test accuracy 0.25, against 0.96-0.99 on other seeds).
-    targets = distill.train_teachers(DistillConfig(), load_dataset("CSBM", seed=1), seed=1)
+    targets = distill.teacher_soft_targets(DistillConfig(), load_dataset("CSBM", seed=1), seed=1)
     assert targets.meta["teacher_test_acc"] > 0.9
 
 
@@ -59,7 +59,7 @@ def test_rerun_reuses_finished_seeds(tmp_path, monkeypatch):
     assert run_distillation(cfg, out=tmp_path, progress=False)["student"] == first["student"]
     # A different student reuses the cached teacher, and trains only the students.
     monkeypatch.undo()
-    monkeypatch.setattr(distill, "train_teachers", must_not_train)
+    monkeypatch.setattr(distill, "teacher_soft_targets", must_not_train)
     run_distillation(DistillConfig(runs=1, teacher="sage", student_hidden=64, **FAST), out=tmp_path, progress=False)
 
 
@@ -109,6 +109,10 @@ def test_bring_your_own_graph_with_random_split():
     {"student": "gcn", "student_layers": 2, "student_batch_norm": True},
     {"teacher": "gat", "teacher_layers": 4, "teacher_hidden": 32, "heads": 4},
     {"teacher": "gcn", "teacher_layers": 8, "teacher_norm": "layer_norm"},
+    {"hint_weight": 1.0, "hint_metric": "cosine", "similarity_weight": 1.0, "batch_size": 256},
+    {"adversarial_weight": 1.0, "positions": 8, "refine": "cs"},
+    {"student": "gcn", "lsp_weight": 1.0, "teacher_layer": "convs.0"},
+    {"student": "sage", "student_layers": 1, "lsp_weight": 1.0, "hint_weight": 0.1},
 ])
 def test_options_run(options):
     data = load_dataset("CSBM")
@@ -118,13 +122,18 @@ def test_options_run(options):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"teacher": "transformer"}, "valid: gat, gcn, sage"),
+    ({"teacher": "transformer"}, "neither a name"),
     ({"student": "gat"}, "valid: mlp, gcn, sage"),
     ({"temperature": 0}, "temperature"),
     ({"alpha": 1.2}, "alpha"),
     ({"transfer": "some"}, "valid: all, labelled, unlabelled"),
     ({"student": "gcn", "student_layers": 3}, "shallow"),
     ({"runs": 0}, "runs"),
+    ({"lsp_weight": 1.0}, "needs a GNN student"),
+    ({"student": "gcn", "positions": 8}, "for MLP students"),
+    ({"hint_weight": -1.0}, "weights must be numbers >= 0"),
+    ({"refine": "magic"}, "valid: none, cs"),
+    ({"hint_metric": "l1"}, "valid: mse, cosine"),
 ])
 def test_bad_config(options, message):
     with pytest.raises(ValueError, match=message):
@@ -134,9 +143,34 @@ def test_bad_config(options, message):
 def test_soft_targets_for_other_split_refused(tmp_path):
     cfg = DistillConfig(runs=1, teacher="sage", **FAST)
     data = load_dataset("CSBM", seed=0)
-    targets = distill.train_teachers(cfg, data, seed=0)
+    targets = distill.teacher_soft_targets(cfg, data, seed=0)
     with pytest.raises(ValueError, match="split"):
         distill.train_student(cfg, load_dataset("CSBM", seed=1), targets, seed=0, kind="mlp")
     three_classes = SoftTargets(targets.logits[:, :, :3], targets.node_index, targets.meta)
     with pytest.raises(ValueError, match="teacher has 3 classes, student 5"):
         distill.train_student(cfg, data, three_classes, seed=0, kind="mlp")
+
+
+def test_position_features_reach_the_saved_student(tmp_path):
+    cfg = DistillConfig(runs=1, teacher="sage", positions=8, **FAST)
+    summary = run_distillation(cfg, out=tmp_path, progress=False)
+    model, meta = load_model(tmp_path / "student_seed0.pt")
+    data = load_dataset("CSBM")
+    assert model.in_channels == data.num_features + 8
+    assert summary["baseline_mlp"]["params"] < summary["student"]["params"]
+    assert meta["position_features"]["dim"] == 8 and "neighbour" in meta["position_features"]["new_node"]
+
+
+def test_networkx_graph_is_accepted_as_data():
+    import networkx as nx
+
+    data = load_dataset("CSBM")
+    graph = nx.Graph()
+    for i in range(data.num_nodes):
+        graph.add_node(f"n{i}", x=data.x[i].tolist(), y=int(data.y[i]), train_mask=bool(data.train_mask[i]),
+                       val_mask=bool(data.val_mask[i]), test_mask=bool(data.test_mask[i]))
+    graph.add_edges_from((f"n{u}", f"n{v}") for u, v in data.edge_index.T.tolist() if u < v)
+    summary = run_distillation(DistillConfig(runs=1, teacher="sage", **FAST), data=graph, progress=False)
+    direct = run_distillation(DistillConfig(runs=1, teacher="sage", **FAST), data=data, progress=False)
+    assert summary["dataset"] == "networkx"
+    assert summary["teacher"]["test_acc_mean"] == pytest.approx(direct["teacher"]["test_acc_mean"], abs=0.03)

@@ -1,0 +1,149 @@
+"""``DistillConfig``: everything that defines a distillation run, and the hashes that name its results."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from graphkd.checks import check_alpha, check_choice, check_temperature
+from graphkd.distill.knowledge import HINT_METRICS
+from graphkd.distill.refine import REFINEMENTS
+from graphkd.distill.teachers import ensemble_members, teacher_fingerprint
+
+__all__ = ["DistillConfig", "STUDENTS"]
+
+STUDENTS = ("mlp", "gcn", "sage")
+
+
+@dataclass
+class DistillConfig:
+    """A run: data, teacher, student, and the knowledge the student learns.
+
+    ``teacher``: a name (``gcn``, ``gat``, ``sage``), an ensemble across architectures
+    (``"gcn+gat+sage"``), a trained ``torch.nn.Module`` called as ``model(x, edge_index)``, teacher
+    logits ``[num_nodes, C]``, a dict ``{"logits", "hidden"}``, :class:`SoftTargets`, or a file of
+    any of these (see :mod:`graphkd.distill.teachers`). A given teacher distils on the graph as it
+    comes: it was trained on that graph's split, so ``split="random"`` (a new split per seed) is refused.
+
+    Knowledge terms (weights; 0 leaves a term out): ``hint_weight`` (FitNets, ``hint_metric`` ``mse`` or
+    ``cosine``), ``similarity_weight`` (NOSMOG in-batch similarity), ``lsp_weight`` (local structure,
+    GNN students), ``adversarial_weight`` (PGD with ``adversarial_epsilon``/``adversarial_steps``, MLP
+    students). They read the teacher representation at ``teacher_layer`` (default: its last hidden
+    layer). ``positions``: spectral position features of that many dimensions appended to an MLP
+    student's input. ``refine="cs"``: soft targets refined by Correct and Smooth.
+    """
+
+    dataset: str = "CSBM"
+    split: str | None = None
+    root: str | None = None
+    runs: int = 10
+    seed: int = 0
+    teacher: object = "gat"
+    teacher_layers: int = 2
+    teacher_hidden: int | None = None
+    teacher_dropout: float | None = None
+    teacher_norm: str | None = None
+    heads: int = 8
+    ensemble: int = 1
+    student: str = "mlp"
+    student_layers: int = 2
+    student_hidden: int = 256
+    student_dropout: float = 0.5
+    student_batch_norm: bool = False
+    temperature: float = 1.0
+    alpha: float = 0.0
+    transfer: str = "all"
+    epochs: int = 500
+    patience: int = 50
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    # Students get none by default: with row-normalised features it swamps the soft-target signal.
+    student_weight_decay: float = 0.0
+    batch_size: int = 4096
+    extra: dict = field(default_factory=dict)
+    teacher_layer: str | None = None
+    hint_weight: float = 0.0
+    hint_metric: str = "mse"
+    similarity_weight: float = 0.0
+    lsp_weight: float = 0.0
+    adversarial_weight: float = 0.0
+    adversarial_epsilon: float = 0.01
+    adversarial_steps: int = 3
+    positions: int = 0
+    refine: str = "none"
+
+    def __post_init__(self):
+        if isinstance(self.teacher, str) and ensemble_members(self.teacher) is not None:
+            self.teacher = "+".join(ensemble_members(self.teacher))
+        teacher_fingerprint(self.teacher)  # refuses what is no teacher
+        self.student = check_choice("student", self.student, STUDENTS)
+        self.temperature = check_temperature(self.temperature)
+        self.alpha = check_alpha(self.alpha)
+        check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
+        self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
+        self.refine = check_choice("refinement", self.refine, REFINEMENTS)
+        if self.runs < 1 or self.ensemble < 1:
+            raise ValueError("runs and ensemble must be >= 1")
+        if self.student != "mlp" and not 1 <= self.student_layers <= 2:
+            raise ValueError("GNN students are shallow: student_layers must be 1 or 2")
+        weights = {name: getattr(self, name) for name in KNOWLEDGE_WEIGHTS}
+        if any(not isinstance(w, (int, float)) or w < 0 for w in weights.values()):
+            raise ValueError(f"knowledge weights must be numbers >= 0, got {weights}")
+        if self.student == "mlp" and self.lsp_weight:
+            raise ValueError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
+        if self.student != "mlp" and (self.adversarial_weight or self.positions):
+            raise ValueError("adversarial augmentation and position features are for MLP students")
+        if self.positions < 0 or self.adversarial_steps < 0 or self.adversarial_epsilon < 0:
+            raise ValueError("positions, adversarial_steps and adversarial_epsilon must be >= 0")
+        if self.given_teacher() and self.split == "random":
+            raise ValueError("a given teacher was trained on one split of its graph; split='random' would redraw "
+                             "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
+
+    @property
+    def teacher_id(self) -> str:
+        """The teacher's name, or a hash of its weights, outputs or file (recomputed: never stale)."""
+        return teacher_fingerprint(self.teacher)
+
+    def given_teacher(self) -> bool:
+        """Whether the teacher comes from the user (a module, outputs or a file), not trained here."""
+        return ensemble_members(self.teacher) is None
+
+    def needs_representations(self) -> bool:
+        """Whether a knowledge term reads hidden representations (so the teacher's must be captured)."""
+        return bool(self.hint_weight or self.similarity_weight or self.lsp_weight)
+
+    def describe(self) -> dict:
+        """The configuration as plain JSON types; the teacher appears as :attr:`teacher_id`."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.loads(json.dumps({**fields, "teacher": self.teacher_id}))
+
+    def _hash(self, names, **derived) -> str:
+        # Fields added after results were first keyed are left out at their defaults, so the keys of
+        # earlier runs (benchmarks/results) stay valid.
+        fields = {k: v for k, v in self.describe().items()
+                  if k in names and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+        return hashlib.sha256(json.dumps({**fields, **derived}, sort_keys=True).encode()).hexdigest()[:12]
+
+    def key(self) -> str:
+        """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
+        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"})
+
+    def teacher_key(self) -> str:
+        """Hash of what changes the teacher's soft targets: students with equal keys share teachers."""
+        if self.needs_representations():  # the soft targets then hold the teacher's representation too
+            return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True)
+        return self._hash(TEACHER_FIELDS)
+
+    def label(self) -> str:
+        """A short name for progress bars: ``gat->mlp``, ``module->mlp``."""
+        return f"{self.teacher_id.split(':')[0]}->{self.student}"
+
+
+KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
+TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
+                  "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
+                  "refine")
+ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
+                "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
+                "positions": 0, "refine": "none"}

@@ -1,0 +1,58 @@
+"""Position features for MLP students (NOSMOG): structural node embeddings appended to the features.
+
+An MLP sees only a node's own features, so two nodes with equal features but far apart in the graph
+look the same to it. Spectral embeddings, the leading eigenvectors of the normalised adjacency
+``D^-1/2 A D^-1/2`` (equivalently the smallest of the normalised Laplacian), place nodes that are close
+in the graph close together. They are computed once for the training graph with scipy (PyG's
+``Node2Vec`` needs torch-cluster or pyg-lib, which do not install here).
+
+A node that was not in the training graph has no row in that table. It gets the mean of its
+neighbours' position features (NOSMOG's rule), so **serving such a node needs its neighbour ids at
+arrival** (one lookup, not a multi-hop fetch); a node that arrives with no edge gets zeros.
+:data:`NEW_NODE_RULE` says so in every exported student's metadata.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["NEW_NODE_RULE", "new_node_positions", "spectral_positions"]
+
+NEW_NODE_RULE = ("a node not in the training graph gets the mean of its neighbours' position features "
+                 "(needs its neighbour ids at arrival); a node with no neighbour gets zeros")
+
+
+def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int = 0) -> Tensor:
+    """``[num_nodes, dim]`` float32: the ``dim`` leading eigenvectors of ``D^-1/2 A D^-1/2`` (the graph
+    made symmetric, isolated nodes left as zeros), each scaled to unit root-mean-square so that
+    they sit on the scale of a learned layer's inputs whatever the graph's size. Deterministic: the
+    Lanczos start vector comes from ``seed``, and each vector's sign is fixed by its largest entry."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import eigsh
+
+    if not 1 <= dim < num_nodes - 1:
+        raise ValueError(f"position feature dimension must lie in [1, {num_nodes - 2}], got {dim}")
+    row, col = edge_index.numpy()
+    adjacency = sp.coo_matrix((np.ones(row.size), (row, col)), shape=(num_nodes, num_nodes)).tocsr()
+    adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    scale = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    normalised = sp.diags(scale) @ adjacency @ sp.diags(scale)
+    v0 = np.random.default_rng(seed).random(num_nodes)
+    _, vectors = eigsh(normalised, k=dim, which="LA", v0=v0)
+    vectors = vectors[:, ::-1]  # largest eigenvalue first
+    vectors = vectors * np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(dim)])
+    vectors = vectors / np.sqrt((vectors**2).mean(axis=0, keepdims=True)).clip(min=1e-12)
+    return torch.from_numpy(np.ascontiguousarray(vectors)).float()
+
+
+def new_node_positions(positions: Tensor, neighbours: Tensor | list[int]) -> Tensor:
+    """Position features of a node that arrives after training: the mean of its ``neighbours``' rows
+    of ``positions`` (ids in the training graph), zeros when it has none."""
+    neighbours = torch.as_tensor(neighbours, dtype=torch.long).view(-1)
+    if neighbours.numel() == 0:
+        return positions.new_zeros(positions.size(1))
+    if neighbours.min() < 0 or neighbours.max() >= positions.size(0):
+        raise ValueError(f"neighbour ids must lie in [0, {positions.size(0)}) (nodes of the training graph)")
+    return positions[neighbours].mean(dim=0)

@@ -1,0 +1,263 @@
+"""Where a teacher's knowledge comes from: a GNN graphkd trains, a trained module the user hands over, or
+outputs computed elsewhere. Each ends as one :class:`SoftTargets`: logits, and optionally hidden
+representations, for the transfer set.
+
+A teacher is given as
+- a name, ``gcn``, ``gat`` or ``sage``, or an ensemble across architectures such as ``gcn+gat+sage``
+  (graphkd trains it: see :mod:`graphkd.distill.pipeline`);
+- any trained ``torch.nn.Module`` called the PyG way, ``model(x, edge_index)`` (PyG's ``GCN``,
+  ``GraphSAGE``, ``GAT``, graphkd's models, or the user's own class);
+- precomputed outputs: a ``[num_nodes, num_classes]`` logits tensor, a dict ``{"logits": ...,
+  "hidden": {name: [num_nodes, d]}}``, a :class:`SoftTargets`, or a file holding any of these
+  (``.pt`` read with ``weights_only=True``, or ``.npz`` with ``logits`` and ``hidden.<name>`` arrays).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphkd.distill.soft_targets import SoftTargets
+from graphkd.training import accuracy
+
+__all__ = [
+    "DEEP_TEACHER",
+    "TEACHER_DEFAULTS",
+    "TEACHER_NAMES",
+    "build_teacher",
+    "capture",
+    "default_hidden_layer",
+    "ensemble_members",
+    "load_teacher_outputs",
+    "teacher_fingerprint",
+    "teacher_outputs",
+    "teacher_scores",
+    "teacher_soft_targets",
+    "train_teachers",
+]
+
+TEACHER_NAMES = ("gcn", "gat", "sage")
+
+
+def ensemble_members(teacher) -> list[str] | None:
+    """``"gcn+gat"`` -> ``["gcn", "gat"]``; ``None`` when ``teacher`` is not a (combination of) names."""
+    if not isinstance(teacher, str):
+        return None
+    members = [m.strip().lower() for m in teacher.split("+")]
+    return members if all(m in TEACHER_NAMES for m in members) else None
+
+
+def default_hidden_layer(model: torch.nn.Module) -> str:
+    """The module whose output is the teacher's last hidden representation: the second-to-last entry of a
+    ``convs`` list (graphkd's GNNs and PyG's ``BasicGNN`` models). Other modules must name one."""
+    convs = getattr(model, "convs", None)
+    if isinstance(convs, torch.nn.ModuleList) and len(convs) >= 2:
+        return f"convs.{len(convs) - 2}"
+    names = [name for name, _ in model.named_modules() if name]
+    raise ValueError(f"cannot tell which layer of {type(model).__name__} holds its hidden representation; "
+                     f"name one (teacher_layer=...), e.g. one of: {', '.join(names[:12])}")
+
+
+def teacher_scores(scores: Tensor, data: Data, prefix: str = "teacher") -> dict:
+    """Validation and test accuracy of full-graph ``scores`` (logits or probabilities)."""
+    return {f"{prefix}_val_acc": accuracy(scores[data.val_mask], data.y[data.val_mask]),
+            f"{prefix}_test_acc": accuracy(scores[data.test_mask], data.y[data.test_mask])}
+
+
+@torch.no_grad()
+def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = ()
+                    ) -> tuple[Tensor, dict[str, Tensor]]:
+    """Run a trained ``model(x, edge_index)`` once on the whole graph in eval mode; return its logits
+    ``[num_nodes, C]`` and the outputs of the submodules named in ``layers`` (forward hooks; a module
+    called several times in one forward pass keeps its last output)."""
+    from graphkd.inputs import model_inputs
+    from graphkd.models import GNN, MLP
+
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules]
+    if unknown:
+        raise ValueError(f"teacher has no submodule {unknown[0]!r}; its submodules: "
+                         f"{', '.join(n for n in modules if n)}")
+    outputs: dict[str, Tensor] = {}
+    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
+             for name in layers]
+    model.eval()
+    try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
+        logits = model(*(model_inputs(model, data) if isinstance(model, (GNN, MLP)) else (data.x, data.edge_index)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != data.num_nodes:
+        raise ValueError(f"the teacher must return logits [num_nodes={data.num_nodes}, num_classes], got "
+                         f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+    return logits, outputs
+
+
+def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = (),
+            transfer: str | Tensor = "all") -> SoftTargets:
+    """Soft targets of a trained module, to keep or pass around: its logits and the named layers' outputs
+    on the transfer set, scored on the validation and test nodes."""
+    logits, hidden = teacher_outputs(model, data, layers)
+    return SoftTargets.from_logits([logits], data, transfer, hidden=hidden, **teacher_scores(logits, data),
+                                   params=sum(p.numel() for p in model.parameters()))
+
+
+def _check_outputs(outputs: dict[str, Tensor], data: Data) -> dict[str, Tensor]:
+    outputs = {name: torch.as_tensor(h).float() for name, h in outputs.items()}
+    for name, h in outputs.items():
+        if h.dim() != 2 or h.size(0) != data.num_nodes:
+            raise ValueError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
+    return outputs
+
+
+def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
+    """A file of teacher outputs: a graphkd soft-target file, or ``logits`` (and ``hidden``) in a ``.pt``
+    dict or an ``.npz`` archive. Never unpickles: ``.pt`` files load with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no teacher output file at {path}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            blob = {"logits": torch.from_numpy(arrays["logits"]) if "logits" in arrays else None,
+                    "hidden": {key.split(".", 1)[1]: torch.from_numpy(arrays[key])
+                               for key in arrays if key.startswith("hidden.")}}
+    else:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(blob, dict) and "meta_json" in blob:
+            return SoftTargets.load(path)
+        blob = {"logits": blob} if isinstance(blob, Tensor) else blob
+    if not isinstance(blob, dict) or not isinstance(blob.get("logits"), Tensor):
+        raise ValueError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
+    return blob
+
+
+def _hash_tensor(h, tensor: Tensor) -> None:
+    h.update(str(tuple(tensor.shape)).encode())
+    h.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+
+
+def teacher_fingerprint(teacher) -> str:
+    """A short string that changes whenever the teacher does: its name, or a hash of a module's class
+    and weights, of precomputed numbers, or of a file's bytes. Names cached soft targets and results."""
+    members = ensemble_members(teacher)
+    if members is not None:
+        return "+".join(members)
+    h = hashlib.sha256()
+    if isinstance(teacher, SoftTargets):
+        return f"soft_targets:{teacher.meta['content_hash']}"
+    if isinstance(teacher, torch.nn.Module):
+        h.update(f"{type(teacher).__module__}.{type(teacher).__qualname__}".encode())
+        for name, value in teacher.state_dict().items():
+            h.update(name.encode())
+            _hash_tensor(h, value)
+        return f"module:{h.hexdigest()[:16]}"
+    if isinstance(teacher, Tensor):
+        _hash_tensor(h, teacher)
+        return f"logits:{h.hexdigest()[:16]}"
+    if isinstance(teacher, dict):
+        _hash_tensor(h, torch.as_tensor(teacher["logits"]))
+        for name in sorted(teacher.get("hidden") or {}):
+            h.update(name.encode())
+            _hash_tensor(h, torch.as_tensor(teacher["hidden"][name]))
+        return f"outputs:{h.hexdigest()[:16]}"
+    if isinstance(teacher, (str, os.PathLike)):
+        path = Path(teacher)
+        if not path.is_file():
+            raise ValueError(f"unknown teacher {str(teacher)!r}: neither a name ({', '.join(TEACHER_NAMES)}, or "
+                             "several joined by '+') nor a file of teacher outputs")
+        h.update(path.read_bytes())
+        return f"file:{h.hexdigest()[:16]}"
+    raise ValueError(f"a teacher is a name, a torch.nn.Module, logits, a dict of outputs, SoftTargets or a file; "
+                     f"got {type(teacher).__name__}")
+
+
+# Published teacher recipes (anchors.md): GAT 8 heads / dropout 0.6, GCN 64 hidden, SAGE 128 hidden.
+TEACHER_DEFAULTS = {
+    "gat": {"hidden_channels": 64, "dropout": 0.6, "lr": 0.005},
+    "gcn": {"hidden_channels": 64, "dropout": 0.8, "lr": 0.01},
+    "sage": {"hidden_channels": 128, "dropout": 0.5, "lr": 0.01},
+}
+# The published dropouts are 2-layer recipes; compounded over deeper stacks they stop training (on
+# CSBM a 4-layer GAT reached 30% at dropout 0.6 and 97% at 0.2; an 8-layer GCN 24% at 0.8, 99% at 0.2).
+DEEP_TEACHER = {"dropout": 0.2, "norm": "batch_norm"}
+
+
+def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
+    """A fresh teacher of architecture ``kind`` with ``cfg``'s depth, width, dropout and norm (defaults
+    per architecture and depth)."""
+    from graphkd.models import build_model
+
+    defaults = TEACHER_DEFAULTS[kind] if cfg.teacher_layers <= 2 else {**TEACHER_DEFAULTS[kind], **DEEP_TEACHER}
+    kwargs = {"heads": cfg.heads} if kind == "gat" else {}
+    norm = defaults.get("norm") if cfg.teacher_norm is None else cfg.teacher_norm
+    return build_model(kind, in_channels=data.num_features,
+                       hidden_channels=cfg.teacher_hidden or defaults["hidden_channels"],
+                       out_channels=int(data.y.max()) + 1, num_layers=cfg.teacher_layers,
+                       dropout=defaults["dropout"] if cfg.teacher_dropout is None else cfg.teacher_dropout,
+                       norm=None if norm == "none" else norm, **kwargs)
+
+
+def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, progress: bool = False,
+                   checkpoints: Path | None = None) -> tuple[list[Tensor], dict[str, Tensor], dict]:
+    """Train the teacher(s) ``cfg.teacher`` names (each architecture ``cfg.ensemble`` times) on the
+    training labels. Returns every member's full-graph logits, the first member's representations at
+    ``layers`` (default: none; ``[None]`` means its last hidden layer) and metadata.
+
+    ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
+    from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
+
+    kinds = ensemble_members(cfg.teacher) * cfg.ensemble
+    logits, configs, params, hidden = [], [], 0, {}
+    for member, kind in enumerate(kinds):
+        torch.manual_seed(seed * 1000 + member)
+        model = build_teacher(cfg, data, kind)
+        train_cfg = TrainConfig(cfg.epochs, TEACHER_DEFAULTS[kind]["lr"], cfg.weight_decay, cfg.patience)
+        checkpoint = checkpoints / f"seed{seed}-teacher{member}.ckpt" if checkpoints is not None else None
+        train_full_batch(model, data, cross_entropy_on(data.train_mask, data.y), train_cfg,
+                         desc=f"teacher {kind} #{member}", progress=progress, checkpoint=checkpoint)
+        member_layers = [name or default_hidden_layer(model) for name in layers or []] if member == 0 else []
+        member_logits, member_hidden = teacher_outputs(model, data, member_layers)
+        logits.append(member_logits)
+        hidden = hidden or member_hidden
+        configs.append(model.config())
+        params += sum(p.numel() for p in model.parameters())
+    return logits, hidden, {"teachers": configs, "params": params}
+
+
+def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
+                         checkpoints: Path | None = None) -> SoftTargets:
+    """The soft targets of ``cfg.teacher``, whatever it is (see the module docstring): trained here,
+    run here, or read; with the hidden representation the knowledge terms need, refined if
+    ``cfg.refine`` asks, and scored on the validation and test nodes from the numbers used."""
+    from graphkd.distill.refine import correct_and_smooth
+
+    teacher = cfg.teacher
+    layers = [cfg.teacher_layer] if cfg.needs_representations() else []
+    if isinstance(teacher, (str, os.PathLike)) and ensemble_members(teacher) is None:
+        teacher = load_teacher_outputs(teacher)
+    if isinstance(teacher, SoftTargets):
+        if cfg.refine != "none":
+            raise ValueError("refinement needs the teacher's full-graph outputs; given soft targets cannot be refined")
+        teacher.check_compatible(data)
+        return teacher
+    if ensemble_members(teacher) is not None:
+        member_logits, hidden, meta = train_teachers(cfg, data, seed, layers, progress, checkpoints)
+    elif isinstance(teacher, torch.nn.Module):
+        logits, hidden = teacher_outputs(teacher, data, [name or default_hidden_layer(teacher) for name in layers])
+        member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
+    else:
+        blob = {"logits": teacher} if isinstance(teacher, Tensor) else teacher
+        member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
+        hidden, meta = _check_outputs(blob.get("hidden") or {}, data), {"params": None}
+    probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)
+    meta.update(teacher_scores(probs, data))
+    if cfg.refine == "cs":
+        probs = correct_and_smooth(probs, data)
+        member_logits = [probs.clamp_min(1e-8).log()]  # the refined distribution, tempered like logits
+        meta.update(teacher_scores(probs, data, prefix="soft_targets"), refine="cs")
+    return SoftTargets.from_logits(member_logits, data, cfg.transfer, hidden=hidden, seed=seed, **meta)

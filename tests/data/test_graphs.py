@@ -1,0 +1,33 @@
+"""networkx graphs in: attributes become features, labels and masks, edges both ways."""
+import networkx as nx
+import pytest
+import torch
+
+from graphkd.data import from_networkx
+
+
+def test_attributes_and_edges():
+    graph = nx.Graph()
+    graph.add_node("a", x=[1.0, 0.0], y=0, train_mask=True)
+    graph.add_node("b", x=[0.0, 1.0], y=1, train_mask=False)
+    graph.add_node("c", x=[0.5, 0.5], y=1, train_mask=False)
+    graph.add_edges_from([("a", "b"), ("b", "c")])
+    data = from_networkx(graph, name="mine")
+    assert torch.equal(data.x, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]))
+    assert data.y.tolist() == [0, 1, 1] and data.train_mask.tolist() == [True, False, False]
+    assert sorted(map(tuple, data.edge_index.T.tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+    assert data.dataset == "mine" and "val_mask" not in data  # absent masks are left to random_split
+    directed = nx.DiGraph(graph)
+    directed.remove_edge("b", "a")
+    assert from_networkx(directed).edge_index.size(1) == 3
+
+
+def test_bad_graphs_are_refused():
+    graph = nx.path_graph(3)
+    nx.set_node_attributes(graph, {0: [1.0], 1: [2.0], 2: [3.0]}, "x")
+    with pytest.raises(ValueError, match="3 node\\(s\\) lack the 'y' attribute"):
+        from_networkx(graph)
+    with pytest.raises(ValueError, match="networkx graph"):
+        from_networkx([[0, 1]])
+    with pytest.raises(ValueError, match="no node"):
+        from_networkx(nx.Graph())

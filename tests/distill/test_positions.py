@@ -1,0 +1,45 @@
+"""Spectral position features for MLP students, and the rule for nodes that arrive after training."""
+import math
+
+import pytest
+import torch
+
+from graphkd.distill.positions import new_node_positions, spectral_positions
+
+
+def cycle(n):
+    src = torch.arange(n)
+    return torch.stack([torch.cat([src, (src + 1) % n]), torch.cat([(src + 1) % n, src])])
+
+
+def test_cycle_positions_are_its_fourier_modes():
+    # The normalised adjacency of an n-cycle has eigenvalues cos(2 pi k / n); the top one (k = 0) is the
+    # constant vector, the next (k = 1) a two-dimensional cosine/sine pair.
+    n = 12
+    positions = spectral_positions(cycle(n), n, dim=3)
+    assert positions.shape == (n, 3) and positions.dtype == torch.float32
+    assert torch.allclose(positions[:, 0], torch.ones(n), atol=1e-5)  # unit RMS, sign fixed positive
+    pair = positions[:, 1:]
+    assert torch.allclose(pair.pow(2).mean(0), torch.ones(2), atol=1e-5)
+    # Neighbours on the cycle are close: each step turns the pair by 2 pi / n.
+    radius = pair.norm(dim=1)
+    assert torch.allclose(radius, torch.full((n,), math.sqrt(2.0)), atol=1e-4)
+    cosine = (pair * pair.roll(1, 0)).sum(1) / radius**2
+    assert torch.allclose(cosine, torch.full((n,), math.cos(2 * math.pi / n)), atol=1e-4)
+
+
+def test_positions_are_deterministic_and_isolated_nodes_stay_zero():
+    edges = torch.cat([cycle(10), torch.tensor([[0], [10]]), torch.tensor([[10], [0]])], dim=1)
+    a = spectral_positions(edges, 12, dim=4)  # node 11 has no edge
+    assert torch.equal(a, spectral_positions(edges, 12, dim=4))
+    assert torch.equal(a[11], torch.zeros(4))
+    with pytest.raises(ValueError, match="dimension"):
+        spectral_positions(edges, 12, dim=11)
+
+
+def test_new_node_gets_the_mean_of_its_neighbours():
+    positions = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
+    assert torch.equal(new_node_positions(positions, [0, 2]), torch.tensor([3.0, 2.0]))
+    assert torch.equal(new_node_positions(positions, []), torch.zeros(2))
+    with pytest.raises(ValueError, match="training graph"):
+        new_node_positions(positions, [3])
