@@ -146,15 +146,19 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
 
     from graphkd import __version__
 
+    positions = meta.get("position_features")
     metadata = {
         "graphkd_version": __version__,
         "model": model.config(),
-        "num_features": model.in_channels,
+        # A student with position features takes them after the node's features (see the Predictor).
+        "num_features": model.in_channels - (positions["dim"] if positions else 0),
+        "position_features": positions,
         "num_classes": model.out_channels,
         "hidden_sizes": [lin.out_features for lin in model.lins[:-1]],
         "class_names": class_names or meta.get("class_names"),
         "preprocessing": preprocessing,
-        "input": "features [batch, num_features] float32, before preprocessing",
+        "input": "features [batch, num_features] float32, before preprocessing, and position features "
+                 "[batch, position_features.dim] when position_features is set",
         "output": "probabilities [batch, num_classes] float32",
         "numpy_layout": "h = relu(h @ weight_i + bias_i) for each layer but the last; softmax(h @ weight + bias) "
                         "on the last; weight_i is [in, out], batch norm folded in",
@@ -170,18 +174,21 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
 
 def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor) -> dict[str, float]:
     """Max abs difference between each exported backend's probabilities and the eager model's on
-    ``features`` (raw, preprocessing applied on both sides); raises ``RuntimeError`` above the tolerance."""
+    ``features`` (raw, preprocessing applied on both sides; a student's position features are the last
+    columns); raises ``RuntimeError`` above the tolerance."""
     from graphkd.serve.predictor import Predictor
 
-    x = features.float()
     metadata = json.loads((Path(out_dir) / "metadata.json").read_text())
+    num_features = metadata["num_features"]  # the rest of each row are position features, if any
+    x, positions = features.float()[:, :num_features], features.float()[:, num_features:]
     if metadata["preprocessing"]["row_normalize"]:
         x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
     with torch.no_grad():
-        expected = torch.softmax(model.eval()(x), dim=-1).numpy()
+        expected = torch.softmax(model.eval()(torch.cat([x, positions], dim=1)), dim=-1).numpy()
     diffs = {}
     for fmt in metadata["files"]:
-        got = Predictor.load(out_dir, backend=fmt).predict_proba(features.numpy())
+        got = Predictor.load(out_dir, backend=fmt).predict_proba(
+            features[:, :num_features].numpy(), positions.numpy() if metadata["position_features"] else None)
         diffs[fmt] = float(np.abs(got - expected).max())
         if not diffs[fmt] <= TOLERANCE:
             raise RuntimeError(f"exported {fmt} student differs from the eager model by {diffs[fmt]:.3g} "

@@ -3,6 +3,8 @@
 Backends: ``numpy`` (``student.npz``; this module never imports torch on that path, so a serving
 process stays small and starts fast), ``onnx`` (onnxruntime) and ``torch_export`` (``student.pt2``).
 Features go in raw; the preprocessing recorded at export time (row normalisation) is applied here.
+A student trained with position features also takes each node's position features (``positions=``):
+its metadata says how a node that was not in the training graph gets them.
 """
 from __future__ import annotations
 
@@ -92,9 +94,10 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
 class Predictor:
     """An exported student ready to serve. Build it with :meth:`Predictor.load`.
 
-    ``predict_proba(features)``: ``[n, F] -> [n, C]`` or ``[F] -> [C]``; ``predict``: labels (an ``int``
-    for a single node). Attributes: ``backend``, ``metadata``, ``num_features``, ``num_classes``,
-    ``class_names``.
+    ``predict_proba(features, positions=None)``: ``[n, F] -> [n, C]`` or ``[F] -> [C]``; ``predict``:
+    labels (an ``int`` for a single node). Attributes: ``backend``, ``metadata``, ``num_features``,
+    ``num_classes``, ``class_names``, ``position_dim`` (0, or how many position features per node the
+    student takes besides its ``num_features`` features).
     """
 
     def __init__(self, forward, metadata: dict, backend: str):
@@ -102,6 +105,8 @@ class Predictor:
         self.metadata = metadata
         self.backend = backend
         self.num_features = int(metadata["num_features"])
+        self.position_dim = int((metadata.get("position_features") or {}).get("dim", 0))
+        self.row_normalize = bool(metadata["preprocessing"]["row_normalize"])
         self.num_classes = int(metadata["num_classes"])
         self.class_names = metadata.get("class_names")
 
@@ -144,7 +149,8 @@ class Predictor:
             raise FileNotFoundError(f"{path} is missing (listed in {meta_path})")
         if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:
             raise ValueError(f"{path} differs from the file exported (sha256 mismatch); export again")
-        row_normalize = bool(metadata["preprocessing"]["row_normalize"])
+        # With position features the features alone are normalised, here, before the two are joined.
+        row_normalize = bool(metadata["preprocessing"]["row_normalize"]) and not metadata.get("position_features")
         if backend == "numpy":
             forward = _numpy_forward(path, row_normalize)
         elif backend == "onnx":
@@ -153,21 +159,38 @@ class Predictor:
             forward = _torch_export_forward(path, row_normalize, num_threads)
         return cls(forward, metadata, backend)
 
-    def predict_proba(self, features) -> np.ndarray:
-        """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``."""
+    def predict_proba(self, features, positions=None) -> np.ndarray:
+        """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``.
+        ``positions``: ``[n, P]`` (or ``[P]``) position features, for a student trained with them."""
         x = np.asarray(features, dtype=np.float32)
         if x.ndim not in (1, 2) or x.shape[-1] != self.num_features:
             raise ValueError(f"features must have shape [n, {self.num_features}] or [{self.num_features}], "
                              f"got {list(x.shape)}")
+        if self.position_dim:
+            x = self._with_positions(x, positions)
+        elif positions is not None:
+            raise ValueError("this student was trained without position features; call it with features alone")
         probs = self._forward(x)
         # Every row's softmax sums to 1, so the total is finite unless some input was NaN/inf (which propagates).
         if not math.isfinite(probs.sum()):
             raise self._non_finite(x)
         return probs
 
-    def predict(self, features):
+    def _with_positions(self, x: np.ndarray, positions) -> np.ndarray:
+        info = self.metadata["position_features"]
+        if positions is None:
+            raise ValueError(f"this student also takes {self.position_dim} {info['kind']} position features per "
+                             f"node (positions=[n, {self.position_dim}]): a node of the training graph has its row "
+                             f"of graphkd.distill.spectral_positions; {info['new_node']}")
+        p = np.asarray(positions, dtype=np.float32)
+        if p.shape != x.shape[:-1] + (self.position_dim,):
+            raise ValueError(f"positions must have shape {list(x.shape[:-1]) + [self.position_dim]} for features "
+                             f"of shape {list(x.shape)}, got {list(p.shape)}")
+        return np.concatenate([_row_normalize(x) if self.row_normalize else x, p], axis=-1)
+
+    def predict(self, features, positions=None):
         """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""
-        probs = self.predict_proba(features)
+        probs = self.predict_proba(features, positions)
         return int(probs.argmax()) if probs.ndim == 1 else probs.argmax(axis=1)
 
     @staticmethod

@@ -202,3 +202,29 @@ def test_shared_dataset_end_to_end(name, data_root, tmp_path):
         assert diff < 1e-5, (backend, diff)
         np.testing.assert_array_equal(predictor.predict(raw), expected.argmax(1))
         print(f"{name} {backend}: max abs diff {diff:.2e}, test accuracy {test_acc:.3f}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_student_with_position_features(tmp_path, backend):
+    # 6 node features then 2 position features; row normalisation covers the node features only.
+    model = _student(2, True, in_channels=8)
+    positions = {"kind": "spectral", "dim": 2, "new_node": "the mean of its neighbours' position features"}
+    example = torch.rand(8, 8, generator=torch.Generator().manual_seed(1))
+    metadata = export_student(model, tmp_path, formats=[backend], example_features=example,
+                              preprocessing={"row_normalize": True}, meta={"position_features": positions})
+    assert metadata["num_features"] == 6 and metadata["position_features"]["dim"] == 2
+    predictor = Predictor.load(tmp_path, backend=backend)
+    features, pos = np.random.default_rng(0).random((5, 6), dtype=np.float32), np.ones((5, 2), np.float32)
+    expected = _eager_proba(model, np.concatenate([features / features.sum(1, keepdims=True), pos], 1))
+    np.testing.assert_allclose(predictor.predict_proba(features, pos), expected, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_proba(features[0], pos[0]), expected[0], atol=1e-5)
+    with pytest.raises(ValueError, match="2 spectral position features per node.*mean of its neighbours"):
+        predictor.predict_proba(features)
+    with pytest.raises(ValueError, match=r"positions must have shape \[5, 2\]"):
+        predictor.predict_proba(features, pos[:, :1])
+
+
+def test_student_without_positions_refuses_them(exported):
+    model, out = exported
+    with pytest.raises(ValueError, match="without position features"):
+        Predictor.load(out, backend="numpy").predict_proba(np.ones((1, 6), np.float32), np.ones((1, 2), np.float32))
