@@ -179,3 +179,14 @@ def test_soft_targets_with_representations_are_cached_apart(graph, tmp_path):
     summary = run_distillation(DistillConfig(teacher="gcn", runs=1, hint_weight=1.0, **FAST), data=graph,
                                out=tmp_path, progress=False)
     assert summary["student"]["test_acc_mean"] > 0.5
+
+
+def test_similarity_term_only_ever_sees_one_batch(graph, monkeypatch):
+    # Memory O(batch^2), never O(num_nodes^2): the similarity matrices are built per mini-batch.
+    import graphkd.distill.objective as objective
+
+    sizes, real = [], objective.similarity_loss
+    monkeypatch.setattr(objective, "similarity_loss", lambda s, t: sizes.append(s.size(0)) or real(s, t))
+    cfg = DistillConfig(teacher="gcn", runs=1, similarity_weight=1.0, batch_size=64, epochs=3, patience=3)
+    run_distillation(cfg, data=graph, progress=False)
+    assert sizes and max(sizes) <= 64 and sum(sizes) >= 3 * graph.num_nodes - 64
