@@ -13,12 +13,11 @@ benchmarks/results/distill.json and distill.md, with the published numbers of th
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
 from pathlib import Path
 
 from graphkd.distill import DistillConfig, run_distillation
+from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
 
 HERE = Path(__file__).resolve().parent
@@ -106,16 +105,12 @@ def write_markdown(results: dict, path: Path) -> None:
 
 def record_cell(json_path: Path, name: str, cell: dict) -> dict:
     """Merge one finished cell into the results on disk (other runs may have added cells meanwhile)."""
-    with open(json_path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        results = json.loads(json_path.read_text()) if json_path.is_file() else {"cells": {}}
+
+    def add(results: dict) -> None:
         results["cells"][name] = cell
         results["environment"] = environment()
-        tmp = json_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        os.replace(tmp, json_path)
-        write_markdown(results, json_path.with_suffix(".md"))
-    return results
+
+    return update_json(json_path, add, {"cells": {}}, then=lambda r: write_markdown(r, json_path.with_suffix(".md")))
 
 
 def main(argv=None) -> None:

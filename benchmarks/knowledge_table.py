@@ -22,12 +22,11 @@ per seed and shared). Writes benchmarks/results/knowledge.{json,md} or depth.{js
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
 from pathlib import Path
 
 from graphkd.distill import DistillConfig, run_distillation
+from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
 
 HERE = Path(__file__).resolve().parent
@@ -104,16 +103,13 @@ def combine(runner: Runner, rows: dict) -> dict:
 def record(json_path: Path, dataset: str, name: str, row: dict, write_markdown) -> dict:
     """Merge one finished row into the results on disk (runs on other datasets may add rows meanwhile),
     and rewrite the markdown beside it."""
-    with open(json_path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
+
+    def add(results: dict) -> None:
         results["datasets"].setdefault(dataset, {})[name] = row
         results["environment"] = environment()
-        tmp = json_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        os.replace(tmp, json_path)
-        write_markdown(results, json_path.with_suffix(".md"))
-    return results
+
+    return update_json(json_path, add, {"datasets": {}},
+                       then=lambda results: write_markdown(results, json_path.with_suffix(".md")))
 
 
 def pct(summary: dict, role: str = "student") -> str:

@@ -1,13 +1,16 @@
 """Saving and loading: atomic writes, and models stored as config + state dict (``weights_only`` safe)."""
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "load_model", "save_model"]
+__all__ = ["atomic_save", "atomic_write_text", "load_model", "save_model", "update_json"]
 
 
 def _atomic_write(path: str | os.PathLike, write) -> Path:
@@ -33,6 +36,23 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def update_json(path: str | os.PathLike, update: Callable[[dict], None], initial: dict,
+                then: Callable[[dict], None] | None = None) -> dict:
+    """Read the JSON at ``path`` (``initial`` if absent), ``update`` it in place, write it back atomically,
+    then call ``then`` on it, all under an exclusive lock on ``<path>.lock``: several processes can add
+    to one results file without losing each other's entries. Returns the updated contents."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        contents = json.loads(path.read_text()) if path.is_file() else initial
+        update(contents)
+        atomic_write_text(path, json.dumps(contents, indent=1))
+        if then is not None:
+            then(contents)
+    return contents
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:

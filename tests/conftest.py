@@ -3,6 +3,7 @@
 Only the tests (and .ci/run) know where the shared data lives; the package finds data through its
 root setting. ``GRAPHKD_SHARED_DATA`` overrides the location.
 """
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from torch_geometric.data import Data
 # two threads on two cores into 40-100x slower small ops.
 torch.set_num_threads(1)
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SHARED_DATA = Path(os.environ.get("GRAPHKD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -41,3 +43,16 @@ def tiny_graph() -> Data:
     mask = lambda idx: torch.zeros(6, dtype=torch.bool).index_fill_(0, torch.tensor(idx), True)  # noqa: E731
     return Data(x=x, y=y, edge_index=edge_index, train_mask=mask([0, 5]), val_mask=mask([1, 4]),
                 test_mask=mask([2, 3]))
+
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script("distill_table")``: the script ``benchmarks/distill_table.py`` as a module."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,19 +1,12 @@
 """benchmarks/distill_table.py end to end on Cora: cells, the shared teacher, the summary, skipping done cells."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "distill_table.py"
-
 
 @pytest.fixture
-def table():
-    spec = importlib.util.spec_from_file_location("distill_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def table(benchmark_script):
+    return benchmark_script("distill_table")
 
 
 def test_table_runs_cells_shares_the_teacher_and_skips_finished_cells(table, data_root, tmp_path, monkeypatch):

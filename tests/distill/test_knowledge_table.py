@@ -1,20 +1,13 @@
 """benchmarks/knowledge_table.py: validation-only selection, the greedy combination, resumable rows."""
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "knowledge_table.py"
-
 
 @pytest.fixture
-def table():
-    spec = importlib.util.spec_from_file_location("knowledge_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def table(benchmark_script):
+    return benchmark_script("knowledge_table")
 
 
 class FakeRunner:
