@@ -132,14 +132,15 @@ def knowledge_study(args, json_path: Path) -> None:
                 rows[name] = done[name]
                 continue
             row = runner.select(candidates)
-            rows[name] = {**_slim(row), "graph": graph_use, "configs_tried": len(row["tried"]), "runs": args.runs}
+            rows[name] = {**_slim(row), "graph": graph_use, "configs_tried": len(row["tried"]), "runs": args.runs,
+                          "select_runs": args.select_runs}
             results = record(json_path, dataset, name, rows[name], write_knowledge_markdown)
             print(f"{dataset} {name}: {pct(row['summary'])} ({len(row['tried'])} configs)", flush=True)
         if COMBINED not in done or done[COMBINED]["runs"] != args.runs:
             row = combine(runner, {name: rows[name] for name, _, _ in KINDS})
             configs = sum(rows[name]["configs_tried"] for name, _, _ in KINDS) + len(row["tried"])
-            results = record(json_path, dataset, COMBINED, {**_slim(row), "graph": NOWHERE,
-                                                             "configs_tried": configs, "runs": args.runs},
+            results = record(json_path, dataset, COMBINED, {**_slim(row), "graph": NOWHERE, "configs_tried": configs,
+                                                             "runs": args.runs, "select_runs": args.select_runs},
                              write_knowledge_markdown)
             print(f"{dataset} {COMBINED}: {pct(row['summary'])} ({configs} configs)", flush=True)
 
@@ -156,7 +157,9 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
         for name, row in rows.items():
             table.append([name, row["graph"], row["configs_tried"], f"{100 * row['val_acc']:.2f}",
                           pct(row["summary"])])
-        sections.append(f"### {dataset}\n\n" + markdown_table(
+        select_runs = max(row["select_runs"] for row in rows.values())
+        sections.append(f"### {dataset} (selection on seeds 0-{select_runs - 1}, test over {first['runs']} seeds)\n\n"
+                        + markdown_table(
             ["row", "student uses the graph", "configs tried", "val acc (selection seeds)", "test acc"], table))
         no_graph = max((r for r in rows.values() if r["graph"] == NOWHERE), key=lambda r: r["val_acc"])
         published = [f"{p:.2f}" for p in PUBLISHED.get(dataset, ())] or ["", "", ""]

@@ -36,9 +36,13 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _count(params: int | None) -> str:
+    return "unknown (given outputs)" if params is None else f"{params:,}"
+
+
 def format_summary(summary: dict) -> str:
     """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters."""
     rows = [[label, f"{100 * summary[key]['test_acc_mean']:.2f} ± {100 * summary[key]['test_acc_std']:.2f}",
-             f"{summary[key]['params']:,}"] for key, label in ROLES]
+             _count(summary[key]["params"])] for key, label in ROLES]
     title = f"{summary['dataset']} ({summary['split']} split, {summary['runs']} runs)"
     return title + "\n" + markdown_table(["model", "test acc (%)", "params"], rows)

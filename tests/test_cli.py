@@ -71,3 +71,25 @@ def test_bench_latency_bad_config_is_one_clear_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "ref_depth 3 must be one of the depths (1, 2)" in err and "Traceback" not in err
+
+
+def test_distill_from_a_file_of_teacher_outputs(tmp_path, capsys):
+    # A teacher trained elsewhere: its logits (and a hidden layer) in a .pt file, on the demo graph.
+    import torch
+
+    from graphkd.data import load_dataset
+
+    data = load_dataset("CSBM")
+    logits = torch.nn.functional.one_hot(data.y, 5).float() * 4  # a confident, correct teacher
+    torch.save({"logits": logits, "hidden": {"layer": logits @ torch.randn(5, 8)}}, tmp_path / "teacher.pt")
+    argv = ["distill", "--teacher", str(tmp_path / "teacher.pt"), "--split", "random", "--runs", "1", "--epochs",
+            "40", "--patience", "15", "--hint", "0.5", "--out", str(tmp_path / "out"), "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:  # the file's teacher was made for the given split only
+        main(argv)
+    assert exit_info.value.code == 2 and "split='random'" in capsys.readouterr().err
+    argv.remove("--split"), argv.remove("random")
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| teacher | 100.00 ± 0.00 |" in printed and "distilled student" in printed
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["teacher"].startswith("file:") and results["student"]["test_acc_mean"] > 0.6

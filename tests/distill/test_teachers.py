@@ -87,6 +87,16 @@ def test_a_users_module_teaches_through_the_whole_pipeline(graph, trained_pyg_gc
     # Resume: the finished run is read back, not retrained.
     again = run_distillation(cfg, data=graph, out=tmp_path, progress=False)
     assert again["per_seed"] == summary["per_seed"]
+    # The student exports and serves like any other.
+    from graphkd.serve.export import export_student
+    from graphkd.serve.predictor import Predictor
+
+    metadata = export_student(tmp_path / "student_seed0.pt", tmp_path / "export", formats=["numpy"],
+                              example_features=graph.x[:16])
+    labels = Predictor.load(tmp_path / "export").predict(graph.x.numpy())
+    assert metadata["soft_targets_hash"] == targets.meta["content_hash"]
+    assert (torch.from_numpy(labels) == graph.y)[graph.test_mask].float().mean() == pytest.approx(
+        summary["per_seed"][0]["student"]["test_acc"])
 
 
 def test_changed_weights_change_the_fingerprint(trained_pyg_gcn):
