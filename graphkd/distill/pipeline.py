@@ -20,18 +20,17 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.data import from_networkx, load_dataset, prepare_data, random_split
-from graphkd.distill.config import STUDENTS, DistillConfig
+from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.soft_targets import SoftTargets
-from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, teacher_soft_targets
+from graphkd.distill.teachers import teacher_soft_targets
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, save_model
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
-__all__ = ["DEEP_TEACHER", "DistillConfig", "STUDENTS", "TEACHER_DEFAULTS", "run_distillation", "summarize",
-           "train_student"]
+__all__ = ["cached_teachers", "run_distillation", "run_seed", "summarize", "train_student", "with_positions"]
 
 
 def summarize(values: list[float]) -> tuple[float, float]:

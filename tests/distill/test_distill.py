@@ -9,7 +9,7 @@ import pytest
 
 import graphkd.distill.pipeline as distill
 from graphkd.data import csbm, load_dataset
-from graphkd.distill.pipeline import DistillConfig, run_distillation
+from graphkd.distill import DistillConfig, run_distillation
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.io import load_model
 
