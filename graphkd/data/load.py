@@ -11,6 +11,7 @@ from torch_geometric.utils import to_undirected as add_reverse_edges  # the name
 
 from graphkd.checks import check_choice
 from graphkd.data.catalog import DatasetInfo, dataset_info
+from graphkd.data.raw import read_npz_graph, read_planetoid
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 
@@ -44,35 +45,42 @@ def missing_files_error(info: DatasetInfo, root: Path, folder: Path, missing: li
     )
 
 
-def _download_or_explain(info: DatasetInfo, root: Path, build):
-    """Run a PyG dataset constructor, which downloads missing raw files; offline, explain what is missing."""
+def _raw_files(info: DatasetInfo, root: Path, base_url: str) -> Path:
+    """``<root>/<folder>/raw`` with every raw file of ``info``, downloading the missing ones from
+    ``base_url`` (the address PyG's own dataset class uses); offline, one error lists what is missing."""
+    from torch_geometric.data import download_url
+
     raw_dir = root / info.folder / "raw"
     missing = [f for f in info.raw_files if not (raw_dir / f).is_file()]
-    try:
-        return build()
-    except Exception as exc:  # PyG raises URLError, OSError or others depending on how the download fails
-        if not missing:
-            raise
-        raise missing_files_error(info, root, raw_dir, missing, exc) from exc
+    for name in missing:
+        try:
+            download_url(f"{base_url.rstrip('/')}/{name}", str(raw_dir), log=False)
+        except Exception as exc:  # URLError, OSError or others depending on how the download fails
+            raise missing_files_error(info, root, raw_dir, missing, exc) from exc
+    return raw_dir
 
 
+# Raw files are read by graphkd.data.raw, never through PyG's dataset classes: those unpickle Planetoid's
+# files as they are and may reload a cached processed/data.pt with weights_only=False.
 def _read_planetoid(info: DatasetInfo, root: Path, split: str) -> Data:
     from torch_geometric.datasets import Planetoid
 
-    pyg_split = split if split in ("public", "full") else "public"
-    return _download_or_explain(info, root, lambda: Planetoid(str(root), info.name, split=pyg_split))[0]
+    data = read_planetoid(_raw_files(info, root, Planetoid.url), info.name)
+    if split == "full":  # Planetoid's "full" split: every node outside validation and test trains
+        data.train_mask = ~(data.val_mask | data.test_mask)
+    return data
 
 
 def _read_amazon(info: DatasetInfo, root: Path, split: str) -> Data:
     from torch_geometric.datasets import Amazon
 
-    return _download_or_explain(info, root, lambda: Amazon(str(root), info.name))[0]
+    return read_npz_graph(_raw_files(info, root, Amazon.url) / info.raw_files[0])
 
 
 def _read_coauthor(info: DatasetInfo, root: Path, split: str) -> Data:
     from torch_geometric.datasets import Coauthor
 
-    return _download_or_explain(info, root, lambda: Coauthor(str(root), info.name))[0]
+    return read_npz_graph(_raw_files(info, root, Coauthor.url) / info.raw_files[0])
 
 
 def _read_ogb(info: DatasetInfo, root: Path, split: str) -> Data:
