@@ -15,7 +15,7 @@ from graphkd.data.raw import read_npz_graph, read_planetoid
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 
-__all__ = ["DatasetNotFoundError", "data_root", "load_dataset", "missing_files_error", "prepare_data"]
+__all__ = ["DatasetNotFoundError", "check_graph", "data_root", "load_dataset", "missing_files_error", "prepare_data"]
 
 DATA_ENV = "GRAPHKD_DATA"
 log = logging.getLogger(__name__)
@@ -123,28 +123,54 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         data.edge_index = add_reverse_edges(data.edge_index, num_nodes=data.num_nodes)
     if info.normalize_features:
         data.x = data.x / data.x.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    data.row_normalized = info.normalize_features  # what serving must repeat: recorded, never guessed from a name
     if split == "random":
         data = random_split(largest_connected_component(data), seed=seed)
     return prepare_data(data, dataset=info.name, split=split, split_seed=seed if split == "random" else None)
 
 
-def prepare_data(data: Data, dataset: str = "custom", split: str = "custom", split_seed: int | None = None) -> Data:
-    """Validate a user's ``Data`` for graphkd and record where it came from.
-
-    Checks shapes, ``edge_index`` range, finite features, integer labels and non-empty masks.
-    """
+def check_graph(data: Data, require_masks: bool = True) -> Data:
+    """Refuse a graph graphkd would train on wrongly: checks shapes, that ``num_nodes`` agrees with ``x``,
+    ``edge_index`` range, finite features, labels in ``[0, num_classes)``, and (with ``require_masks``)
+    bool masks that are non-empty and disjoint, with every class that has nodes among the training ones."""
     from graphkd.checks import check_edge_index, check_finite, check_mask
 
-    if data.x is None or data.x.dim() != 2:
-        raise ValueError("data.x must be a [num_nodes, num_features] feature matrix")
-    if data.y is None or data.y.dim() != 1 or data.y.dtype != torch.long:
+    if not isinstance(data, Data):
+        raise ValueError(f"expected a torch_geometric Data, got {type(data).__name__}")
+    if not isinstance(data.x, torch.Tensor) or data.x.dim() != 2 or data.x.size(0) == 0:
+        raise ValueError("data.x must be a [num_nodes, num_features] feature matrix with at least one node")
+    num_nodes = data.x.size(0)
+    if "num_nodes" in data and data["num_nodes"] is not None and data["num_nodes"] != num_nodes:
+        raise ValueError(f"data.num_nodes is {data['num_nodes']} but data.x has {num_nodes} rows")
+    if not isinstance(data.y, torch.Tensor) or data.y.dim() != 1 or data.y.dtype != torch.long:
         raise ValueError("data.y must be a torch.long vector of class indices [num_nodes]")
-    if data.y.numel() != data.x.size(0):
-        raise ValueError(f"data.y has {data.y.numel()} labels for {data.x.size(0)} nodes")
-    data.x = data.x.float()
+    if data.y.numel() != num_nodes:
+        raise ValueError(f"data.y has {data.y.numel()} labels for {num_nodes} nodes")
+    if data.y.min() < 0:
+        raise ValueError(f"data.y holds {int((data.y < 0).sum())} negative label(s); labels are 0 .. num_classes - 1 "
+                         "(give unlabelled nodes any class and leave them out of train_mask)")
+    if data.x.is_complex():
+        raise ValueError("data.x must be real-valued, got complex numbers")
     check_finite("data.x", data.x)
-    check_edge_index(data.edge_index, data.x.size(0))
-    for mask in ("train_mask", "val_mask", "test_mask"):
-        check_mask(f"data.{mask}", getattr(data, mask, None), data.x.size(0))
+    check_edge_index(data.edge_index, num_nodes)
+    if require_masks:
+        masks = {name: check_mask(f"data.{name}", data.get(name), num_nodes)
+                 for name in ("train_mask", "val_mask", "test_mask")}
+        for a, b in (("train_mask", "val_mask"), ("train_mask", "test_mask"), ("val_mask", "test_mask")):
+            shared = int((masks[a] & masks[b]).sum())
+            if shared:
+                raise ValueError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
+        present = data.y.unique()
+        untrained = present[~torch.isin(present, data.y[masks["train_mask"]])]
+        if untrained.numel():
+            raise ValueError(f"class(es) {untrained.tolist()} have nodes but none in data.train_mask: nothing "
+                             "could learn them")
+    return data
+
+
+def prepare_data(data: Data, dataset: str = "custom", split: str = "custom", split_seed: int | None = None) -> Data:
+    """Validate a user's ``Data`` for graphkd (see :func:`check_graph`) and record where it came from."""
+    check_graph(data)
+    data.x = data.x.float()
     data.dataset, data.split, data.split_seed = dataset, split, split_seed
     return data

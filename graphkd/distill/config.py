@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
-from graphkd.distill.teachers import ensemble_members, teacher_fingerprint
+from graphkd.distill.teachers import TEACHER_DEFAULTS, ensemble_members, teacher_fingerprint
 
 __all__ = ["DistillConfig", "STUDENTS"]
 
@@ -85,6 +85,7 @@ class DistillConfig:
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         if self.runs < 1 or self.ensemble < 1:
             raise ValueError("runs and ensemble must be >= 1")
+        self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
             raise ValueError("GNN students are shallow: student_layers must be 1 or 2")
         weights = {name: getattr(self, name) for name in KNOWLEDGE_WEIGHTS}
@@ -94,11 +95,42 @@ class DistillConfig:
             raise ValueError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
             raise ValueError("adversarial augmentation and position features are for MLP students")
-        if self.positions < 0 or self.adversarial_steps < 0 or self.adversarial_epsilon < 0:
-            raise ValueError("positions, adversarial_steps and adversarial_epsilon must be >= 0")
         if self.given_teacher() and self.split == "random":
             raise ValueError("a given teacher was trained on one split of its graph; split='random' would redraw "
                              "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
+
+    def _check_bounds(self) -> None:
+        """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead."""
+        import math
+
+        def bounded(name, low, high, optional=False, integer=False):
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            kind = int if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind) or not (
+                    math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
+                                 f"got {value!r}")
+
+        for name in ("teacher_hidden", "student_hidden"):
+            bounded(name, 1, 65536, optional=name == "teacher_hidden", integer=True)
+        for name in ("teacher_dropout", "student_dropout"):
+            bounded(name, 0.0, 0.95, optional=name == "teacher_dropout")
+        bounded("teacher_layers", 1, 8, integer=True)
+        bounded("student_layers", 1, 8, integer=True)
+        bounded("heads", 1, 64, integer=True)
+        bounded("temperature", 0.05, 100.0)
+        bounded("epochs", 1, 100_000, integer=True)
+        bounded("patience", 1, 100_000, integer=True)
+        bounded("batch_size", 1, 10_000_000, integer=True)
+        bounded("lr", 1e-7, 10.0)
+        bounded("positions", 0, 1024, integer=True)
+        bounded("adversarial_steps", 0, 100, integer=True)
+        bounded("adversarial_epsilon", 0.0, 10.0)
+        gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
+        if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
+            raise ValueError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
 
     @property
     def teacher_id(self) -> str:

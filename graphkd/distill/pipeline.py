@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.data import from_networkx, load_dataset, prepare_data, random_split
+from graphkd.data import check_graph, from_networkx, load_dataset, prepare_data, random_split
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
@@ -136,7 +136,8 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                                   "test_acc": targets.meta["soft_targets_test_acc"]}
     if out is not None:
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
-                "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature}
+                "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature,
+                "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
         if cfg.positions:
             meta["position_features"] = {"kind": "spectral", "dim": cfg.positions, "new_node": NEW_NODE_RULE}
         save_model(student, out / f"student_seed{seed}.pt", meta=meta)
@@ -189,7 +190,9 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     out = Path(out) if out is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
-    if data is not None and cfg.split != "random":  # validated once, before any training
+    if data is not None:  # validated once, before any training (masks come later with split="random")
+        check_graph(data, require_masks=cfg.split != "random")
+    if data is not None and cfg.split != "random":
         data = prepare_data(copy.copy(data), getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
                             getattr(data, "split_seed", None))
     teacher_dir = Path(teacher_dir) if teacher_dir is not None else out

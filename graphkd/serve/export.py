@@ -56,13 +56,16 @@ def fold_batch_norm(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _default_preprocessing(meta: dict) -> dict:
-    """Planetoid datasets are row-normalised by ``load_dataset``, so serving must do the same."""
-    from graphkd.data.catalog import dataset_info
-
-    try:
-        return {"row_normalize": dataset_info(meta["dataset"]).normalize_features}
-    except (KeyError, ValueError):  # a user's own graph: graphkd changed nothing about its features
+    """What was done to the features in training, as the model file records it. A module handed over
+    without meta had nothing done by graphkd; a file that names a dataset but records nothing (written
+    by graphkd before 0.2) cannot be trusted to a guess from the name."""
+    if "preprocessing" in meta:
+        return meta["preprocessing"]
+    if meta.get("dataset") is None:
         return {"row_normalize": False}
+    raise ValueError(f"the model file does not record what was done to its features in training (dataset "
+                     f"{meta['dataset']!r}); say it: preprocessing={{'row_normalize': True or False}}, or "
+                     "--row-normalize yes/no")
 
 
 def _check_preprocessing(preprocessing: dict) -> dict:
@@ -119,8 +122,8 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     (``student.npz``: ``weight_i [in, out]``, ``bias_i``; ``h = relu(h @ weight_i + bias_i)``, softmax
     last). All have a dynamic batch dimension. ``example_features``: ``[n, in_channels]`` used to trace
     and to verify the artifacts (default: random non-negative features). ``preprocessing``: e.g.
-    ``{"row_normalize": True}``; default: what ``load_dataset`` did to the dataset named in the model's
-    meta. ``meta`` adds to (or, for a module, supplies) the model file's meta. Returns the metadata
+    ``{"row_normalize": True}``; default: what the model file records was done to the features in
+    training. ``meta`` adds to (or, for a module, supplies) the model file's meta. Returns the metadata
     written to ``metadata.json``; raises ``RuntimeError`` if an artifact disagrees with the eager model.
     """
     formats = [check_choice("export format", f, FORMATS) for f in ([formats] if isinstance(formats, str) else formats)]
@@ -210,8 +213,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", nargs="+", default=list(FORMATS), choices=list(FORMATS), dest="formats",
                    help="formats to write")
     p.add_argument("--row-normalize", choices=["auto", "yes", "no"], default="auto",
-                   help="divide each node's features by their sum before the model; auto: as load_dataset "
-                        "did for the dataset recorded in the model file (yes for Cora, CiteSeer, PubMed)")
+                   help="divide each node's features by their sum before the model; auto: as the model file "
+                        "records its training features were (graphkd distill records it; yes for Cora, "
+                        "CiteSeer, PubMed as load_dataset reads them)")
     p.set_defaults(func=_export)
 
 

@@ -134,6 +134,15 @@ def test_options_run(options):
     ({"hint_weight": -1.0}, "weights must be numbers >= 0"),
     ({"refine": "magic"}, "valid: none, cs"),
     ({"hint_metric": "l1"}, "valid: mse, cosine"),
+    ({"student_hidden": 0}, r"student_hidden must be an integer in \[1, 65536\], got 0"),
+    ({"teacher_hidden": 0}, "teacher_hidden must be an integer"),
+    ({"student_dropout": 1.0}, r"student_dropout must be a number in \[0.0, 0.95\]"),
+    ({"teacher_dropout": float("nan")}, "teacher_dropout must be a number"),
+    ({"student_layers": 100}, "student_layers must be an integer in"),
+    ({"temperature": 1e-30}, r"temperature must be a number in \[0.05, 100.0\]"),
+    ({"heads": 0}, "heads must be an integer"),
+    ({"teacher": "gat", "heads": 3}, r"GAT hidden width \(64\) must be divisible by heads \(3\)"),
+    ({"student_hidden": 2.5}, "student_hidden must be an integer"),
 ])
 def test_bad_config(options, message):
     with pytest.raises(ValueError, match=message):
@@ -174,3 +183,14 @@ def test_networkx_graph_is_accepted_as_data():
     direct = run_distillation(DistillConfig(runs=1, teacher="sage", **FAST), data=data, progress=False)
     assert summary["dataset"] == "networkx"
     assert summary["teacher"]["test_acc_mean"] == pytest.approx(direct["teacher"]["test_acc_mean"], abs=0.03)
+
+
+def test_saved_students_record_their_preprocessing(data_root, tmp_path):
+    # Recorded from what load_dataset did, never looked up from a name.
+    cfg = DistillConfig(dataset="Cora", root=str(data_root), runs=1, teacher="gcn", epochs=3, patience=3)
+    run_distillation(cfg, out=tmp_path / "cora", progress=False)
+    assert load_model(tmp_path / "cora" / "student_seed0.pt")[1]["preprocessing"] == {"row_normalize": True}
+    graph = load_dataset("CSBM")
+    graph.dataset = "citeseer"  # a user's own graph that happens to carry that name
+    run_distillation(DistillConfig(runs=1, epochs=3, patience=3), data=graph, out=tmp_path / "own", progress=False)
+    assert load_model(tmp_path / "own" / "student_seed0.pt")[1]["preprocessing"] == {"row_normalize": False}

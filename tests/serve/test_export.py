@@ -58,7 +58,8 @@ def test_folded_weights_reproduce_eager(num_layers, batch_norm):
 def test_export_from_file_writes_files_and_metadata(tmp_path):
     model = _student()
     save_model(model, tmp_path / "student.pt",
-               meta={"dataset": "Cora", "split": "public", "seed": 3, "soft_targets": "abc123", "temperature": 2.0})
+               meta={"dataset": "Cora", "split": "public", "seed": 3, "soft_targets": "abc123", "temperature": 2.0,
+                     "preprocessing": {"row_normalize": True}})
     out = tmp_path / "export"
     returned = export_student(tmp_path / "student.pt", out)
     assert set(returned["max_abs_diff"]) == {"onnx", "torch_export", "numpy"}
@@ -67,7 +68,7 @@ def test_export_from_file_writes_files_and_metadata(tmp_path):
     assert metadata["num_features"] == 6 and metadata["num_classes"] == 3 and metadata["hidden_sizes"] == [5]
     assert (metadata["dataset"], metadata["split"], metadata["seed"]) == ("Cora", "public", 3)
     assert metadata["soft_targets_hash"] == "abc123" and metadata["temperature"] == 2.0
-    assert metadata["preprocessing"] == {"row_normalize": True}  # Cora is row-normalised by load_dataset
+    assert metadata["preprocessing"] == {"row_normalize": True}  # as the model file records
     assert metadata["model"] == model.config()
     for fmt, name in FILES.items():
         assert metadata["files"][fmt]["path"] == name
@@ -77,8 +78,14 @@ def test_export_from_file_writes_files_and_metadata(tmp_path):
 
 def test_export_preprocessing_default_and_override(tmp_path):
     model = _student(1, False)
-    custom = export_student(model, tmp_path / "a", formats=["numpy"], meta={"dataset": "my-graph"})
+    custom = export_student(model, tmp_path / "a", formats=["numpy"])  # a bare module: nothing was done
     assert custom["preprocessing"] == {"row_normalize": False}
+    # Never guessed from a name: a user's graph called "citeseer" was not row-normalised.
+    recorded = export_student(model, tmp_path / "c", formats=["numpy"],
+                              meta={"dataset": "citeseer", "preprocessing": {"row_normalize": False}})
+    assert recorded["preprocessing"] == {"row_normalize": False}
+    with pytest.raises(ValueError, match="does not record what was done to its features"):
+        export_student(model, tmp_path / "d", formats=["numpy"], meta={"dataset": "CiteSeer"})
     forced = export_student(model, tmp_path / "b", formats="numpy", preprocessing={"row_normalize": True},
                             class_names=["a", "b", "c"])
     assert forced["preprocessing"] == {"row_normalize": True} and forced["class_names"] == ["a", "b", "c"]

@@ -75,7 +75,8 @@ def test_row_normalize_applied(tmp_path, backend):
 
 def test_metadata_round_trip(tmp_path):
     export_student(_student(2, False), tmp_path, class_names=["x", "y", "z"],
-                   meta={"dataset": "CiteSeer", "split": "random", "seed": 1, "soft_targets": "h", "temperature": 4})
+                   meta={"dataset": "CiteSeer", "split": "random", "seed": 1, "soft_targets": "h", "temperature": 4,
+                         "preprocessing": {"row_normalize": True}})
     predictor = Predictor.load(tmp_path)
     assert predictor.backend == "numpy"  # auto: no torch, fastest for single nodes
     assert (predictor.num_features, predictor.num_classes, predictor.class_names) == (6, 3, ["x", "y", "z"])
@@ -181,7 +182,8 @@ def test_shared_dataset_end_to_end(name, data_root, tmp_path):
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(model(x_train), y_train).backward()
         optimizer.step()
-    save_model(model, tmp_path / "student.pt", meta={"dataset": data.dataset, "split": data.split})
+    save_model(model, tmp_path / "student.pt", meta={"dataset": data.dataset, "split": data.split,
+                                                    "preprocessing": {"row_normalize": data.row_normalized}})
     export_student(tmp_path / "student.pt", tmp_path / "export")
 
     nodes = torch.arange(min(4096, data.num_nodes))
