@@ -10,6 +10,8 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +141,37 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     preprocessing = _check_preprocessing(_default_preprocessing(meta) if preprocessing is None else preprocessing)
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"export folder {out_dir} is a file")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out_dir, 0o777 & ~umask)  # mkdtemp's folder is private; the export is an ordinary folder
+    try:
+        metadata = _write_export(model, meta, out_dir, formats, example_features, preprocessing, class_names)
+        _replace_folder(out_dir, final_dir)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    return metadata
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """Put the verified folder ``new`` in place of ``final``: a failed or interrupted export never
+    destroys the previous one, and never leaves a mix of old and new files."""
+    if not final.exists():
+        os.replace(new, final)
+        return
+    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
+    os.replace(final, old / final.name)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], example_features: torch.Tensor,
+                  preprocessing: dict, class_names: list[str] | None) -> dict:
+    """Write and verify every artifact in ``out_dir``; returns the metadata with the differences found."""
     wrapped = StudentProbabilities(model).eval()
     writers = {"onnx": lambda p: _write_onnx(wrapped, example_features, p),
                "torch_export": lambda p: _write_torch_export(wrapped, example_features, p),

@@ -144,7 +144,9 @@ class Predictor:
                              "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
         if num_threads is not None and not (isinstance(num_threads, int) and num_threads >= 1):
             raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")
-        path = directory / metadata["files"][backend]["path"]
+        path = directory / str(metadata["files"][backend]["path"])
+        if path.resolve().parent != directory.resolve():  # metadata.json must not point elsewhere
+            raise ValueError(f"{meta_path} points {backend} at {path}, outside the export folder; refused")
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (listed in {meta_path})")
         if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:

@@ -131,3 +131,29 @@ def test_cli_export(tmp_path, capsys):
     assert "student.npz" in capsys.readouterr().out
     metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert list(metadata["files"]) == ["numpy"] and metadata["preprocessing"] == {"row_normalize": True}
+
+
+def test_a_failed_export_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    import graphkd.serve.export as export
+
+    model = _student()
+    first = export_student(model, tmp_path / "out", formats=["numpy", "onnx"])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "_write_onnx", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export_student(_student(seed=1), tmp_path / "out", formats=["numpy", "onnx"])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+    assert first["files"]["numpy"]["sha256"] == json.loads((tmp_path / "out" / "metadata.json").read_text())[
+        "files"]["numpy"]["sha256"]
+    monkeypatch.undo()
+    second = export_student(_student(seed=1), tmp_path / "out", formats=["numpy"])  # replaces it whole
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metadata.json", "student.npz"]
+    assert second["files"]["numpy"]["sha256"] != first["files"]["numpy"]["sha256"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        export_student(model, tmp_path / "file", formats=["numpy"])

@@ -230,3 +230,15 @@ def test_student_without_positions_refuses_them(exported):
     model, out = exported
     with pytest.raises(ValueError, match="without position features"):
         Predictor.load(out, backend="numpy").predict_proba(np.ones((1, 6), np.float32), np.ones((1, 2), np.float32))
+
+
+def test_metadata_cannot_point_outside_the_export(tmp_path):
+    export_student(_student(1, False), tmp_path / "export", formats=["numpy"])
+    outside = tmp_path / "elsewhere.npz"
+    outside.write_bytes((tmp_path / "export" / "student.npz").read_bytes())
+    meta_path = tmp_path / "export" / "metadata.json"
+    metadata = json.loads(meta_path.read_text())
+    metadata["files"]["numpy"]["path"] = "../elsewhere.npz"
+    meta_path.write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="outside the export folder"):
+        Predictor.load(tmp_path / "export", backend="numpy")
