@@ -200,3 +200,16 @@ def test_similarity_term_only_ever_sees_one_batch(graph, monkeypatch):
     cfg = DistillConfig(teacher="gcn", runs=1, similarity_weight=1.0, batch_size=64, epochs=3, patience=3)
     run_distillation(cfg, data=graph, progress=False)
     assert sizes and max(sizes) <= 64 and sum(sizes) >= 3 * graph.num_nodes - 64
+
+
+@pytest.mark.parametrize("layers, min_epochs", [(2, 0), (4, 40)])
+def test_deep_teachers_train_at_least_two_patiences(graph, monkeypatch, layers, min_epochs):
+    import graphkd.training
+
+    configs = []
+    real = graphkd.training.train_full_batch
+    monkeypatch.setattr(graphkd.training, "train_full_batch",
+                        lambda model, data, loss, config, **kw: configs.append(config) or real(model, data, loss, config,
+                                                                                            **kw))
+    teacher_soft_targets(DistillConfig(teacher="gcn", teacher_layers=layers, epochs=60, patience=20), graph, seed=0)
+    assert [c.min_epochs for c in configs] == [min_epochs]
