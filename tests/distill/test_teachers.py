@@ -206,10 +206,12 @@ def test_similarity_term_only_ever_sees_one_batch(graph, monkeypatch):
 def test_deep_teachers_train_at_least_two_patiences(graph, monkeypatch, layers, min_epochs):
     import graphkd.training
 
-    configs = []
-    real = graphkd.training.train_full_batch
-    monkeypatch.setattr(graphkd.training, "train_full_batch",
-                        lambda model, data, loss, config, **kw: configs.append(config) or real(model, data, loss, config,
-                                                                                            **kw))
+    configs, real = [], graphkd.training.train_full_batch
+
+    def recording(model, data, loss, config, **kwargs):
+        configs.append(config)
+        return real(model, data, loss, config, **kwargs)
+
+    monkeypatch.setattr(graphkd.training, "train_full_batch", recording)
     teacher_soft_targets(DistillConfig(teacher="gcn", teacher_layers=layers, epochs=60, patience=20), graph, seed=0)
     assert [c.min_epochs for c in configs] == [min_epochs]
