@@ -5,7 +5,7 @@ from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_
 from graphkd.distill.pipeline import run_distillation, summarize, train_student
 from graphkd.distill.positions import new_node_positions, spectral_positions
 from graphkd.distill.refine import correct_and_smooth
-from graphkd.distill.soft_targets import SoftTargets, split_fingerprint, transfer_nodes
+from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint, split_fingerprint, transfer_nodes
 from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "capture",
     "correct_and_smooth",
     "distillation_loss",
+    "graph_fingerprint",
     "hint_loss",
     "local_structure_loss",
     "logit_matching_loss",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import hashlib
 import json
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,7 +25,7 @@ from graphkd.data import check_graph, from_networkx, load_dataset, prepare_data,
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
-from graphkd.distill.soft_targets import SoftTargets
+from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import teacher_soft_targets
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, save_model
@@ -78,7 +80,8 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
         def batch_loss(logits, batch):
             return F.cross_entropy(logits, data.y[batch])
     else:
-        targets.check_compatible(data, model.out_channels)
+        # With position features appended, x is not what the teacher saw: run_seed checked that graph.
+        targets.check_compatible(data, model.out_channels, features=not cfg.positions)
         objective = batch_loss = StudentObjective(cfg, data, targets, model, model_inputs(model, data)[0],
                                                   full_graph=kind != "mlp")
         nodes = (objective.has_soft | data.train_mask).nonzero().view(-1)
@@ -102,12 +105,16 @@ def _scores(model, data: Data) -> dict:
 def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
                     progress: bool = False, checkpoints: Path | None = None) -> SoftTargets:
     """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
-    seed and split; otherwise make them (train, run or read the teacher) and store them there."""
+    seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
+    teacher) and store them there."""
     path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
     if path is not None and path.is_file():
-        targets = SoftTargets.load(path)
-        targets.check_compatible(data)
-        return targets
+        try:
+            targets = SoftTargets.load(path)
+            targets.check_compatible(data)
+            return targets
+        except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
+            warnings.warn(f"{path}: {exc}; making them again", stacklevel=2)
     targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints)
     if path is not None:
         targets.save(path)
@@ -118,8 +125,11 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
              progress: bool = False) -> dict:
     """One seed: soft targets, labels-only MLP, distilled student. Saves artifacts to ``out``."""
     start = time.perf_counter()
-    checkpoints = out / "checkpoints" if out is not None else None
+    # Scoped by the options and the graph: an interrupted run resumes only its own training.
+    run_key = hashlib.sha256(f"{cfg.key()}-{graph_fingerprint(data)}".encode()).hexdigest()[:12]
+    checkpoints = out / "checkpoints" / run_key if out is not None else None
     targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints)
+    targets.check_compatible(data)
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
     student_data = with_positions(cfg, data)
     student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
@@ -152,11 +162,22 @@ def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     return data
 
 
-def _saved_run(record: Path | None, cfg: DistillConfig) -> dict | None:
+def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str) -> dict | None:
+    """The seed's finished record if it was made with these options on this very graph, else ``None``
+    (a record of other options or data is recomputed, never mixed in; an unreadable one too)."""
     if record is None or not record.is_file():
         return None
-    saved = json.loads(record.read_text())
-    return saved if saved.get("config_key") == cfg.key() else None
+    try:
+        saved = json.loads(record.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        warnings.warn(f"{record} is unreadable ({exc}); running the seed again", stacklevel=3)
+        return None
+    if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
+        return None
+    if saved.get("threads") != torch.get_num_threads():
+        warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "
+                      "matrix products, and so the models, differ slightly between thread counts", stacklevel=3)
+    return saved
 
 
 @contextlib.contextmanager
@@ -202,10 +223,12 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
 
     def run_and_record(seed: int) -> None:
         record = out / "runs" / f"seed{seed}.json" if out is not None else None
-        result = _saved_run(record, cfg)  # a seed finished before (or by another process)
+        seed_data = _seed_data(cfg, data, seed)
+        data_key = graph_fingerprint(seed_data)
+        result = _saved_run(record, cfg, data_key)  # a seed finished before (or by another process)
         if result is None:
-            seed_data = _seed_data(cfg, data, seed)
             result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
+                      "data_key": data_key, "threads": torch.get_num_threads(),
                       "dataset": getattr(seed_data, "dataset", cfg.dataset),
                       "split": getattr(seed_data, "split", cfg.split)}
             if record is not None:
@@ -225,12 +248,8 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         with _claim(out, seed, wait=True):
             run_and_record(seed)
     per_seed = [per_seed[seed] for seed in sorted(per_seed)]
-    if "dataset" in per_seed[0]:
-        dataset, split = per_seed[0]["dataset"], per_seed[0]["split"]
-    else:  # a record written before runs named their data
-        seed_data = _seed_data(cfg, data, cfg.seed)
-        dataset, split = getattr(seed_data, "dataset", cfg.dataset), getattr(seed_data, "split", cfg.split)
-    summary = {"dataset": dataset, "split": split, "runs": cfg.runs, "config": cfg.describe()}
+    summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
+               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
     roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
     for role in roles:
         test_mean, test_std = summarize([r[role]["test_acc"] for r in per_seed])

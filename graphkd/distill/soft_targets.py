@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 from graphkd.checks import check_finite, check_temperature
 from graphkd.io import atomic_save
 
-__all__ = ["SoftTargets", "split_fingerprint", "transfer_nodes"]
+__all__ = ["SoftTargets", "graph_fingerprint", "split_fingerprint", "transfer_nodes"]
 
 TRANSFER_SETS = ("all", "labelled", "unlabelled")
 
@@ -40,6 +40,20 @@ def split_fingerprint(data: Data) -> str:
     h = hashlib.sha256()
     for name in ("train_mask", "val_mask", "test_mask"):
         h.update(getattr(data, name).to(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def graph_fingerprint(data: Data) -> str:
+    """A short hash of what a model learns from: features, edges, labels and masks. Cached soft targets,
+    records and checkpoints carry it, so another graph, or the same graph changed, never reuses them."""
+    h = hashlib.sha256()
+    for name in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask"):
+        value = data.get(name)
+        if value is None:
+            continue
+        value = value.to_dense() if value.layout != torch.strided else value
+        h.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
+        h.update(value.detach().contiguous().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -96,8 +110,9 @@ class SoftTargets:
         out[self.node_index] = values
         return out
 
-    def check_compatible(self, data: Data, num_classes: int | None = None) -> None:
-        """Refuse soft targets made for another graph, split or label space."""
+    def check_compatible(self, data: Data, num_classes: int | None = None, features: bool = True) -> None:
+        """Refuse soft targets made for another graph, split or label space. ``features=False`` leaves the
+        features out of the comparison (a student's input with position features appended)."""
         problems = []
         if self.meta.get("num_nodes") != data.num_nodes:
             problems.append(f"made for {self.meta.get('num_nodes')} nodes, graph has {data.num_nodes}")
@@ -105,9 +120,11 @@ class SoftTargets:
             problems.append("transfer node ids beyond the graph")
         if num_classes is not None and num_classes != self.num_classes:
             problems.append(f"teacher has {self.num_classes} classes, student {num_classes}")
-        if self.meta.get("split_fingerprint") not in (None, split_fingerprint(data)):
+        if self.meta.get("split_fingerprint") != split_fingerprint(data):
             problems.append(f"made for split {self.meta.get('split')!r} (seed {self.meta.get('split_seed')}), graph "
                             f"has split {getattr(data, 'split', None)!r} (seed {getattr(data, 'split_seed', None)})")
+        elif features and self.meta.get("graph_fingerprint") != graph_fingerprint(data):
+            problems.append("made for other features, edges or labels (or by a graphkd that did not record them)")
         if problems:
             raise ValueError("soft targets do not match this graph: " + "; ".join(problems))
 
@@ -148,6 +165,6 @@ class SoftTargets:
         logits = torch.stack([m[index] for m in member_logits])
         meta = {"num_nodes": data.num_nodes, "dataset": getattr(data, "dataset", None),
                 "split": getattr(data, "split", None), "split_seed": getattr(data, "split_seed", None),
-                "split_fingerprint": split_fingerprint(data),
+                "split_fingerprint": split_fingerprint(data), "graph_fingerprint": graph_fingerprint(data),
                 "transfer": transfer if isinstance(transfer, str) else "indices", **meta}
         return cls(logits, index, meta, {name: h[index] for name, h in (hidden or {}).items()})

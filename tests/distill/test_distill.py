@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 import graphkd.distill.pipeline as distill
 from graphkd.data import csbm, load_dataset
@@ -45,7 +46,7 @@ def test_results_and_artifacts(tmp_path):
     model, meta = load_model(tmp_path / "student_seed1.pt")
     targets = SoftTargets.load(next(tmp_path.glob("soft_targets-*-seed1.pt")))
     assert meta["soft_targets"] == targets.meta["content_hash"] and model.kind == "mlp"
-    assert not list((tmp_path / "checkpoints").glob("*.ckpt"))  # finished runs leave no checkpoint
+    assert not list((tmp_path / "checkpoints").rglob("*.ckpt"))  # finished runs leave no checkpoint
 
 
 def test_rerun_reuses_finished_seeds(tmp_path, monkeypatch):
@@ -194,3 +195,35 @@ def test_saved_students_record_their_preprocessing(data_root, tmp_path):
     graph.dataset = "citeseer"  # a user's own graph that happens to carry that name
     run_distillation(DistillConfig(runs=1, epochs=3, patience=3), data=graph, out=tmp_path / "own", progress=False)
     assert load_model(tmp_path / "own" / "student_seed0.pt")[1]["preprocessing"] == {"row_normalize": False}
+
+
+def test_another_graph_in_a_used_out_folder_is_computed_afresh(tmp_path):
+    graph = load_dataset("CSBM")
+    cfg = DistillConfig(runs=1, teacher="sage", **FAST)
+    first = run_distillation(cfg, data=graph, out=tmp_path, progress=False)
+    changed = graph.clone()
+    changed.x = changed.x.flip(0)  # same shapes, same name, other features
+    second = run_distillation(cfg, data=changed, out=tmp_path, progress=False)
+    assert second["per_seed"][0]["data_key"] != first["per_seed"][0]["data_key"]
+    assert second["teacher"]["test_acc_mean"] != first["teacher"]["test_acc_mean"]
+    assert len(list(tmp_path.glob("soft_targets-*-seed0.pt"))) == 1  # the stale soft targets were replaced
+
+
+def test_unreadable_record_is_run_again_with_a_warning(tmp_path):
+    cfg = DistillConfig(runs=1, teacher="sage", **FAST)
+    first = run_distillation(cfg, out=tmp_path, progress=False)
+    record = tmp_path / "runs" / "seed0.json"
+    record.write_text(record.read_text()[:50])  # truncated
+    with pytest.warns(UserWarning, match="seed0.json is unreadable"):
+        again = run_distillation(cfg, out=tmp_path, progress=False)
+    assert again["student"]["test_acc_mean"] == pytest.approx(first["student"]["test_acc_mean"])
+    assert again["threads"] == [torch.get_num_threads()]
+
+
+def test_soft_targets_for_changed_features_are_refused():
+    data = load_dataset("CSBM")
+    targets = distill.teacher_soft_targets(DistillConfig(teacher="sage", **FAST), data, seed=0)
+    changed = data.clone()
+    changed.x = changed.x + 1.0
+    with pytest.raises(ValueError, match="other features, edges or labels"):
+        targets.check_compatible(changed)
