@@ -164,7 +164,13 @@ class Predictor:
     def predict_proba(self, features, positions=None) -> np.ndarray:
         """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``.
         ``positions``: ``[n, P]`` (or ``[P]``) position features, for a student trained with them."""
+        if np.iscomplexobj(features):
+            raise ValueError("features must be real numbers, got complex values")
         x = np.asarray(features, dtype=np.float32)
+        if self.row_normalize and (x < 0).any():  # a negative row sum would blow the row up to one class
+            row = int(np.argwhere(x < 0)[0][0]) if x.ndim == 2 else 0
+            raise ValueError(f"this student divides each node's features by their sum, which needs non-negative "
+                             f"features (counts or indicators); row {row} has negative values")
         if x.ndim not in (1, 2) or x.shape[-1] != self.num_features:
             raise ValueError(f"features must have shape [n, {self.num_features}] or [{self.num_features}], "
                              f"got {list(x.shape)}")

@@ -242,3 +242,20 @@ def test_metadata_cannot_point_outside_the_export(tmp_path):
     meta_path.write_text(json.dumps(metadata))
     with pytest.raises(ValueError, match="outside the export folder"):
         Predictor.load(tmp_path / "export", backend="numpy")
+
+
+def test_complex_and_negative_features_are_refused(tmp_path):
+    export_student(_student(1, False), tmp_path / "plain", formats=["numpy"])
+    export_student(_student(1, False), tmp_path / "normalised", formats=["numpy"],
+                   preprocessing={"row_normalize": True})
+    plain, normalised = Predictor.load(tmp_path / "plain"), Predictor.load(tmp_path / "normalised")
+    with pytest.raises(ValueError, match="real numbers"):
+        plain.predict_proba(np.ones((2, 6)) + 1j)
+    assert plain.predict_proba(-np.ones((2, 6), np.float32)).shape == (2, 3)  # nothing to divide: allowed
+    x = np.ones((3, 6), np.float32)
+    x[2, 4] = -5.0
+    with pytest.raises(ValueError, match="row 2 has negative values"):
+        normalised.predict_proba(x)
+    # A zero row stays zero, as load_dataset leaves it in training.
+    zero = normalised.predict_proba(np.zeros(6, np.float32))
+    assert np.allclose(zero, _eager_proba(_student(1, False), np.zeros((1, 6), np.float32))[0], atol=1e-6)
