@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphkd.io import atomic_save
+from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["load_training_state", "save_training_state", "training_fingerprint"]
 
@@ -93,7 +93,7 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
     path = Path(path)
     if not path.is_file():
         return None
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_tensors(path, "training checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a graphkd training checkpoint (expected format {FORMAT!r})")
     differences = _differences(blob["fingerprint"], fingerprint)

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:  # bad input: one line, not a traceback wall
+    except (ValueError, OSError) as exc:  # bad input, a missing or unwritable file: one line, not a traceback wall
         parser.exit(2, f"graphkd {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         parser.exit(130, "interrupted; rerun the same command with the same --out to continue\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "load_model", "save_model", "update_json"]
+__all__ = ["atomic_save", "atomic_write_text", "load_model", "load_tensors", "save_model", "update_json"]
 
 
 def _atomic_write(path: str | os.PathLike, write) -> Path:
@@ -55,6 +55,19 @@ def update_json(path: str | os.PathLike, update: Callable[[dict], None], initial
     return contents
 
 
+def load_tensors(path: str | os.PathLike, what: str):
+    """``torch.load`` with ``weights_only=True`` (plain tensors and containers, never code); a missing,
+    truncated, corrupt or code-carrying file raises one error that names it and says what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError (refused code), RuntimeError (bad zip), EOFError (truncated), ...
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{path} is not a readable {what} ({type(exc).__name__}: {first_line})") from exc
+
+
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Store ``model.config()``, its weights and free-form ``meta`` (plain types only)."""
     return atomic_save({"config": model.config(), "state_dict": model.state_dict(), "meta": meta or {}}, path)
@@ -65,9 +78,7 @@ def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     from graphkd.models import build_model
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_tensors(path, "graphkd model file")
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise ValueError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
     model = build_model(**blob["config"])

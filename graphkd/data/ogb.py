@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from graphkd.data.catalog import DatasetInfo, dataset_info
 from graphkd.data.load import missing_files_error
-from graphkd.io import atomic_save
+from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["CACHE_NAME", "ogb_accuracy", "ogb_files", "ogb_meta", "read_ogb"]
 
@@ -72,8 +72,12 @@ def _load_cache(cache: Path, folder: Path, files: list[str]) -> dict | None:
     """The cached tensors, unless a source file present on disk changed since they were written."""
     if not cache.is_file():
         return None
-    blob = torch.load(cache, map_location="cpu", weights_only=True)
-    if blob.get("version") != CACHE_VERSION:
+    try:
+        blob = load_tensors(cache, "graphkd OGB cache")
+    except ValueError as exc:  # truncated or damaged: the CSVs are the source, read them again
+        log.warning("%s; reading the CSVs again", exc)
+        return None
+    if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION:
         return None
     # Files deleted after caching (to save disk) do not invalidate it; files rewritten do.
     if any((folder / f).is_file() and tuple(blob["stamps"].get(f, ())) != _stamp(folder / f) for f in files):

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.checks import check_finite, check_temperature
-from graphkd.io import atomic_save
+from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["SoftTargets", "graph_fingerprint", "split_fingerprint", "transfer_nodes"]
 
@@ -145,9 +145,7 @@ class SoftTargets:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SoftTargets:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no soft-target file at {path}")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_tensors(path, "soft-target file")
         if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
             raise ValueError(f"{path} is not a graphkd soft-target file")
         targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]), blob.get("hidden"))

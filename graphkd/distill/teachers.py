@@ -23,6 +23,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.io import load_tensors
 from graphkd.training import accuracy
 
 __all__ = [
@@ -122,12 +123,15 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
     if not path.is_file():
         raise FileNotFoundError(f"no teacher output file at {path}")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            blob = {"logits": torch.from_numpy(arrays["logits"]) if "logits" in arrays else None,
-                    "hidden": {key.split(".", 1)[1]: torch.from_numpy(arrays[key])
-                               for key in arrays if key.startswith("hidden.")}}
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                blob = {"logits": torch.from_numpy(arrays["logits"]) if "logits" in arrays else None,
+                        "hidden": {key.split(".", 1)[1]: torch.from_numpy(arrays[key])
+                                   for key in arrays if key.startswith("hidden.")}}
+        except Exception as exc:  # truncated, corrupt, or object arrays that would need unpickling
+            raise ValueError(f"{path} is not a readable .npz of teacher outputs ({type(exc).__name__}: {exc})") from exc
     else:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_tensors(path, "file of teacher outputs")
         if isinstance(blob, dict) and "meta_json" in blob:
             return SoftTargets.load(path)
         blob = {"logits": blob} if isinstance(blob, Tensor) else blob
