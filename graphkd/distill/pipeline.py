@@ -26,7 +26,7 @@ from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
-from graphkd.distill.teachers import teacher_soft_targets
+from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, save_model
 from graphkd.models import build_model, count_parameters
@@ -102,6 +102,17 @@ def _scores(model, data: Data) -> dict:
             "params": count_parameters(model)}
 
 
+def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
+    """Accuracy of the soft targets actually used (T = 1), where they cover the validation and test nodes:
+    the teacher's own, or, for refined targets, theirs (the raw teacher's stays as recorded)."""
+    covered = targets.dense(torch.ones(targets.node_index.numel(), dtype=torch.bool), data.num_nodes)
+    if not (covered[data.val_mask].all() and covered[data.test_mask].all()):
+        return {}
+    probs = targets.dense(targets.probs(1.0), data.num_nodes)
+    prefix = "soft_targets" if "soft_targets_test_acc" in targets.meta else "teacher"
+    return teacher_scores(probs, data, prefix)
+
+
 def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
                     progress: bool = False, checkpoints: Path | None = None) -> SoftTargets:
     """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
@@ -112,6 +123,8 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
         try:
             targets = SoftTargets.load(path)
             targets.check_compatible(data)
+            if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
+                raise ValueError(f"made for seed {targets.meta.get('seed')}, not {seed}")
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
             warnings.warn(f"{path}: {exc}; making them again", stacklevel=2)
@@ -133,17 +146,18 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
     student_data = with_positions(cfg, data)
     student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
+    scores = {**targets.meta, **_scores_of_targets(targets, data)}
     result = {
         "seed": seed,
-        "teacher": {"val_acc": targets.meta["teacher_val_acc"], "test_acc": targets.meta["teacher_test_acc"],
+        "teacher": {"val_acc": scores["teacher_val_acc"], "test_acc": scores["teacher_test_acc"],
                     "params": targets.meta["params"]},
         "baseline_mlp": _scores(baseline, data),
         "student": _scores(student, student_data),
         "seconds": time.perf_counter() - start,
     }
-    if "soft_targets_test_acc" in targets.meta:  # refined soft targets: their own accuracy
-        result["soft_targets"] = {"val_acc": targets.meta["soft_targets_val_acc"],
-                                  "test_acc": targets.meta["soft_targets_test_acc"]}
+    if "soft_targets_test_acc" in scores:  # refined soft targets: their own accuracy
+        result["soft_targets"] = {"val_acc": scores["soft_targets_val_acc"],
+                                  "test_acc": scores["soft_targets_test_acc"]}
     if out is not None:
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
                 "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature,
@@ -162,6 +176,12 @@ def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     return data
 
 
+def _record_hash(record: dict) -> str:
+    """A hash of a per-seed record's content: the reported table is derived from untouched records only."""
+    content = {k: v for k, v in record.items() if k != "record_hash"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str) -> dict | None:
     """The seed's finished record if it was made with these options on this very graph, else ``None``
     (a record of other options or data is recomputed, never mixed in; an unreadable one too)."""
@@ -173,6 +193,10 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str) -> dict |
         warnings.warn(f"{record} is unreadable ({exc}); running the seed again", stacklevel=3)
         return None
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
+        return None
+    if saved.get("record_hash") != _record_hash(saved):
+        warnings.warn(f"{record} was edited after it was written (its hash differs); running the seed again",
+                      stacklevel=3)
         return None
     if saved.get("threads") != torch.get_num_threads():
         warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "
@@ -231,6 +255,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
                       "data_key": data_key, "threads": torch.get_num_threads(),
                       "dataset": getattr(seed_data, "dataset", cfg.dataset),
                       "split": getattr(seed_data, "split", cfg.split)}
+            result["record_hash"] = _record_hash(result)
             if record is not None:
                 atomic_write_text(record, json.dumps(result, indent=1))
         per_seed[seed] = result

@@ -227,3 +227,33 @@ def test_soft_targets_for_changed_features_are_refused():
     changed.x = changed.x + 1.0
     with pytest.raises(ValueError, match="other features, edges or labels"):
         targets.check_compatible(changed)
+
+
+def test_edited_records_and_renamed_soft_targets_are_not_trusted(tmp_path):
+    cfg = DistillConfig(dataset="CSBM", split="random", runs=2, teacher="sage", **FAST)
+    first = run_distillation(cfg, out=tmp_path, progress=False)
+    record = tmp_path / "runs" / "seed1.json"
+    edited = json.loads(record.read_text())
+    edited["student"]["test_acc"] = 1.0
+    record.write_text(json.dumps(edited))
+    with pytest.warns(UserWarning, match="seed1.json was edited"):
+        again = run_distillation(cfg, out=tmp_path, progress=False)
+    assert again["per_seed"][1]["student"]["test_acc"] == first["per_seed"][1]["student"]["test_acc"] != 1.0
+    # The teacher row is scored from the soft targets used, not from what their file says.
+    targets = SoftTargets.load(next(tmp_path.glob("soft_targets-*-seed0.pt")))
+    probs = targets.probs()
+    data = load_dataset("CSBM", seed=0)
+    assert first["per_seed"][0]["teacher"]["test_acc"] == pytest.approx(
+        (probs[data.test_mask].argmax(-1) == data.y[data.test_mask]).float().mean().item())
+
+
+def test_soft_targets_renamed_to_another_seed_are_made_again(tmp_path):
+    import shutil
+
+    cfg, data = DistillConfig(teacher="sage", **FAST), load_dataset("CSBM", seed=0)
+    made = distill.cached_teachers(cfg, data, seed=0, teacher_dir=tmp_path)
+    stored = tmp_path / f"soft_targets-{cfg.teacher_key()}-seed0.pt"
+    shutil.copy(stored, stored.with_name(stored.name.replace("seed0", "seed1")))
+    with pytest.warns(UserWarning, match="made for seed 0, not 1"):
+        remade = distill.cached_teachers(cfg, data, seed=1, teacher_dir=tmp_path)
+    assert remade.meta["seed"] == 1 and not torch.equal(remade.logits, made.logits)
