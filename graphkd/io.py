@@ -81,6 +81,10 @@ def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     blob = load_tensors(path, "graphkd model file")
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise ValueError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
-    model = build_model(**blob["config"])
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model = build_model(**blob["config"])
+        model.load_state_dict(blob["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:  # a config that does not fit the weights
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: the stored model configuration does not fit its weights ({first_line})") from exc
     return model.eval(), blob.get("meta", {})

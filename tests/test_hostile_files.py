@@ -67,3 +67,27 @@ def test_damaged_teacher_output_files(tmp_path):
     (tmp_path / "t.pt").write_bytes((tmp_path / "t.pt").read_bytes()[:40])
     with pytest.raises(ValueError, match="t.pt is not a readable file of teacher outputs"):
         load_teacher_outputs(tmp_path / "t.pt")
+
+
+def test_model_file_whose_config_does_not_fit_its_weights(tmp_path):
+    save_model(MLP(4, 8, 2), tmp_path / "m.pt")
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    blob["config"]["hidden_channels"] = 16
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="m.pt: the stored model configuration does not fit its weights"):
+        load_model(tmp_path / "m.pt")
+    blob["config"] = {"kind": "mlp", "in_channels": 4, "unknown_option": 1}
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="does not fit its weights"):
+        load_model(tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"num_features": 6}', "[]"])
+def test_damaged_export_metadata(tmp_path, text):
+    from graphkd.serve.export import export_student
+    from graphkd.serve.predictor import Predictor
+
+    export_student(MLP(6, 5, 3), tmp_path, formats=["numpy"])
+    (tmp_path / "metadata.json").write_text(text)
+    with pytest.raises(ValueError, match="metadata.json is not a graphkd export's metadata"):
+        Predictor.load(tmp_path)

@@ -126,7 +126,12 @@ class Predictor:
         if not meta_path.is_file():
             raise FileNotFoundError(f"{directory} holds no exported student (no metadata.json); "
                                     f"write one with `graphkd export --model MODEL --out {directory}`")
-        metadata = json.loads(meta_path.read_text())
+        try:
+            metadata = json.loads(meta_path.read_text())
+            for key in ("num_features", "num_classes", "preprocessing", "files"):
+                metadata[key]  # noqa: B018  (every key the predictor reads must be there)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{meta_path} is not a graphkd export's metadata ({type(exc).__name__}: {exc})") from exc
         exported = [fmt for fmt in BACKENDS if fmt in metadata.get("files", {})]
         valid = ("auto",) + BACKENDS
         if backend not in valid:
