@@ -199,7 +199,8 @@ def depth_study(args, json_path: Path) -> None:
 def write_depth_markdown(results: dict, path: Path) -> None:
     rows = [[dataset, name.split("-")[0].upper(), row["layers"], pct(row["summary"], "teacher"),
              pct(row["summary"], "baseline_mlp"), pct(row["summary"]), f"{row['summary']['teacher']['params']:,}"]
-            for dataset, cells in results["datasets"].items() for name, row in cells.items()]
+            for dataset, cells in results["datasets"].items()
+            for name, row in sorted(cells.items(), key=lambda c: (c[1]["teacher"], c[1]["layers"]))]
     path.write_text(
         "# Teacher depth: what a deeper teacher buys its distilled MLP (CPF split)\n\n"
         "Teachers beyond 2 layers are residual with batch norm and dropout 0.2; students are graphkd's default "
