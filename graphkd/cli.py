@@ -80,6 +80,11 @@ def add_distill_parser(subparsers) -> None:
     k.add_argument("--refine", default=d.refine, choices=["none", "cs"],
                    help="cs: refine the teacher's soft targets by Correct and Smooth (label propagation over the "
                         "graph from the training labels; the student still serves without the graph)")
+    k.add_argument("--cs-correction-alpha", type=float, default=d.cs_correction_alpha,
+                   help="with --refine cs: weight of propagated training-node errors against the teacher's own "
+                        "(1 = propagation only)")
+    k.add_argument("--cs-smoothing-alpha", type=float, default=d.cs_smoothing_alpha,
+                   help="with --refine cs: weight of propagated predictions against the corrected ones")
     k.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (teacher and students)")
     k.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping: epochs without a better validation accuracy")

@@ -31,7 +31,8 @@ class DistillConfig:
     GNN students), ``adversarial_weight`` (PGD with ``adversarial_epsilon``/``adversarial_steps``, MLP
     students). They read the teacher representation at ``teacher_layer`` (default: its last hidden
     layer). ``positions``: spectral position features of that many dimensions appended to an MLP
-    student's input. ``refine="cs"``: soft targets refined by Correct and Smooth.
+    student's input. ``refine="cs"``: soft targets refined by Correct and Smooth (propagation weights
+``cs_correction_alpha`` and ``cs_smoothing_alpha``).
     """
 
     dataset: str = "CSBM"
@@ -72,6 +73,8 @@ class DistillConfig:
     adversarial_steps: int = 3
     positions: int = 0
     refine: str = "none"
+    cs_correction_alpha: float = 0.8
+    cs_smoothing_alpha: float = 0.8
 
     def __post_init__(self):
         if isinstance(self.teacher, str) and ensemble_members(self.teacher) is not None:
@@ -128,6 +131,8 @@ class DistillConfig:
         bounded("positions", 0, 1024, integer=True)
         bounded("adversarial_steps", 0, 100, integer=True)
         bounded("adversarial_epsilon", 0.0, 10.0)
+        bounded("cs_correction_alpha", 0.0, 1.0)
+        bounded("cs_smoothing_alpha", 0.0, 1.0)
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
         if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
             raise ValueError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
@@ -175,7 +180,7 @@ class DistillConfig:
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
-                  "refine")
+                  "refine", "cs_correction_alpha", "cs_smoothing_alpha")
 ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
-                "positions": 0, "refine": "none"}
+                "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8}

@@ -267,7 +267,7 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
     probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)
     meta.update(teacher_scores(probs, data))
     if cfg.refine == "cs":
-        probs = correct_and_smooth(probs, data)
+        probs = correct_and_smooth(probs, data, cfg.cs_correction_alpha, cfg.cs_smoothing_alpha)
         member_logits = [probs.clamp_min(1e-8).log()]  # the refined distribution, tempered like logits
         meta.update(teacher_scores(probs, data, prefix="soft_targets"), refine="cs")
     return SoftTargets.from_logits(member_logits, data, cfg.transfer, hidden=hidden, seed=seed, **meta)
