@@ -1,12 +1,34 @@
 """A user's graph from ``networkx``: node attributes become features, labels and masks."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
 __all__ = ["from_networkx"]
 
 MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def _features(graph, order: list, attribute: str) -> torch.Tensor:
+    try:
+        rows = np.asarray([np.asarray(graph.nodes[n][attribute]).reshape(-1) for n in order])
+    except ValueError as exc:
+        raise ValueError(f"node attribute {attribute!r} must be a sequence of numbers of one length per node "
+                         f"({exc})") from exc
+    if rows.dtype.kind not in "biuf" or rows.ndim != 2:
+        kind = "complex numbers" if rows.dtype.kind == "c" else f"{rows.dtype} values of shape {rows.shape}"
+        raise ValueError(f"node attribute {attribute!r} must hold real numbers, the same count per node; got {kind}")
+    return torch.from_numpy(rows.astype(np.float32))
+
+
+def _labels(graph, order: list, attribute: str) -> torch.Tensor:
+    values = [graph.nodes[n][attribute] for n in order]
+    odd = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
+                or not float(v).is_integer()), None)
+    if odd is not None:
+        raise ValueError(f"node attribute {attribute!r} must be an integer class index, got {odd!r}")
+    return torch.tensor([int(v) for v in values], dtype=torch.long)
 
 
 def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "networkx") -> Data:
@@ -30,10 +52,13 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
     edges = torch.tensor([[index[u], index[v]] for u, v in graph.edges()], dtype=torch.long).view(-1, 2).T
     if not graph.is_directed():
         edges = torch.cat([edges, edges.flip(0)], dim=1)
-    data = Data(x=torch.tensor([list(graph.nodes[n][features]) for n in order], dtype=torch.float),
-                y=torch.tensor([int(graph.nodes[n][labels]) for n in order], dtype=torch.long),
-                edge_index=edges, num_nodes=len(order))
+    data = Data(x=_features(graph, order, features), y=_labels(graph, order, labels), edge_index=edges,
+                num_nodes=len(order))
     for mask in present:
-        data[mask] = torch.tensor([bool(graph.nodes[n][mask]) for n in order])
+        values = [graph.nodes[n][mask] for n in order]
+        odd = next((v for v in values if not isinstance(v, (bool, np.bool_))), None)
+        if odd is not None:  # bool("False") is True: strings and numbers are not read as flags
+            raise ValueError(f"node attribute {mask!r} must be True or False, got {odd!r}")
+        data[mask] = torch.tensor([bool(v) for v in values])
     data.dataset = name
     return data

@@ -138,6 +138,9 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
 
     if not isinstance(data, Data):
         raise ValueError(f"expected a torch_geometric Data, got {type(data).__name__}")
+    if isinstance(data.x, torch.Tensor) and data.x.layout != torch.strided:
+        raise ValueError(f"data.x must be a dense tensor, got layout {data.x.layout} (give x.to_dense(): graphkd "
+                         "stores sparse features sparsely itself)")
     if not isinstance(data.x, torch.Tensor) or data.x.dim() != 2 or data.x.size(0) == 0:
         raise ValueError("data.x must be a [num_nodes, num_features] feature matrix with at least one node")
     num_nodes = data.x.size(0)

@@ -86,14 +86,11 @@ class DistillConfig:
         check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
-        if self.runs < 1 or self.ensemble < 1:
-            raise ValueError("runs and ensemble must be >= 1")
+        if not isinstance(self.ensemble, int) or self.ensemble < 1:
+            raise ValueError(f"ensemble must be an integer >= 1, got {self.ensemble!r}")
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
             raise ValueError("GNN students are shallow: student_layers must be 1 or 2")
-        weights = {name: getattr(self, name) for name in KNOWLEDGE_WEIGHTS}
-        if any(not isinstance(w, (int, float)) or w < 0 for w in weights.values()):
-            raise ValueError(f"knowledge weights must be numbers >= 0, got {weights}")
         if self.student == "mlp" and self.lsp_weight:
             raise ValueError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
@@ -116,6 +113,12 @@ class DistillConfig:
                 raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
                                  f"got {value!r}")
 
+        for name in KNOWLEDGE_WEIGHTS:  # NaN or inf would turn the loss into NaN and the student into noise
+            bounded(name, 0.0, 1e6)
+        bounded("runs", 1, 100_000, integer=True)
+        bounded("seed", 0, 2**31 - 1, integer=True)
+        bounded("weight_decay", 0.0, 10.0)
+        bounded("student_weight_decay", 0.0, 10.0)
         for name in ("teacher_hidden", "student_hidden"):
             bounded(name, 1, 65536, optional=name == "teacher_hidden", integer=True)
         for name in ("teacher_dropout", "student_dropout"):

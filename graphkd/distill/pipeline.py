@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.data import check_graph, from_networkx, load_dataset, prepare_data, random_split
+from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset, prepare_data, random_split
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
@@ -118,6 +118,8 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
     """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
     seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
     teacher) and store them there."""
+    if isinstance(cfg.teacher, torch.nn.Module):  # its code can change while its weights do not: run it again
+        return teacher_soft_targets(cfg, data, seed, progress, checkpoints)
     path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
     if path is not None and path.is_file():
         try:
@@ -141,10 +143,10 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     # Scoped by the options and the graph: an interrupted run resumes only its own training.
     run_key = hashlib.sha256(f"{cfg.key()}-{graph_fingerprint(data)}".encode()).hexdigest()[:12]
     checkpoints = out / "checkpoints" / run_key if out is not None else None
+    student_data = with_positions(cfg, data)  # before any training: a graph they do not fit is refused first
     targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints)
     targets.check_compatible(data)
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
-    student_data = with_positions(cfg, data)
     student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
     scores = {**targets.meta, **_scores_of_targets(targets, data)}
     result = {
@@ -153,6 +155,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                     "params": targets.meta["params"]},
         "baseline_mlp": _scores(baseline, data),
         "student": _scores(student, student_data),
+        "soft_targets_hash": targets.meta["content_hash"],
         "seconds": time.perf_counter() - start,
     }
     if "soft_targets_test_acc" in scores:  # refined soft targets: their own accuracy
@@ -235,6 +238,9 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     out = Path(out) if out is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
+    if cfg.given_teacher() and data is None and (cfg.split or dataset_info(cfg.dataset).default_split) == "random":
+        raise ValueError(f"a given teacher was trained on one split of its graph, and {cfg.dataset}'s split is "
+                         "'random', drawn anew per seed: pass data= with the masks the teacher was trained with")
     if data is not None:  # validated once, before any training (masks come later with split="random")
         check_graph(data, require_masks=cfg.split != "random")
     if data is not None and cfg.split != "random":
@@ -250,6 +256,9 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         seed_data = _seed_data(cfg, data, seed)
         data_key = graph_fingerprint(seed_data)
         result = _saved_run(record, cfg, data_key)  # a seed finished before (or by another process)
+        if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
+            now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]
+            result = result if result.get("soft_targets_hash") == now else None
         if result is None:
             result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
                       "data_key": data_key, "threads": torch.get_num_threads(),

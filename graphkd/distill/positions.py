@@ -32,7 +32,10 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
     from scipy.sparse.linalg import eigsh
 
     if not 1 <= dim < num_nodes - 1:
-        raise ValueError(f"position feature dimension must lie in [1, {num_nodes - 2}], got {dim}")
+        raise ValueError(f"position feature dimension must lie in [1, {num_nodes - 2}] for {num_nodes} nodes, "
+                         f"got {dim}")
+    if edge_index.numel() == 0:
+        raise ValueError("position features describe where a node sits among its neighbours: the graph has no edge")
     row, col = edge_index.numpy()
     adjacency = sp.coo_matrix((np.ones(row.size), (row, col)), shape=(num_nodes, num_nodes)).tocsr()
     adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
@@ -50,7 +53,11 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
 def new_node_positions(positions: Tensor, neighbours: Tensor | list[int]) -> Tensor:
     """Position features of a node that arrives after training: the mean of its ``neighbours``' rows
     of ``positions`` (ids in the training graph), zeros when it has none."""
-    neighbours = torch.as_tensor(neighbours, dtype=torch.long).view(-1)
+    positions = torch.as_tensor(positions)  # a torch-free serving process holds a NumPy table
+    raw = torch.as_tensor(neighbours).view(-1)
+    if raw.is_floating_point() and not torch.equal(raw, raw.round()):
+        raise ValueError(f"neighbour ids must be integers, got {raw.tolist()}")
+    neighbours = raw.long()
     if neighbours.numel() == 0:
         return positions.new_zeros(positions.size(1))
     if neighbours.min() < 0 or neighbours.max() >= positions.size(0):

@@ -87,15 +87,25 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     outputs: dict[str, Tensor] = {}
     hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
              for name in layers]
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
         logits = model(*(model_inputs(model, data) if isinstance(model, (GNN, MLP)) else (data.x, data.edge_index)))
+    except TypeError as exc:  # a forward that is not model(x, edge_index)
+        raise ValueError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
+                         f"refused that ({exc})") from exc
     finally:
+        for module, training in modes.items():  # the user's module is left as it came, submodules too
+            module.training = training
         for hook in hooks:
             hook.remove()
     if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != data.num_nodes:
         raise ValueError(f"the teacher must return logits [num_nodes={data.num_nodes}, num_classes], got "
                          f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+    not_tensors = [name for name, out in outputs.items() if not isinstance(out, Tensor)]
+    if not_tensors:
+        raise ValueError(f"teacher layer {not_tensors[0]!r} returns {type(outputs[not_tensors[0]]).__name__}, not one "
+                         "tensor; name a layer whose output is the representation [num_nodes, d]")
     return logits, outputs
 
 
@@ -108,12 +118,23 @@ def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, .
                                    params=sum(p.numel() for p in model.parameters()))
 
 
-def _check_outputs(outputs: dict[str, Tensor], data: Data) -> dict[str, Tensor]:
-    outputs = {name: torch.as_tensor(h).float() for name, h in outputs.items()}
+def _check_outputs(outputs, data: Data) -> dict[str, Tensor]:
+    """Teacher outputs as real float tensors ``[num_nodes, channels]``, or one error saying what is wrong."""
+    if not isinstance(outputs, dict):
+        raise ValueError(f"teacher hidden representations must be a dict {{name: [num_nodes, d]}}, got "
+                         f"{type(outputs).__name__}")
+    checked = {}
     for name, h in outputs.items():
+        try:
+            h = torch.as_tensor(h)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"teacher {name} is not a tensor ({type(h).__name__}: {exc})") from exc
+        if h.is_complex():
+            raise ValueError(f"teacher {name} must be real-valued, got complex numbers")
         if h.dim() != 2 or h.size(0) != data.num_nodes:
             raise ValueError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
-    return outputs
+        checked[str(name)] = h.float()
+    return checked
 
 
 def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
@@ -141,8 +162,8 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
 
 
 def _hash_tensor(h, tensor: Tensor) -> None:
-    h.update(str(tuple(tensor.shape)).encode())
-    h.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+    h.update(f"{tuple(tensor.shape)}{tensor.dtype}".encode())
+    h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
 
 
 def teacher_fingerprint(teacher) -> str:
@@ -164,10 +185,17 @@ def teacher_fingerprint(teacher) -> str:
         _hash_tensor(h, teacher)
         return f"logits:{h.hexdigest()[:16]}"
     if isinstance(teacher, dict):
-        _hash_tensor(h, torch.as_tensor(teacher["logits"]))
-        for name in sorted(teacher.get("hidden") or {}):
-            h.update(name.encode())
-            _hash_tensor(h, torch.as_tensor(teacher["hidden"][name]))
+        hidden = teacher.get("hidden") or {}
+        if "logits" not in teacher or not isinstance(hidden, dict):
+            raise ValueError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}; "
+                             f"got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
+        try:
+            _hash_tensor(h, torch.as_tensor(teacher["logits"]))
+            for name in sorted(hidden, key=str):
+                h.update(str(name).encode())
+                _hash_tensor(h, torch.as_tensor(hidden[name]))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"teacher outputs must be tensors or arrays ({exc})") from exc
         return f"outputs:{h.hexdigest()[:16]}"
     if isinstance(teacher, (str, os.PathLike)):
         path = Path(teacher)
@@ -262,6 +290,8 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
         member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
     else:
         blob = {"logits": teacher} if isinstance(teacher, Tensor) else teacher
+        if "logits" not in blob:
+            raise ValueError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
         member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
         hidden, meta = _check_outputs(blob.get("hidden") or {}, data), {"params": None}
     probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)

@@ -195,7 +195,11 @@ class Predictor:
             raise ValueError(f"this student also takes {self.position_dim} {info['kind']} position features per "
                              f"node (positions=[n, {self.position_dim}]): a node of the training graph has its row "
                              f"of graphkd.distill.spectral_positions; {info['new_node']}")
+        if np.iscomplexobj(positions):
+            raise ValueError("positions must be real numbers, got complex values")
         p = np.asarray(positions, dtype=np.float32)
+        if not np.isfinite(p).all():
+            raise ValueError(f"positions hold {int((~np.isfinite(p)).sum())} NaN or inf value(s)")
         if p.shape != x.shape[:-1] + (self.position_dim,):
             raise ValueError(f"positions must have shape {list(x.shape[:-1]) + [self.position_dim]} for features "
                              f"of shape {list(x.shape)}, got {list(p.shape)}")

@@ -31,3 +31,19 @@ def test_bad_graphs_are_refused():
         from_networkx([[0, 1]])
     with pytest.raises(ValueError, match="no node"):
         from_networkx(nx.Graph())
+
+
+@pytest.mark.parametrize("attribute, value, message", [
+    ("y", 0.9, "'y' must be an integer class index, got 0.9"),
+    ("y", True, "'y' must be an integer class index"),
+    ("x", [1j, 2.0], "'x' must hold real numbers"),
+    ("x", "ab", "'x' must (be a sequence of numbers|hold real numbers)"),
+    ("train_mask", "False", "'train_mask' must be True or False, got 'False'"),
+])
+def test_odd_attributes_are_refused(attribute, value, message):
+    graph = nx.path_graph(3)
+    for node in graph.nodes:
+        graph.nodes[node].update(x=[1.0, 2.0], y=1, train_mask=True)
+    graph.nodes[1][attribute] = value
+    with pytest.raises(ValueError, match=message):
+        from_networkx(graph)

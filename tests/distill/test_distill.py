@@ -132,7 +132,7 @@ def test_options_run(options):
     ({"runs": 0}, "runs"),
     ({"lsp_weight": 1.0}, "needs a GNN student"),
     ({"student": "gcn", "positions": 8}, "for MLP students"),
-    ({"hint_weight": -1.0}, "weights must be numbers >= 0"),
+    ({"hint_weight": -1.0}, r"hint_weight must be a number in \[0.0, 1000000.0\], got -1.0"),
     ({"refine": "magic"}, "valid: none, cs"),
     ({"hint_metric": "l1"}, "valid: mse, cosine"),
     ({"student_hidden": 0}, r"student_hidden must be an integer in \[1, 65536\], got 0"),
@@ -144,6 +144,10 @@ def test_options_run(options):
     ({"heads": 0}, "heads must be an integer"),
     ({"teacher": "gat", "heads": 3}, r"GAT hidden width \(64\) must be divisible by heads \(3\)"),
     ({"student_hidden": 2.5}, "student_hidden must be an integer"),
+    ({"hint_weight": float("nan")}, "hint_weight must be a number"),
+    ({"similarity_weight": float("inf")}, "similarity_weight must be a number"),
+    ({"runs": 1.5}, "runs must be an integer"),
+    ({"student_weight_decay": float("nan")}, "student_weight_decay must be a number"),
 ])
 def test_bad_config(options, message):
     with pytest.raises(ValueError, match=message):

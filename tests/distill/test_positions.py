@@ -43,3 +43,13 @@ def test_new_node_gets_the_mean_of_its_neighbours():
     assert torch.equal(new_node_positions(positions, []), torch.zeros(2))
     with pytest.raises(ValueError, match="training graph"):
         new_node_positions(positions, [3])
+
+
+def test_odd_inputs():
+    import numpy as np
+
+    with pytest.raises(ValueError, match="no edge"):
+        spectral_positions(torch.empty(2, 0, dtype=torch.long), 10, dim=2)
+    assert torch.equal(new_node_positions(np.ones((4, 2), np.float32), [1, 2]), torch.ones(2))  # a NumPy table
+    with pytest.raises(ValueError, match="must be integers"):
+        new_node_positions(torch.ones(4, 2), [1.7])

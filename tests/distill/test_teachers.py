@@ -215,3 +215,60 @@ def test_deep_teachers_train_at_least_two_patiences(graph, monkeypatch, layers, 
     monkeypatch.setattr(graphkd.training, "train_full_batch", recording)
     teacher_soft_targets(DistillConfig(teacher="gcn", teacher_layers=layers, epochs=60, patience=20), graph, seed=0)
     assert [c.min_epochs for c in configs] == [min_epochs]
+
+
+class Flipped(torch.nn.Module):
+    """The same weights as a trained teacher; ``flip`` changes only the code path."""
+
+    def __init__(self, inner, flip):
+        super().__init__()
+        self.inner, self.flip = inner, flip
+
+    def forward(self, x, edge_index):
+        out = self.inner(x, edge_index)
+        return out.roll(1, dims=1) if self.flip else out
+
+
+def test_a_module_whose_code_changed_is_run_again(graph, trained_pyg_gcn, tmp_path):
+    first = run_distillation(DistillConfig(teacher=Flipped(trained_pyg_gcn, False), runs=1, **FAST), data=graph,
+                             out=tmp_path, progress=False)
+    second = run_distillation(DistillConfig(teacher=Flipped(trained_pyg_gcn, True), runs=1, **FAST), data=graph,
+                              out=tmp_path, progress=False)
+    assert first["teacher"]["test_acc_mean"] > 0.9 > second["teacher"]["test_acc_mean"]
+    assert trained_pyg_gcn.training is False  # left in the mode it came in
+
+
+class ReturnsTuple(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.lstm = torch.nn.Linear(16, 5), torch.nn.LSTM(16, 8)
+
+    def forward(self, x, edge_index):
+        self.lstm(x[None])
+        return self.lin(x)
+
+
+class TakesData(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(16, 5)
+
+    def forward(self, data):
+        return self.lin(data.x)
+
+
+@pytest.mark.parametrize("teacher, options, message", [
+    (ReturnsTuple(), {"hint_weight": 1.0, "teacher_layer": "lstm"}, "teacher layer 'lstm' returns tuple"),
+    (TakesData(), {}, r"called as model\(x, edge_index\), the PyG way"),
+    ({"hidden": {}}, {}, "teacher outputs are a dict"),
+    ({"logits": torch.zeros(600, 5), "hidden": [torch.zeros(600, 3)]}, {}, "hidden of type list"),
+    (torch.zeros(600, 5, dtype=torch.complex64), {}, "must be real-valued"),
+])
+def test_odd_teachers_get_one_clear_error(graph, teacher, options, message):
+    with pytest.raises(ValueError, match=message):
+        run_distillation(DistillConfig(teacher=teacher, runs=1, **FAST, **options), data=graph, progress=False)
+
+
+def test_a_given_teacher_on_a_dataset_split_anew_per_seed_is_refused():
+    with pytest.raises(ValueError, match="CSBM's split is 'random'"):
+        run_distillation(DistillConfig(teacher=torch.zeros(3000, 5), runs=2, **FAST), progress=False)
