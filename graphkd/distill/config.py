@@ -91,6 +91,9 @@ class DistillConfig:
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
             raise ValueError("GNN students are shallow: student_layers must be 1 or 2")
+        if self.teacher_layer is not None and not self.needs_representations():
+            raise ValueError("teacher_layer is read by the hint, similarity and LSP terms only; give one of their "
+                             "weights, or leave teacher_layer out")
         if self.student == "mlp" and self.lsp_weight:
             raise ValueError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):

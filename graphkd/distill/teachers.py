@@ -282,6 +282,9 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
         if cfg.refine != "none":
             raise ValueError("refinement needs the teacher's full-graph outputs; given soft targets cannot be refined")
         teacher.check_compatible(data)
+        if teacher.meta.get("transfer") != cfg.transfer:
+            raise ValueError(f"these soft targets cover the {teacher.meta.get('transfer')!r} transfer set and the "
+                             f"configuration asks for {cfg.transfer!r}: set transfer to match")
         return teacher
     if ensemble_members(teacher) is not None:
         member_logits, hidden, meta = train_teachers(cfg, data, seed, layers, progress, checkpoints)

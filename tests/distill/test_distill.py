@@ -147,6 +147,7 @@ def test_options_run(options):
     ({"hint_weight": float("nan")}, "hint_weight must be a number"),
     ({"similarity_weight": float("inf")}, "similarity_weight must be a number"),
     ({"runs": 1.5}, "runs must be an integer"),
+    ({"teacher_layer": "convs.0"}, "teacher_layer is read by the hint, similarity and LSP terms only"),
     ({"student_weight_decay": float("nan")}, "student_weight_decay must be a number"),
 ])
 def test_bad_config(options, message):

@@ -272,3 +272,10 @@ def test_odd_teachers_get_one_clear_error(graph, teacher, options, message):
 def test_a_given_teacher_on_a_dataset_split_anew_per_seed_is_refused():
     with pytest.raises(ValueError, match="CSBM's split is 'random'"):
         run_distillation(DistillConfig(teacher=torch.zeros(3000, 5), runs=2, **FAST), progress=False)
+
+
+def test_given_soft_targets_must_match_the_transfer_set(graph, trained_pyg_gcn):
+    targets = capture(trained_pyg_gcn, graph, transfer="labelled")
+    with pytest.raises(ValueError, match="cover the 'labelled' transfer set and the configuration asks for 'all'"):
+        teacher_soft_targets(DistillConfig(teacher=targets, **FAST), graph, seed=0)
+    assert teacher_soft_targets(DistillConfig(teacher=targets, transfer="labelled", **FAST), graph, seed=0) is targets
