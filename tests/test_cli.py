@@ -73,23 +73,28 @@ def test_bench_latency_bad_config_is_one_clear_line(capsys):
     assert "ref_depth 3 must be one of the depths (1, 2)" in err and "Traceback" not in err
 
 
-def test_distill_from_a_file_of_teacher_outputs(tmp_path, capsys):
-    # A teacher trained elsewhere: its logits (and a hidden layer) in a .pt file, on the demo graph.
+def test_distill_from_a_file_of_teacher_outputs(data_root, tmp_path, capsys):
+    # A teacher trained elsewhere: its logits (and a hidden layer) in a .pt file, for Cora's public split.
     import torch
 
     from graphkd.data import load_dataset
 
-    data = load_dataset("CSBM")
-    logits = torch.nn.functional.one_hot(data.y, 5).float() * 4  # a confident, correct teacher
-    torch.save({"logits": logits, "hidden": {"layer": logits @ torch.randn(5, 8)}}, tmp_path / "teacher.pt")
-    argv = ["distill", "--teacher", str(tmp_path / "teacher.pt"), "--split", "random", "--runs", "1", "--epochs",
-            "40", "--patience", "15", "--hint", "0.5", "--out", str(tmp_path / "out"), "--quiet"]
-    with pytest.raises(SystemExit) as exit_info:  # the file's teacher was made for the given split only
+    data = load_dataset("Cora", root=data_root)
+    logits = torch.nn.functional.one_hot(data.y, 7).float() * 4  # a confident, correct teacher
+    torch.save({"logits": logits, "hidden": {"layer": logits @ torch.randn(7, 8)}}, tmp_path / "teacher.pt")
+    argv = ["distill", "--dataset", "Cora", "--root", str(data_root), "--teacher", str(tmp_path / "teacher.pt"),
+            "--split", "random", "--runs", "1", "--epochs", "30", "--patience", "10", "--hint", "0.5",
+            "--out", str(tmp_path / "out"), "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:  # the file's teacher was made for the public split only
         main(argv)
     assert exit_info.value.code == 2 and "split='random'" in capsys.readouterr().err
     argv.remove("--split"), argv.remove("random")
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| teacher | 100.00 ± 0.00 |" in printed and "distilled student" in printed
+    assert "| teacher | 100.00 ± 0.00 | unknown (given outputs) |" in printed and "distilled student" in printed
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["config"]["teacher"].startswith("file:") and results["student"]["test_acc_mean"] > 0.6
+    # On a dataset whose split is drawn anew per seed, a given teacher is refused too.
+    with pytest.raises(SystemExit):
+        main(["distill", "--teacher", str(tmp_path / "teacher.pt"), "--runs", "1", "--quiet"])
+    assert "CSBM's split is 'random'" in capsys.readouterr().err
