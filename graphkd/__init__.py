@@ -14,6 +14,7 @@ _EXPORTS = {
     "soft_target_loss": "graphkd.distill.losses", "tempered_softmax": "graphkd.distill.losses",
     "load_dataset": "graphkd.data", "prepare_data": "graphkd.data", "random_split": "graphkd.data",
     "load_model": "graphkd.io", "save_model": "graphkd.io",
+    "GraphkdError": "graphkd.errors", "MissingFileError": "graphkd.errors",
     "Predictor": "graphkd.serve.predictor", "export_student": "graphkd.serve.export",
 }
 

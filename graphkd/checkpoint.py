@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["load_training_state", "save_training_state", "training_fingerprint"]
@@ -87,7 +88,7 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
     """Restore ``model``, ``optimizer`` and the random states from ``path``; return the loop state
     (``next_epoch``, ``best_state``, ``best_acc``, ``since_best``), or ``None`` if there is no checkpoint.
 
-    Raises ``ValueError`` if the file is not a training checkpoint or was written for another
+    Raises ``GraphkdError`` if the file is not a training checkpoint or was written for another
     model or training configuration.
     """
     path = Path(path)
@@ -95,11 +96,11 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
         return None
     blob = load_tensors(path, "training checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a graphkd training checkpoint (expected format {FORMAT!r})")
+        raise GraphkdError(f"{path} is not a graphkd training checkpoint (expected format {FORMAT!r})")
     differences = _differences(blob["fingerprint"], fingerprint)
     if differences:
-        raise ValueError(f"checkpoint {path} belongs to a different model or training configuration "
-                         f"({'; '.join(differences)}); delete it or choose another checkpoint path")
+        raise GraphkdError(f"checkpoint {path} belongs to a different model or training configuration "
+                           f"({'; '.join(differences)}); delete it or choose another checkpoint path")
     model.load_state_dict(blob["model"])
     if auxiliary is not None:
         auxiliary.load_state_dict(blob["auxiliary"])

@@ -6,6 +6,8 @@ import math
 import torch
 from torch import Tensor
 
+from graphkd.errors import GraphkdError
+
 __all__ = [
     "check_alpha",
     "check_choice",
@@ -21,46 +23,46 @@ def check_choice(kind: str, value: str, valid) -> str:
     lookup = {str(v).lower(): v for v in valid}
     key = str(value).lower()
     if key not in lookup:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(map(str, valid))}")
+        raise GraphkdError(f"unknown {kind} {value!r}; valid: {', '.join(map(str, valid))}")
     return lookup[key]
 
 
 def check_temperature(temperature: float) -> float:
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        raise GraphkdError(f"temperature must be a finite number > 0, got {temperature!r}")
     return float(temperature)
 
 
 def check_alpha(alpha: float) -> float:
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+        raise GraphkdError(f"alpha must lie in [0, 1], got {alpha!r}")
     return float(alpha)
 
 
 def check_finite(name: str, tensor: Tensor) -> Tensor:
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         bad = (~torch.isfinite(tensor)).sum().item()
-        raise ValueError(f"{name} holds {bad} NaN or inf value(s)")
+        raise GraphkdError(f"{name} holds {bad} NaN or inf value(s)")
     return tensor
 
 
 def check_mask(name: str, mask: Tensor, num_nodes: int) -> Tensor:
     if mask is None:
-        raise ValueError(f"{name} is missing: give the graph masks or call graphkd.data.random_split")
+        raise GraphkdError(f"{name} is missing: give the graph masks or call graphkd.data.random_split")
     if mask.dtype != torch.bool or mask.dim() != 1 or mask.numel() != num_nodes:
-        raise ValueError(f"{name} must be a bool tensor of shape [{num_nodes}], got {mask.dtype} {tuple(mask.shape)}")
+        raise GraphkdError(f"{name} must be a bool tensor of shape [{num_nodes}], got {mask.dtype} {tuple(mask.shape)}")
     if not mask.any():
-        raise ValueError(f"{name} selects no node")
+        raise GraphkdError(f"{name} selects no node")
     return mask
 
 
 def check_edge_index(edge_index: Tensor, num_nodes: int) -> Tensor:
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"edge_index must have shape [2, num_edges], got {tuple(edge_index.shape)}")
+        raise GraphkdError(f"edge_index must have shape [2, num_edges], got {tuple(edge_index.shape)}")
     if edge_index.dtype != torch.long:
-        raise ValueError(f"edge_index must be torch.long, got {edge_index.dtype}")
+        raise GraphkdError(f"edge_index must be torch.long, got {edge_index.dtype}")
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise ValueError(
+        raise GraphkdError(
             f"edge_index refers to nodes outside [0, {num_nodes}): "
             f"min {edge_index.min().item()}, max {edge_index.max().item()}"
         )

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.errors import GraphkdError
 from graphkd.serve import export, latency_bench
 
 __all__ = ["build_parser", "main"]
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError) as exc:  # bad input, a missing or unwritable file: one line, not a traceback wall
+    except (GraphkdError, OSError) as exc:  # bad input, a missing or unwritable file: one line, not a traceback wall
         parser.exit(2, f"graphkd {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         parser.exit(130, "interrupted; rerun the same command with the same --out to continue\n")

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["SPARSE_DENSITY", "feature_dropout", "feature_rows", "model_inputs", "sparse_adjacency",
            "sparse_features"]
 
@@ -68,7 +70,7 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """Dropout for graphkd's models, dense or sparse CSR ``x`` (zeros stay zero either way, so dropping
     only the stored values of a sparse matrix has the same distribution)."""
     if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability must lie in [0, 1], got {p}")
+        raise GraphkdError(f"dropout probability must lie in [0, 1], got {p}")
     if not training or p == 0:
         return x
     if x.layout != torch.sparse_csr:

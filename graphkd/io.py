@@ -4,13 +4,30 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "load_model", "load_tensors", "save_model", "update_json"]
+from graphkd.errors import GraphkdError, MissingFileError
+
+__all__ = ["atomic_save", "atomic_write_text", "load_model", "load_tensors", "save_model", "update_json",
+           "writable_folder"]
+
+
+def writable_folder(path: str | os.PathLike, what: str) -> Path:
+    """Create ``path`` if needed and check that files can be made in it, before any work that would be lost."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GraphkdError(f"{what} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise GraphkdError(f"{what} {path} cannot be written ({exc.strerror or exc})") from exc
+    return path
 
 
 def _atomic_write(path: str | os.PathLike, write) -> Path:
@@ -60,12 +77,27 @@ def load_tensors(path: str | os.PathLike, what: str):
     truncated, corrupt or code-carrying file raises one error that names it and says what was expected."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path}")
+        raise MissingFileError(f"no {what} at {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError (refused code), RuntimeError (bad zip), EOFError (truncated), ...
+    except pickle.UnpicklingError as exc:
+        # PyTorch's message advises weights_only=False, which would run the file's code: say what happened instead
+        reason = _weights_only_reason(exc)
+        if "global" not in reason.lower():  # damaged bytes, or a plain pickle, rather than a refused object
+            raise GraphkdError(f"{path} is not a readable {what} (not written by torch.save, or damaged: {reason})") \
+                from exc
+        raise GraphkdError(f"{path} is not a {what}: it holds objects other than tensors and plain containers "
+                           f"({reason}), which graphkd refuses to unpickle") from exc
+    except Exception as exc:  # RuntimeError (bad zip), EOFError (truncated), ...
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"{path} is not a readable {what} ({type(exc).__name__}: {first_line})") from exc
+        raise GraphkdError(f"{path} is not a readable {what} ({type(exc).__name__}: {first_line})") from exc
+
+
+def _weights_only_reason(exc: Exception) -> str:
+    """The line of a ``weights_only`` refusal that says what was found, without PyTorch's advice around it."""
+    advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(advice)]
+    return lines[0].removeprefix("WeightsUnpickler error:").strip() if lines else type(exc).__name__
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
@@ -80,11 +112,11 @@ def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     path = Path(path)
     blob = load_tensors(path, "graphkd model file")
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise ValueError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
+        raise GraphkdError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
     try:
         model = build_model(**blob["config"])
         model.load_state_dict(blob["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:  # a config that does not fit the weights
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: the stored model configuration does not fit its weights ({first_line})") from exc
+        raise GraphkdError(f"{path}: the stored model configuration does not fit its weights ({first_line})") from exc
     return model.eval(), blob.get("meta", {})

@@ -19,6 +19,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
+from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
 
 __all__ = ["TrainConfig", "accuracy", "cross_entropy_on", "fit", "predict", "train_full_batch", "train_minibatch"]
@@ -42,9 +43,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.min_epochs < 0:
-            raise ValueError("epochs, patience and batch_size must be >= 1, min_epochs >= 0")
+            raise GraphkdError("epochs, patience and batch_size must be >= 1, min_epochs >= 0")
         if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError("lr must be > 0 and weight_decay >= 0")
+            raise GraphkdError("lr must be > 0 and weight_decay >= 0")
 
 
 def accuracy(logits: Tensor, y: Tensor) -> float:
@@ -77,7 +78,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     ``checkpoint``: a file where the full training state is saved at an epoch boundary every
     ``checkpoint_every`` epochs if given, else once ``checkpoint_seconds`` have passed since the last
     save (a short run then writes nothing; a killed long run loses at most that much work). If it
-    exists at the start (written for the same model and ``config``, else ``ValueError``), the run
+    exists at the start (written for the same model and ``config``, else ``GraphkdError``), the run
     resumes from it. It is deleted once training ends: the result is the trained model, which the
     caller saves, and a finished run's leftover checkpoint would otherwise make a later fresh run at
     the same path skip its training. Use one path per training run.
@@ -86,7 +87,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     the optimizer and the checkpoint, not the best weights.
     """
     if checkpoint_every is not None and checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        raise GraphkdError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     parameters = list(model.parameters()) + (list(auxiliary.parameters()) if auxiliary is not None else [])
     optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
     best_acc, best_state, since_best, start = -1.0, None, 0, 0

@@ -147,13 +147,6 @@ def test_checkpoint_of_another_config_is_refused(tiny_graph, tmp_path, change, m
     assert checkpoint.exists()  # a refused checkpoint is left alone
 
 
-def test_file_that_is_not_a_checkpoint_is_refused(tiny_graph, tmp_path):
-    checkpoint = tmp_path / "model.pt"
-    torch.save({"state_dict": {}}, checkpoint)
-    with pytest.raises(ValueError, match="not a graphkd training checkpoint"):
-        gcn_run(tiny_graph, checkpoint)
-
-
 def test_checkpoint_holds_the_full_state_and_loads_with_weights_only(tiny_graph, tmp_path):
     checkpoint = tmp_path / "gcn.ckpt"
     with pytest.raises(Interrupt):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["DATASETS", "DatasetInfo", "dataset_info"]
 
 PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -85,5 +87,5 @@ def dataset_info(name: str) -> DatasetInfo:
     by_lower = {n.lower(): n for n in DATASETS}
     canonical = by_lower.get(key) or ALIASES.get(key)
     if canonical is None:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+        raise GraphkdError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
     return DATASETS[canonical]

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["from_networkx"]
 
 MASKS = ("train_mask", "val_mask", "test_mask")
@@ -14,11 +16,11 @@ def _features(graph, order: list, attribute: str) -> torch.Tensor:
     try:
         rows = np.asarray([np.asarray(graph.nodes[n][attribute]).reshape(-1) for n in order])
     except ValueError as exc:
-        raise ValueError(f"node attribute {attribute!r} must be a sequence of numbers of one length per node "
-                         f"({exc})") from exc
+        raise GraphkdError(f"node attribute {attribute!r} must be a sequence of numbers of one length per node "
+                           f"({exc})") from exc
     if rows.dtype.kind not in "biuf" or rows.ndim != 2:
         kind = "complex numbers" if rows.dtype.kind == "c" else f"{rows.dtype} values of shape {rows.shape}"
-        raise ValueError(f"node attribute {attribute!r} must hold real numbers, the same count per node; got {kind}")
+        raise GraphkdError(f"node attribute {attribute!r} must hold real numbers, the same count per node; got {kind}")
     return torch.from_numpy(rows.astype(np.float32))
 
 
@@ -27,7 +29,7 @@ def _labels(graph, order: list, attribute: str) -> torch.Tensor:
     odd = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
                 or not float(v).is_integer()), None)
     if odd is not None:
-        raise ValueError(f"node attribute {attribute!r} must be an integer class index, got {odd!r}")
+        raise GraphkdError(f"node attribute {attribute!r} must be an integer class index, got {odd!r}")
     return torch.tensor([int(v) for v in values], dtype=torch.long)
 
 
@@ -39,13 +41,13 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
     import networkx as nx
 
     if not isinstance(graph, nx.Graph):
-        raise ValueError(f"expected a PyG Data or a networkx graph, got {type(graph).__name__}")
+        raise GraphkdError(f"expected a PyG Data or a networkx graph, got {type(graph).__name__}")
     if graph.number_of_nodes() == 0:
-        raise ValueError("the networkx graph has no node")
+        raise GraphkdError("the networkx graph has no node")
     for attribute in (features, labels):
         missing = [node for node, values in graph.nodes(data=True) if attribute not in values]
         if missing:
-            raise ValueError(f"{len(missing)} node(s) lack the {attribute!r} attribute, e.g. node {missing[0]!r}")
+            raise GraphkdError(f"{len(missing)} node(s) lack the {attribute!r} attribute, e.g. node {missing[0]!r}")
     present = [m for m in MASKS if all(m in values for _, values in graph.nodes(data=True))]
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
@@ -58,7 +60,7 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
         values = [graph.nodes[n][mask] for n in order]
         odd = next((v for v in values if not isinstance(v, (bool, np.bool_))), None)
         if odd is not None:  # bool("False") is True: strings and numbers are not read as flags
-            raise ValueError(f"node attribute {mask!r} must be True or False, got {odd!r}")
+            raise GraphkdError(f"node attribute {mask!r} must be True or False, got {odd!r}")
         data[mask] = torch.tensor([bool(v) for v in values])
     data.dataset = name
     return data

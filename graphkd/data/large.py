@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["PRESETS", "arxiv_scale", "products_scale", "synthetic_graph"]
 
 CHUNK = 1 << 23  # rows drawn per vectorised step: bounds the temporaries at a few hundred MiB
@@ -131,17 +133,17 @@ def synthetic_graph(num_nodes: int, num_edges: int, num_features: int, num_class
     ``(1 - beta) * x_i + beta * mean_{j in N(i)} x_j``, making features homophilous; 0 keeps them independent.
     """
     if num_classes < 2 or num_nodes < num_classes:
-        raise ValueError(f"need num_classes >= 2 and num_nodes >= num_classes, got {num_nodes=} {num_classes=}")
+        raise GraphkdError(f"need num_classes >= 2 and num_nodes >= num_classes, got {num_nodes=} {num_classes=}")
     if num_edges < 1 or num_features < 1:
-        raise ValueError(f"num_edges and num_features must be >= 1, got {num_edges=} {num_features=}")
+        raise GraphkdError(f"num_edges and num_features must be >= 1, got {num_edges=} {num_features=}")
     if not 0.0 <= homophily <= 1.0:
-        raise ValueError(f"homophily must lie in [0, 1], got {homophily}")
+        raise GraphkdError(f"homophily must lie in [0, 1], got {homophily}")
     if not 0.0 <= feature_smoothing < 1.0:
-        raise ValueError(f"feature_smoothing must lie in [0, 1), got {feature_smoothing}")
+        raise GraphkdError(f"feature_smoothing must lie in [0, 1), got {feature_smoothing}")
     if degree_exponent <= 2.0:
-        raise ValueError(f"degree_exponent must be > 2 (finite mean degree), got {degree_exponent}")
+        raise GraphkdError(f"degree_exponent must be > 2 (finite mean degree), got {degree_exponent}")
     if not (split[0] > 0 and split[1] > 0 and split[0] + split[1] < 1):
-        raise ValueError(f"split must be (train, val) fractions > 0 with train + val < 1, got {split}")
+        raise GraphkdError(f"split must be (train, val) fractions > 0 with train + val < 1, got {split}")
     gen = torch.Generator().manual_seed(seed)
     y = torch.randint(num_classes, (num_nodes,), generator=gen)
     weights = _power_law_weights(num_nodes, num_edges, degree_exponent, gen)

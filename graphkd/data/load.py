@@ -15,6 +15,7 @@ from graphkd.data.catalog import DatasetInfo, dataset_info
 from graphkd.data.raw import read_npz_graph, read_planetoid
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
+from graphkd.errors import GraphkdError, MissingFileError
 
 __all__ = ["DatasetNotFoundError", "check_graph", "data_root", "load_dataset", "missing_files_error", "prepare_data"]
 
@@ -22,7 +23,7 @@ DATA_ENV = "GRAPHKD_DATA"
 log = logging.getLogger(__name__)
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MissingFileError):
     """The dataset's files are not on disk and could not be downloaded."""
 
 
@@ -137,24 +138,24 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     from graphkd.checks import check_edge_index, check_finite, check_mask
 
     if not isinstance(data, Data):
-        raise ValueError(f"expected a torch_geometric Data, got {type(data).__name__}")
+        raise GraphkdError(f"expected a torch_geometric Data, got {type(data).__name__}")
     if isinstance(data.x, torch.Tensor) and data.x.layout != torch.strided:
-        raise ValueError(f"data.x must be a dense tensor, got layout {data.x.layout} (give x.to_dense(): graphkd "
-                         "stores sparse features sparsely itself)")
+        raise GraphkdError(f"data.x must be a dense tensor, got layout {data.x.layout} (give x.to_dense(): graphkd "
+                           "stores sparse features sparsely itself)")
     if not isinstance(data.x, torch.Tensor) or data.x.dim() != 2 or data.x.size(0) == 0:
-        raise ValueError("data.x must be a [num_nodes, num_features] feature matrix with at least one node")
+        raise GraphkdError("data.x must be a [num_nodes, num_features] feature matrix with at least one node")
     num_nodes = data.x.size(0)
     if "num_nodes" in data and data["num_nodes"] is not None and data["num_nodes"] != num_nodes:
-        raise ValueError(f"data.num_nodes is {data['num_nodes']} but data.x has {num_nodes} rows")
+        raise GraphkdError(f"data.num_nodes is {data['num_nodes']} but data.x has {num_nodes} rows")
     if not isinstance(data.y, torch.Tensor) or data.y.dim() != 1 or data.y.dtype != torch.long:
-        raise ValueError("data.y must be a torch.long vector of class indices [num_nodes]")
+        raise GraphkdError("data.y must be a torch.long vector of class indices [num_nodes]")
     if data.y.numel() != num_nodes:
-        raise ValueError(f"data.y has {data.y.numel()} labels for {num_nodes} nodes")
+        raise GraphkdError(f"data.y has {data.y.numel()} labels for {num_nodes} nodes")
     if data.y.min() < 0:
-        raise ValueError(f"data.y holds {int((data.y < 0).sum())} negative label(s); labels are 0 .. num_classes - 1 "
-                         "(give unlabelled nodes any class and leave them out of train_mask)")
+        raise GraphkdError(f"data.y holds {int((data.y < 0).sum())} negative label(s); labels are 0 .. num_classes - 1 "
+                           "(give unlabelled nodes any class and leave them out of train_mask)")
     if data.x.is_complex():
-        raise ValueError("data.x must be real-valued, got complex numbers")
+        raise GraphkdError("data.x must be real-valued, got complex numbers")
     check_finite("data.x", data.x)
     check_edge_index(data.edge_index, num_nodes)
     if require_masks:
@@ -163,7 +164,7 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
         for a, b in (("train_mask", "val_mask"), ("train_mask", "test_mask"), ("val_mask", "test_mask")):
             shared = int((masks[a] & masks[b]).sum())
             if shared:
-                raise ValueError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
+                raise GraphkdError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
         present = data.y.unique()
         untrained = present[~torch.isin(present, data.y[masks["train_mask"]])]
         if untrained.numel():  # a warning, not an error: official splits (OGB) can leave rare classes out

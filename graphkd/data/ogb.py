@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from graphkd.data.catalog import DatasetInfo, dataset_info
 from graphkd.data.load import missing_files_error
+from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["CACHE_NAME", "ogb_accuracy", "ogb_files", "ogb_meta", "read_ogb"]
@@ -49,11 +50,11 @@ def ogb_meta(name: str) -> dict[str, str]:
     package = Path(importlib.util.find_spec("ogb").submodule_search_locations[0])
     master = pd.read_csv(package / "nodeproppred" / "master.csv", index_col=0, keep_default_na=False)
     if name not in master:
-        raise ValueError(f"{name!r} is not an OGB node-property dataset; valid: {', '.join(master.columns)}")
+        raise GraphkdError(f"{name!r} is not an OGB node-property dataset; valid: {', '.join(master.columns)}")
     meta = master[name].to_dict()
     if meta["binary"] == "True" or meta["is hetero"] == "True" or meta["task type"] != "multiclass classification":
-        raise ValueError(f"{name}: graphkd reads homogeneous multiclass OGB datasets stored as CSV, such as "
-                         "ogbn-arxiv and ogbn-products")
+        raise GraphkdError(f"{name}: graphkd reads homogeneous multiclass OGB datasets stored as CSV, such as "
+                           "ogbn-arxiv and ogbn-products")
     return meta
 
 
@@ -110,13 +111,13 @@ def _download(info: DatasetInfo, meta: dict[str, str], root: Path, folder: Path,
         _move_tree(unpacked / meta["download_name"], folder)  # the zip holds <download_name>/raw, /split, ...
     except zipfile.BadZipFile as exc:  # e.g. a download killed half-way, which download_url would reuse
         Path(zip_path).unlink(missing_ok=True)
-        raise ValueError(f"{zip_path} was not a complete zip and has been deleted; run again to download it") from exc
+        raise GraphkdError(f"{zip_path} was not a complete zip and has been deleted; run again to download it") from exc
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     Path(zip_path).unlink(missing_ok=True)
     still_missing = [f for f in missing if not (folder / f).is_file()]
     if still_missing:
-        raise FileNotFoundError(f"{meta['url']} did not provide {', '.join(still_missing)} under {folder}")
+        raise MissingFileError(f"{meta['url']} did not provide {', '.join(still_missing)} under {folder}")
 
 
 def _read_csv(path: Path, dtype) -> np.ndarray:
@@ -136,11 +137,11 @@ def _read_tensors(folder: Path, meta: dict[str, str], files: list[str]) -> dict:
     num_nodes, num_edges = int(arrays["raw/num-node-list.csv.gz"][0, 0]), int(arrays["raw/num-edge-list.csv.gz"][0, 0])
     edge, x, label = arrays["raw/edge.csv.gz"], arrays["raw/node-feat.csv.gz"], arrays["raw/node-label.csv.gz"]
     if edge.shape != (num_edges, 2) or x.shape[0] != num_nodes or label.shape != (num_nodes, 1):
-        raise ValueError(f"{folder}: files disagree: num-node-list says {num_nodes} nodes and num-edge-list "
-                         f"{num_edges} edges, but edge.csv.gz is {edge.shape}, node-feat.csv.gz {x.shape} and "
-                         f"node-label.csv.gz {label.shape}; delete the folder to download it again")
+        raise GraphkdError(f"{folder}: files disagree: num-node-list says {num_nodes} nodes and num-edge-list "
+                           f"{num_edges} edges, but edge.csv.gz is {edge.shape}, node-feat.csv.gz {x.shape} and "
+                           f"node-label.csv.gz {label.shape}; delete the folder to download it again")
     if np.isnan(label).any():
-        raise ValueError(f"{folder}/raw/node-label.csv.gz has unlabelled (NaN) nodes; graphkd needs every label")
+        raise GraphkdError(f"{folder}/raw/node-label.csv.gz has unlabelled (NaN) nodes; graphkd needs every label")
     split = {part: torch.from_numpy(arrays[f"{split_dir}/{part}.csv.gz"][:, 0]) for part in SPLIT_PARTS}
     return {"version": CACHE_VERSION, "stamps": {f: _stamp(folder / f) for f in files},
             "x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(label[:, 0].astype(np.int64)),
@@ -184,11 +185,11 @@ def ogb_accuracy(name: str, pred: Tensor, y: Tensor) -> float:
 
     name = dataset_info(name).name
     if pred.dim() not in (1, 2):
-        raise ValueError(f"pred must be logits [N, C] or classes [N], got shape {tuple(pred.shape)}")
+        raise GraphkdError(f"pred must be logits [N, C] or classes [N], got shape {tuple(pred.shape)}")
     classes = pred.argmax(dim=-1) if pred.dim() == 2 else pred
     y = y.reshape(-1)
     if classes.numel() != y.numel() or y.numel() == 0:
-        raise ValueError(f"need one prediction per label and at least one node: {classes.numel()} predictions, "
-                         f"{y.numel()} labels")
+        raise GraphkdError(f"need one prediction per label and at least one node: {classes.numel()} predictions, "
+                           f"{y.numel()} labels")
     result = Evaluator(name).eval({"y_true": y.view(-1, 1).cpu(), "y_pred": classes.view(-1, 1).cpu()})
     return float(result["acc"])

@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["RawFileError", "RestrictedUnpickler", "read_npz_graph", "read_planetoid", "safe_unpickle"]
 
 
-class RawFileError(ValueError):
+class RawFileError(GraphkdError):
     """A raw data file is corrupt, truncated or holds something its format does not allow."""
 
 

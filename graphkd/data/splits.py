@@ -5,6 +5,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import LargestConnectedComponents
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["largest_connected_component", "random_split"]
 
 
@@ -20,7 +22,7 @@ def random_split(data: Data, seed: int, train_per_class: int = 20, val_per_class
     Classes too small for the request raise, instead of giving a silently unbalanced split.
     """
     if data.y is None or data.y.dim() != 1:
-        raise ValueError("random_split needs integer node labels data.y of shape [num_nodes]")
+        raise GraphkdError("random_split needs integer node labels data.y of shape [num_nodes]")
     generator = torch.Generator().manual_seed(seed)
     num_nodes = data.num_nodes
     train_mask = torch.zeros(num_nodes, dtype=torch.bool)
@@ -28,7 +30,7 @@ def random_split(data: Data, seed: int, train_per_class: int = 20, val_per_class
     for cls in torch.unique(data.y[data.y >= 0]).tolist():
         nodes = (data.y == cls).nonzero().view(-1)
         if nodes.numel() < train_per_class + val_per_class:
-            raise ValueError(
+            raise GraphkdError(
                 f"class {cls} has {nodes.numel()} nodes, fewer than "
                 f"train_per_class + val_per_class = {train_per_class + val_per_class}"
             )

@@ -10,6 +10,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, to_undirected
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["csbm"]
 
 
@@ -29,9 +31,9 @@ def csbm(
     divided by ``sqrt(num_features)``, so each row has a norm of about 1.
     """
     if not 0.0 <= homophily <= 1.0:
-        raise ValueError(f"homophily must lie in [0, 1], got {homophily}")
+        raise GraphkdError(f"homophily must lie in [0, 1], got {homophily}")
     if num_nodes < num_classes or num_classes < 2:
-        raise ValueError("csbm needs num_classes >= 2 and num_nodes >= num_classes")
+        raise GraphkdError("csbm needs num_classes >= 2 and num_nodes >= num_classes")
     gen = torch.Generator().manual_seed(seed)
     y = torch.randint(num_classes, (num_nodes,), generator=gen)
     means = torch.randn(num_classes, num_features, generator=gen)

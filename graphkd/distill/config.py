@@ -10,6 +10,7 @@ from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
 from graphkd.distill.teachers import TEACHER_DEFAULTS, ensemble_members, teacher_fingerprint
+from graphkd.errors import GraphkdError
 
 __all__ = ["DistillConfig", "STUDENTS"]
 
@@ -87,20 +88,20 @@ class DistillConfig:
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         if not isinstance(self.ensemble, int) or self.ensemble < 1:
-            raise ValueError(f"ensemble must be an integer >= 1, got {self.ensemble!r}")
+            raise GraphkdError(f"ensemble must be an integer >= 1, got {self.ensemble!r}")
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
-            raise ValueError("GNN students are shallow: student_layers must be 1 or 2")
+            raise GraphkdError("GNN students are shallow: student_layers must be 1 or 2")
         if self.teacher_layer is not None and not self.needs_representations():
-            raise ValueError("teacher_layer is read by the hint, similarity and LSP terms only; give one of their "
-                             "weights, or leave teacher_layer out")
+            raise GraphkdError("teacher_layer is read by the hint, similarity and LSP terms only; give one of their "
+                               "weights, or leave teacher_layer out")
         if self.student == "mlp" and self.lsp_weight:
-            raise ValueError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
+            raise GraphkdError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
-            raise ValueError("adversarial augmentation and position features are for MLP students")
+            raise GraphkdError("adversarial augmentation and position features are for MLP students")
         if self.given_teacher() and self.split == "random":
-            raise ValueError("a given teacher was trained on one split of its graph; split='random' would redraw "
-                             "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
+            raise GraphkdError("a given teacher was trained on one split of its graph; split='random' would redraw "
+                               "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
 
     def _check_bounds(self) -> None:
         """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead."""
@@ -113,8 +114,8 @@ class DistillConfig:
             kind = int if integer else (int, float)
             if isinstance(value, bool) or not isinstance(value, kind) or not (
                     math.isfinite(value) and low <= value <= high):
-                raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
-                                 f"got {value!r}")
+                raise GraphkdError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
+                                   f"got {value!r}")
 
         for name in KNOWLEDGE_WEIGHTS:  # NaN or inf would turn the loss into NaN and the student into noise
             bounded(name, 0.0, 1e6)
@@ -141,7 +142,7 @@ class DistillConfig:
         bounded("cs_smoothing_alpha", 0.0, 1.0)
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
         if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
-            raise ValueError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
+            raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
 
     @property
     def teacher_id(self) -> str:

@@ -23,6 +23,7 @@ from torch_geometric.utils import softmax as neighbour_softmax
 
 from graphkd.checks import check_choice
 from graphkd.distill.losses import soft_target_loss
+from graphkd.errors import GraphkdError
 
 __all__ = ["HINT_METRICS", "adversarial_loss", "hint_loss", "local_structure_loss", "similarity_loss"]
 
@@ -31,8 +32,8 @@ HINT_METRICS = ("mse", "cosine")
 
 def _same_rows(name: str, student: Tensor, teacher: Tensor) -> None:
     if student.dim() != 2 or teacher.dim() != 2 or student.size(0) != teacher.size(0):
-        raise ValueError(f"{name}: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} representations "
-                         "must be [nodes, channels] with the same nodes")
+        raise GraphkdError(f"{name}: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} representations "
+                           "must be [nodes, channels] with the same nodes")
 
 
 def hint_loss(projected_student: Tensor, teacher_hidden: Tensor, metric: str = "mse") -> Tensor:
@@ -41,8 +42,8 @@ def hint_loss(projected_student: Tensor, teacher_hidden: Tensor, metric: str = "
     teacher's width (the projector is trained with the student and thrown away after)."""
     metric = check_choice("hint metric", metric, HINT_METRICS)
     if projected_student.shape != teacher_hidden.shape:
-        raise ValueError(f"hint: projected student {tuple(projected_student.shape)} and teacher "
-                         f"{tuple(teacher_hidden.shape)} differ in shape")
+        raise GraphkdError(f"hint: projected student {tuple(projected_student.shape)} and teacher "
+                           f"{tuple(teacher_hidden.shape)} differ in shape")
     if metric == "mse":
         return F.mse_loss(projected_student, teacher_hidden)
     return (1 - F.cosine_similarity(projected_student, teacher_hidden, dim=-1)).mean()
@@ -95,7 +96,7 @@ def adversarial_loss(student: Callable[[Tensor], Tensor], features: Tensor, soft
     soft-target loss on ``features``. The gradient reaches the student's parameters through the last
     forward only: ``delta`` is a constant there."""
     if epsilon < 0 or steps < 0:
-        raise ValueError(f"adversarial epsilon and steps must be >= 0, got {epsilon} and {steps}")
+        raise GraphkdError(f"adversarial epsilon and steps must be >= 0, got {epsilon} and {steps}")
     features = features.to_dense() if features.layout != torch.strided else features
     step_size = 2.5 * epsilon / max(steps, 1) if step_size is None else step_size
     delta = torch.zeros_like(features)

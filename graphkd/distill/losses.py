@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.checks import check_alpha, check_temperature
+from graphkd.errors import GraphkdError
 
 __all__ = ["distillation_loss", "logit_matching_loss", "soft_target_loss", "tempered_softmax"]
 
@@ -26,8 +27,8 @@ def soft_target_loss(student_logits: Tensor, soft_targets: Tensor, temperature: 
     """``T^2 * KL(soft_targets || softmax(z / T))``, averaged per node."""
     temperature = check_temperature(temperature)
     if student_logits.shape != soft_targets.shape:
-        raise ValueError(f"student logits {tuple(student_logits.shape)} and soft targets "
-                         f"{tuple(soft_targets.shape)} differ in shape (class-count mismatch?)")
+        raise GraphkdError(f"student logits {tuple(student_logits.shape)} and soft targets "
+                           f"{tuple(soft_targets.shape)} differ in shape (class-count mismatch?)")
     log_q = F.log_softmax(student_logits / temperature, dim=-1)
     return temperature**2 * F.kl_div(log_q, soft_targets, reduction="batchmean")
 
@@ -50,7 +51,7 @@ def distillation_loss(student_logits: Tensor, soft_targets: Tensor, temperature:
             loss = loss + (1 - alpha) * soft_target_loss(student_logits[rows], soft_targets[rows], temperature)
     if alpha > 0:
         if labels is None or labelled is None:
-            raise ValueError("alpha > 0 needs labels and a labelled mask for the hard-label term")
+            raise GraphkdError("alpha > 0 needs labels and a labelled mask for the hard-label term")
         if labelled.any():
             loss = loss + alpha * F.cross_entropy(student_logits[labelled], labels[labelled])
     return loss
@@ -59,6 +60,6 @@ def distillation_loss(student_logits: Tensor, soft_targets: Tensor, temperature:
 def logit_matching_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
     """Squared error between logits (Bucila et al., 2006): the high-temperature limit of KD."""
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
-                         f"{tuple(teacher_logits.shape)} differ in shape")
+        raise GraphkdError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                           f"{tuple(teacher_logits.shape)} differ in shape")
     return F.mse_loss(student_logits, teacher_logits)

@@ -27,8 +27,9 @@ from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
+from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
-from graphkd.io import atomic_write_text, save_model
+from graphkd.io import atomic_write_text, save_model, writable_folder
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
@@ -126,7 +127,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
             targets = SoftTargets.load(path)
             targets.check_compatible(data)
             if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
-                raise ValueError(f"made for seed {targets.meta.get('seed')}, not {seed}")
+                raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
             warnings.warn(f"{path}: {exc}; making them again", stacklevel=2)
@@ -239,8 +240,15 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
     if cfg.given_teacher() and data is None and (cfg.split or dataset_info(cfg.dataset).default_split) == "random":
-        raise ValueError(f"a given teacher was trained on one split of its graph, and {cfg.dataset}'s split is "
-                         "'random', drawn anew per seed: pass data= with the masks the teacher was trained with")
+        raise GraphkdError(f"a given teacher was trained on one split of its graph, and {cfg.dataset}'s split is "
+                           "'random', drawn anew per seed: pass data= with the masks the teacher was trained with")
+    if data is not None and cfg.split not in (None, "random", getattr(data, "split", None)):
+        raise GraphkdError(f"split={cfg.split!r} names one of a dataset's standard splits, but data= brings its own "
+                           "masks, which are used: leave split unset, or set 'random' to draw a new split per seed")
+    if out is not None:
+        writable_folder(out, "output folder")
+    if teacher_dir is not None:
+        writable_folder(teacher_dir, "teacher folder")
     if data is not None:  # validated once, before any training (masks come later with split="random")
         check_graph(data, require_masks=cfg.split != "random")
     if data is not None and cfg.split != "random":

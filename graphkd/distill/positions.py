@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["NEW_NODE_RULE", "new_node_positions", "spectral_positions"]
 
 NEW_NODE_RULE = ("a node not in the training graph gets the mean of its neighbours' position features "
@@ -32,10 +34,10 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
     from scipy.sparse.linalg import eigsh
 
     if not 1 <= dim < num_nodes - 1:
-        raise ValueError(f"position feature dimension must lie in [1, {num_nodes - 2}] for {num_nodes} nodes, "
-                         f"got {dim}")
+        raise GraphkdError(f"position feature dimension must lie in [1, {num_nodes - 2}] for {num_nodes} nodes, "
+                           f"got {dim}")
     if edge_index.numel() == 0:
-        raise ValueError("position features describe where a node sits among its neighbours: the graph has no edge")
+        raise GraphkdError("position features describe where a node sits among its neighbours: the graph has no edge")
     row, col = edge_index.numpy()
     adjacency = sp.coo_matrix((np.ones(row.size), (row, col)), shape=(num_nodes, num_nodes)).tocsr()
     adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
@@ -56,10 +58,10 @@ def new_node_positions(positions: Tensor, neighbours: Tensor | list[int]) -> Ten
     positions = torch.as_tensor(positions)  # a torch-free serving process holds a NumPy table
     raw = torch.as_tensor(neighbours).view(-1)
     if raw.is_floating_point() and not torch.equal(raw, raw.round()):
-        raise ValueError(f"neighbour ids must be integers, got {raw.tolist()}")
+        raise GraphkdError(f"neighbour ids must be integers, got {raw.tolist()}")
     neighbours = raw.long()
     if neighbours.numel() == 0:
         return positions.new_zeros(positions.size(1))
     if neighbours.min() < 0 or neighbours.max() >= positions.size(0):
-        raise ValueError(f"neighbour ids must lie in [0, {positions.size(0)}) (nodes of the training graph)")
+        raise GraphkdError(f"neighbour ids must lie in [0, {positions.size(0)}) (nodes of the training graph)")
     return positions[neighbours].mean(dim=0)

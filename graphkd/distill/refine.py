@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
+
 __all__ = ["REFINEMENTS", "correct_and_smooth"]
 
 REFINEMENTS = ("none", "cs")
@@ -26,7 +28,8 @@ def correct_and_smooth(probs: Tensor, data: Data, correction_alpha: float = 0.8,
     from torch_geometric.nn.models import CorrectAndSmooth
 
     if probs.shape != (data.num_nodes, int(data.y.max()) + 1):
-        raise ValueError(f"probabilities must be [{data.num_nodes}, {int(data.y.max()) + 1}], got {tuple(probs.shape)}")
+        expected = (data.num_nodes, int(data.y.max()) + 1)
+        raise GraphkdError(f"probabilities must be {list(expected)}, got {list(probs.shape)}")
     cs = CorrectAndSmooth(num_correction_layers=num_layers, correction_alpha=correction_alpha,
                           num_smoothing_layers=num_layers, smoothing_alpha=smoothing_alpha, autoscale=True)
     mask = data.train_mask

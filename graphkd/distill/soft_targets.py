@@ -12,6 +12,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.checks import check_finite, check_temperature
+from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["SoftTargets", "graph_fingerprint", "split_fingerprint", "transfer_nodes"]
@@ -24,7 +25,7 @@ def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
     if isinstance(transfer, Tensor):
         index = transfer.long().view(-1)
         if index.numel() == 0 or index.min() < 0 or index.max() >= data.num_nodes:
-            raise ValueError(f"transfer node indices must be non-empty and lie in [0, {data.num_nodes})")
+            raise GraphkdError(f"transfer node indices must be non-empty and lie in [0, {data.num_nodes})")
         return index.unique()
     if transfer == "all":
         return torch.arange(data.num_nodes)
@@ -32,7 +33,7 @@ def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
         return data.train_mask.nonzero().view(-1)
     if transfer == "unlabelled":
         return (~data.train_mask).nonzero().view(-1)
-    raise ValueError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)} or a tensor of node ids")
+    raise GraphkdError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)} or a tensor of node ids")
 
 
 def split_fingerprint(data: Data) -> str:
@@ -70,14 +71,14 @@ class SoftTargets:
         if logits.dim() == 2:
             logits = logits.unsqueeze(0)
         if logits.dim() != 3 or logits.size(1) != node_index.numel():
-            raise ValueError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
+            raise GraphkdError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
         self.logits = check_finite("teacher logits", logits.detach().float().cpu())
         self.node_index = node_index.long().cpu()
         self.hidden = {}
         for name, h in (hidden or {}).items():
             if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != node_index.numel():
-                raise ValueError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
-                                 f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
+                raise GraphkdError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
+                                   f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
             self.hidden[name] = check_finite(f"teacher hidden representation {name!r}", h.detach().float().cpu())
         self.meta = dict(meta)
         self.meta.setdefault("num_classes", self.logits.size(2))
@@ -126,7 +127,7 @@ class SoftTargets:
         elif features and self.meta.get("graph_fingerprint") != graph_fingerprint(data):
             problems.append("made for other features, edges or labels (or by a graphkd that did not record them)")
         if problems:
-            raise ValueError("soft targets do not match this graph: " + "; ".join(problems))
+            raise GraphkdError("soft targets do not match this graph: " + "; ".join(problems))
 
     def hidden_layer(self, name: str | None = None) -> Tensor:
         """The stored representation of layer ``name`` (default: the only one stored)."""
@@ -134,8 +135,8 @@ class SoftTargets:
             return next(iter(self.hidden.values()))
         if name not in self.hidden:
             stored = ", ".join(self.hidden) or "none"
-            raise ValueError(f"these soft targets hold no teacher representation {name!r} (stored: {stored}); "
-                             "capture it with teacher_layer=...")
+            raise GraphkdError(f"these soft targets hold no teacher representation {name!r} (stored: {stored}); "
+                               "capture it with teacher_layer=...")
         return self.hidden[name]
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -147,11 +148,11 @@ class SoftTargets:
         path = Path(path)
         blob = load_tensors(path, "soft-target file")
         if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
-            raise ValueError(f"{path} is not a graphkd soft-target file")
+            raise GraphkdError(f"{path} is not a graphkd soft-target file")
         targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]), blob.get("hidden"))
         stored = json.loads(blob["meta_json"]).get("content_hash")
         if stored != targets.content_hash():
-            raise ValueError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored!r}")
+            raise GraphkdError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored!r}")
         return targets
 
     @classmethod

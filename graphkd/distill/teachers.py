@@ -23,6 +23,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import load_tensors
 from graphkd.training import accuracy
 
@@ -60,8 +61,8 @@ def default_hidden_layer(model: torch.nn.Module) -> str:
     if isinstance(convs, torch.nn.ModuleList) and len(convs) >= 2:
         return f"convs.{len(convs) - 2}"
     names = [name for name, _ in model.named_modules() if name]
-    raise ValueError(f"cannot tell which layer of {type(model).__name__} holds its hidden representation; "
-                     f"name one (teacher_layer=...), e.g. one of: {', '.join(names[:12])}")
+    raise GraphkdError(f"cannot tell which layer of {type(model).__name__} holds its hidden representation; "
+                       f"name one (teacher_layer=...), e.g. one of: {', '.join(names[:12])}")
 
 
 def teacher_scores(scores: Tensor, data: Data, prefix: str = "teacher") -> dict:
@@ -82,8 +83,8 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     modules = dict(model.named_modules())
     unknown = [name for name in layers if name not in modules]
     if unknown:
-        raise ValueError(f"teacher has no submodule {unknown[0]!r}; its submodules: "
-                         f"{', '.join(n for n in modules if n)}")
+        raise GraphkdError(f"teacher has no submodule {unknown[0]!r}; its submodules: "
+                           f"{', '.join(n for n in modules if n)}")
     outputs: dict[str, Tensor] = {}
     hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
              for name in layers]
@@ -92,20 +93,21 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
         logits = model(*(model_inputs(model, data) if isinstance(model, (GNN, MLP)) else (data.x, data.edge_index)))
     except TypeError as exc:  # a forward that is not model(x, edge_index)
-        raise ValueError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
-                         f"refused that ({exc})") from exc
+        raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
+                           f"refused that ({exc})") from exc
     finally:
         for module, training in modes.items():  # the user's module is left as it came, submodules too
             module.training = training
         for hook in hooks:
             hook.remove()
     if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != data.num_nodes:
-        raise ValueError(f"the teacher must return logits [num_nodes={data.num_nodes}, num_classes], got "
-                         f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+        raise GraphkdError(f"the teacher must return logits [num_nodes={data.num_nodes}, num_classes], got "
+                           f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
     not_tensors = [name for name, out in outputs.items() if not isinstance(out, Tensor)]
     if not_tensors:
-        raise ValueError(f"teacher layer {not_tensors[0]!r} returns {type(outputs[not_tensors[0]]).__name__}, not one "
-                         "tensor; name a layer whose output is the representation [num_nodes, d]")
+        kind = type(outputs[not_tensors[0]]).__name__
+        raise GraphkdError(f"teacher layer {not_tensors[0]!r} returns {kind}, not one "
+                           "tensor; name a layer whose output is the representation [num_nodes, d]")
     return logits, outputs
 
 
@@ -121,18 +123,18 @@ def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, .
 def _check_outputs(outputs, data: Data) -> dict[str, Tensor]:
     """Teacher outputs as real float tensors ``[num_nodes, channels]``, or one error saying what is wrong."""
     if not isinstance(outputs, dict):
-        raise ValueError(f"teacher hidden representations must be a dict {{name: [num_nodes, d]}}, got "
-                         f"{type(outputs).__name__}")
+        raise GraphkdError(f"teacher hidden representations must be a dict {{name: [num_nodes, d]}}, got "
+                           f"{type(outputs).__name__}")
     checked = {}
     for name, h in outputs.items():
         try:
             h = torch.as_tensor(h)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"teacher {name} is not a tensor ({type(h).__name__}: {exc})") from exc
+            raise GraphkdError(f"teacher {name} is not a tensor ({type(h).__name__}: {exc})") from exc
         if h.is_complex():
-            raise ValueError(f"teacher {name} must be real-valued, got complex numbers")
+            raise GraphkdError(f"teacher {name} must be real-valued, got complex numbers")
         if h.dim() != 2 or h.size(0) != data.num_nodes:
-            raise ValueError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
+            raise GraphkdError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
         checked[str(name)] = h.float()
     return checked
 
@@ -142,7 +144,7 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
     dict or an ``.npz`` archive. Never unpickles: ``.pt`` files load with ``weights_only=True``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no teacher output file at {path}")
+        raise MissingFileError(f"no teacher output file at {path}")
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as arrays:
@@ -150,14 +152,15 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
                         "hidden": {key.split(".", 1)[1]: torch.from_numpy(arrays[key])
                                    for key in arrays if key.startswith("hidden.")}}
         except Exception as exc:  # truncated, corrupt, or object arrays that would need unpickling
-            raise ValueError(f"{path} is not a readable .npz of teacher outputs ({type(exc).__name__}: {exc})") from exc
+            raise GraphkdError(f"{path} is not a readable .npz of teacher outputs ({type(exc).__name__}: {exc})") \
+                from exc
     else:
         blob = load_tensors(path, "file of teacher outputs")
         if isinstance(blob, dict) and "meta_json" in blob:
             return SoftTargets.load(path)
         blob = {"logits": blob} if isinstance(blob, Tensor) else blob
     if not isinstance(blob, dict) or not isinstance(blob.get("logits"), Tensor):
-        raise ValueError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
+        raise GraphkdError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
     return blob
 
 
@@ -187,25 +190,27 @@ def teacher_fingerprint(teacher) -> str:
     if isinstance(teacher, dict):
         hidden = teacher.get("hidden") or {}
         if "logits" not in teacher or not isinstance(hidden, dict):
-            raise ValueError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}; "
-                             f"got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
+            raise GraphkdError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}"
+                               f"; got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
         try:
             _hash_tensor(h, torch.as_tensor(teacher["logits"]))
             for name in sorted(hidden, key=str):
                 h.update(str(name).encode())
                 _hash_tensor(h, torch.as_tensor(hidden[name]))
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"teacher outputs must be tensors or arrays ({exc})") from exc
+            raise GraphkdError(f"teacher outputs must be tensors or arrays ({exc})") from exc
         return f"outputs:{h.hexdigest()[:16]}"
     if isinstance(teacher, (str, os.PathLike)):
         path = Path(teacher)
+        if not path.is_file() and (path.suffix in (".pt", ".npz") or len(path.parts) > 1):
+            raise MissingFileError(f"no teacher output file at {path}")
         if not path.is_file():
-            raise ValueError(f"unknown teacher {str(teacher)!r}: neither a name ({', '.join(TEACHER_NAMES)}, or "
-                             "several joined by '+') nor a file of teacher outputs")
+            raise GraphkdError(f"unknown teacher {str(teacher)!r}: neither a name ({', '.join(TEACHER_NAMES)}, or "
+                               "several joined by '+') nor a file of teacher outputs")
         h.update(path.read_bytes())
         return f"file:{h.hexdigest()[:16]}"
-    raise ValueError(f"a teacher is a name, a torch.nn.Module, logits, a dict of outputs, SoftTargets or a file; "
-                     f"got {type(teacher).__name__}")
+    raise GraphkdError(f"a teacher is a name, a torch.nn.Module, logits, a dict of outputs, SoftTargets or a file; "
+                       f"got {type(teacher).__name__}")
 
 
 # Published teacher recipes (anchors.md): GAT 8 heads / dropout 0.6, GCN 64 hidden, SAGE 128 hidden.
@@ -280,11 +285,12 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
         teacher = load_teacher_outputs(teacher)
     if isinstance(teacher, SoftTargets):
         if cfg.refine != "none":
-            raise ValueError("refinement needs the teacher's full-graph outputs; given soft targets cannot be refined")
+            raise GraphkdError("refinement needs the teacher's full-graph outputs; given soft targets cannot be "
+                               "refined")
         teacher.check_compatible(data)
         if teacher.meta.get("transfer") != cfg.transfer:
-            raise ValueError(f"these soft targets cover the {teacher.meta.get('transfer')!r} transfer set and the "
-                             f"configuration asks for {cfg.transfer!r}: set transfer to match")
+            raise GraphkdError(f"these soft targets cover the {teacher.meta.get('transfer')!r} transfer set and the "
+                               f"configuration asks for {cfg.transfer!r}: set transfer to match")
         return teacher
     if ensemble_members(teacher) is not None:
         member_logits, hidden, meta = train_teachers(cfg, data, seed, layers, progress, checkpoints)
@@ -294,7 +300,7 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
     else:
         blob = {"logits": teacher} if isinstance(teacher, Tensor) else teacher
         if "logits" not in blob:
-            raise ValueError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
+            raise GraphkdError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
         member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
         hidden, meta = _check_outputs(blob.get("hidden") or {}, data), {"params": None}
     probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.checks import check_edge_index
+from graphkd.errors import GraphkdError
 
 __all__ = ["NeighborSampler", "k_hop_subgraph", "neighbor_loader", "seed_batches"]
 
@@ -89,12 +90,12 @@ class NeighborSampler:
         ``fanouts`` overrides the sampler's for this call."""
         seeds = seeds.long().view(-1)
         if seeds.numel() == 0 or seeds.min() < 0 or seeds.max() >= self.num_nodes:
-            raise ValueError(f"seeds must be a non-empty set of node ids in [0, {self.num_nodes})")
+            raise GraphkdError(f"seeds must be a non-empty set of node ids in [0, {self.num_nodes})")
         local = self._local
         local[seeds] = torch.arange(seeds.numel())
         if bool((local[seeds] != torch.arange(seeds.numel())).any()):  # a repeated id kept only one slot
             local[seeds] = -1
-            raise ValueError("seeds must not repeat")
+            raise GraphkdError("seeds must not repeat")
         node_parts, frontier, frontier_start = [seeds], seeds, 0
         rows, cols, num_sampled, num_edges = [], [], [seeds.numel()], []
         num_seen = seeds.numel()
@@ -125,7 +126,7 @@ class NeighborSampler:
 
 def _checked_fanouts(fanouts: list[int]) -> list[int]:
     if not fanouts or any(f == 0 or f < -1 for f in fanouts):
-        raise ValueError(f"fanouts must be a non-empty list of positive ints or -1 (all), got {fanouts}")
+        raise GraphkdError(f"fanouts must be a non-empty list of positive ints or -1 (all), got {fanouts}")
     return list(fanouts)
 
 
@@ -137,7 +138,7 @@ def seed_batches(nodes: Tensor, batch_size: int, shuffle: bool = True,
                  generator: torch.Generator | None = None) -> list[Tensor]:
     """``nodes`` split into batches of ``batch_size`` (shuffled first unless ``shuffle=False``)."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise GraphkdError(f"batch_size must be >= 1, got {batch_size}")
     nodes = nodes.view(-1)
     if shuffle:
         nodes = nodes[torch.randperm(nodes.numel(), generator=generator)]
@@ -149,10 +150,10 @@ def k_hop_subgraph(sampler: NeighborSampler | Tensor, nodes: Tensor, num_hops: i
     """The full ``num_hops``-hop incoming neighbourhood of ``nodes`` (targets first), as a sample.
     ``sampler``: a NeighborSampler (its CSR is reused) or an ``edge_index`` with ``num_nodes``."""
     if num_hops < 1:
-        raise ValueError(f"num_hops must be >= 1, got {num_hops}")
+        raise GraphkdError(f"num_hops must be >= 1, got {num_hops}")
     if not isinstance(sampler, NeighborSampler):
         if num_nodes is None:
-            raise ValueError("k_hop_subgraph on an edge_index needs num_nodes")
+            raise GraphkdError("k_hop_subgraph on an edge_index needs num_nodes")
         sampler = NeighborSampler(sampler, num_nodes, [-1])
     return sampler.sample(nodes, fanouts=[-1] * num_hops)
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig, train_student
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.errors import GraphkdError
 from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
 from graphkd.models import GCN, count_parameters
 from graphkd.training import TrainConfig, accuracy, fit
@@ -32,7 +33,7 @@ def sampled_forward(model: torch.nn.Module, x: Tensor, sample: Data) -> Tensor:
     feed a seed (hops ``< L - i``), like PyG's ``trim_to_layer``; ``x`` holds the sample's features."""
     hops = len(sample.num_sampled_nodes) - 1
     if hops != model.num_layers:
-        raise ValueError(f"a {model.num_layers}-layer GNN needs {model.num_layers} sampled hops, got {hops}")
+        raise GraphkdError(f"a {model.num_layers}-layer GNN needs {model.num_layers} sampled hops, got {hops}")
     nodes = torch.tensor(sample.num_sampled_nodes).cumsum(0).tolist()
     edges = [0] + torch.tensor(sample.num_sampled_edges).cumsum(0).tolist()
     h = F.dropout(x, p=model.dropout, training=model.training)
@@ -69,7 +70,7 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
     subset and its sampled neighbourhoods.
     """
     if max_batches is not None and max_batches < 1:
-        raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+        raise GraphkdError(f"max_batches must be >= 1 or None, got {max_batches}")
     train_idx = data.train_mask.nonzero().view(-1)
     val_idx = data.val_mask.nonzero().view(-1)
     pick = torch.randperm(val_idx.numel(), generator=torch.Generator().manual_seed(seed))[:val_nodes]
@@ -118,7 +119,7 @@ def layerwise_inference(model: torch.nn.Module, data: Data, sampler: NeighborSam
     """Eval-mode logits for every node, one layer at a time over chunks of ``chunk_size`` target nodes
     with their incoming edges: memory is one layer's activations plus one chunk's messages."""
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise GraphkdError(f"chunk_size must be >= 1, got {chunk_size}")
     model.eval()
     has_self_loop = None
     if isinstance(model, GCN):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
+from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
 
 __all__ = ["GAT", "GCN", "GNN", "GraphSAGE"]
@@ -28,9 +29,9 @@ class GNN(torch.nn.Module):
                  dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
         super().__init__()
         if not 1 <= num_layers <= 8:
-            raise ValueError(f"num_layers must be between 1 and 8, got {num_layers}")
+            raise GraphkdError(f"num_layers must be between 1 and 8, got {num_layers}")
         if norm is not None and norm not in NORMS:
-            raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
+            raise GraphkdError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.norm, self.residual = num_layers, dropout, norm, residual
         self.conv_kwargs = conv_kwargs
@@ -111,7 +112,7 @@ class GAT(GNN):
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=2, dropout=0.6, norm=None,
                  residual=True, heads: int = 8):
         if hidden_channels % heads:
-            raise ValueError(f"GAT hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
+            raise GraphkdError(f"GAT hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, norm, residual,
                          heads=heads)
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
 
 __all__ = ["MLP"]
@@ -19,7 +20,7 @@ class MLP(torch.nn.Module):
                  dropout: float = 0.5, batch_norm: bool = False):
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+            raise GraphkdError(f"num_layers must be >= 1, got {num_layers}")
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.batch_norm = num_layers, dropout, batch_norm
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]

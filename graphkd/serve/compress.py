@@ -23,6 +23,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
+from graphkd.errors import GraphkdError
 from graphkd.training import TrainConfig, accuracy, cross_entropy_on, fit, predict
 
 __all__ = ["PruneConfig", "exact_hessian_diagonal", "half_width_config", "hutchinson_hessian_diagonal",
@@ -46,7 +47,7 @@ def quantize_int8(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
                 setattr(module, child_name, lin)
     names = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
     if not names:
-        raise ValueError(f"{type(model).__name__} has no linear layers to quantize")
+        raise GraphkdError(f"{type(model).__name__} has no linear layers to quantize")
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated but is what ships with torch
         warnings.simplefilter("ignore")
         quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -56,7 +57,7 @@ def quantize_int8(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
 def half_width_config(config: dict) -> dict:
     """``model.config()`` with half the hidden width (kept a multiple of GAT's heads); build and retrain it."""
     if "hidden_channels" not in config:
-        raise ValueError("config has no hidden_channels; pass model.config()")
+        raise GraphkdError("config has no hidden_channels; pass model.config()")
     step = config.get("heads", 1)
     return {**config, "hidden_channels": max(step, config["hidden_channels"] // 2 // step * step)}
 
@@ -65,7 +66,7 @@ def prunable_weights(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     """The weight matrices pruning acts on: 2-d parameters named ``*weight``."""
     weights = {n: p for n, p in model.named_parameters() if p.dim() == 2 and n.endswith("weight")}
     if not weights:
-        raise ValueError(f"{type(model).__name__} has no weight matrices to prune")
+        raise GraphkdError(f"{type(model).__name__} has no weight matrices to prune")
     return weights
 
 
@@ -94,7 +95,7 @@ def hutchinson_hessian_diagonal(loss_fn: Callable[[], Tensor], params: list[Tens
     """Hutchinson's estimator diag(H) ~ E[v * Hv] over Rademacher vectors v, with Hessian-vector products
     by double backprop; unbiased, one backward per sample."""
     if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
+        raise GraphkdError(f"samples must be >= 1, got {samples}")
     gen = torch.Generator().manual_seed(seed)
     grads = torch.autograd.grad(loss_fn(), params, create_graph=True)
     diag = [torch.zeros_like(p) for p in params]
@@ -117,7 +118,7 @@ def prune_lowest(weights: list[Tensor], masks: list[Tensor], scores: list[Tensor
     """Zero the lowest-scoring weights so that a fraction ``target`` of all of them (one global ranking)
     is pruned; weights already masked stay pruned. Updates ``weights`` in place, returns the new masks."""
     if not 0 <= target < 1:
-        raise ValueError(f"target sparsity must be in [0, 1), got {target}")
+        raise GraphkdError(f"target sparsity must be in [0, 1), got {target}")
     flat = torch.cat([torch.where(m, s, torch.full_like(s, -float("inf"))).reshape(-1)
                       for s, m in zip(scores, masks, strict=True)])
     drop = torch.zeros(flat.numel(), dtype=torch.bool)
@@ -147,9 +148,9 @@ class PruneConfig:
         check_choice("criterion", self.criterion, list(CRITERIA))
         check_choice("hessian", self.hessian, list(HESSIAN_METHODS))
         if not 0 < self.target_sparsity < 1:
-            raise ValueError(f"target_sparsity must be in (0, 1), got {self.target_sparsity}")
+            raise GraphkdError(f"target_sparsity must be in (0, 1), got {self.target_sparsity}")
         if self.rounds < 1:
-            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+            raise GraphkdError(f"rounds must be >= 1, got {self.rounds}")
         self.retrain = self.retrain or TrainConfig(epochs=100, patience=20)
 
 

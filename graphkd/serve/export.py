@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from graphkd.checks import check_choice, check_finite
+from graphkd.errors import GraphkdError
+from graphkd.io import load_model, writable_folder
 from graphkd.models import MLP
 
 __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
@@ -65,15 +67,15 @@ def _default_preprocessing(meta: dict) -> dict:
         return meta["preprocessing"]
     if meta.get("dataset") is None:
         return {"row_normalize": False}
-    raise ValueError(f"the model file does not record what was done to its features in training (dataset "
-                     f"{meta['dataset']!r}); say it: preprocessing={{'row_normalize': True or False}}, or "
-                     "--row-normalize yes/no")
+    raise GraphkdError(f"the model file does not record what was done to its features in training (dataset "
+                       f"{meta['dataset']!r}); say it: preprocessing={{'row_normalize': True or False}}, or "
+                       "--row-normalize yes/no")
 
 
 def _check_preprocessing(preprocessing: dict) -> dict:
     unknown = set(preprocessing) - set(PREPROCESSING_KEYS)
     if unknown:
-        raise ValueError(f"unknown preprocessing key(s) {sorted(unknown)}; valid: {', '.join(PREPROCESSING_KEYS)}")
+        raise GraphkdError(f"unknown preprocessing key(s) {sorted(unknown)}; valid: {', '.join(PREPROCESSING_KEYS)}")
     return {"row_normalize": bool(preprocessing.get("row_normalize", False))}
 
 
@@ -105,13 +107,11 @@ def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
     if isinstance(model_path_or_module, torch.nn.Module):
         model, meta = model_path_or_module, dict(meta or {})
     else:
-        from graphkd.io import load_model
-
         model, saved = load_model(model_path_or_module)
         meta = {**saved, **(meta or {})}
     if not isinstance(model, MLP):
-        raise ValueError(f"only MLP students can be exported (they need no graph to serve); got "
-                         f"{type(model).__name__}. GNN teachers and students need the graph at serving time.")
+        raise GraphkdError(f"only MLP students can be exported (they need no graph to serve); got "
+                           f"{type(model).__name__}. GNN teachers and students need the graph at serving time.")
     return model.eval(), meta
 
 
@@ -130,20 +130,20 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     """
     formats = [check_choice("export format", f, FORMATS) for f in ([formats] if isinstance(formats, str) else formats)]
     if not formats:
-        raise ValueError(f"no export format given; valid: {', '.join(FORMATS)}")
+        raise GraphkdError(f"no export format given; valid: {', '.join(FORMATS)}")
     model, meta = _load_student(model_path_or_module, meta)
     if example_features is None:
         example_features = torch.rand(8, model.in_channels, generator=torch.Generator().manual_seed(0))
     example_features = check_finite("example_features", torch.as_tensor(example_features, dtype=torch.float32))
     if example_features.dim() != 2 or example_features.size(1) != model.in_channels or len(example_features) < 2:
-        raise ValueError(f"example_features must have shape [n >= 2, {model.in_channels}], "
-                         f"got {tuple(example_features.shape)}")
+        raise GraphkdError(f"example_features must have shape [n >= 2, {model.in_channels}], "
+                           f"got {tuple(example_features.shape)}")
     preprocessing = _check_preprocessing(_default_preprocessing(meta) if preprocessing is None else preprocessing)
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"export folder {out_dir} is a file")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+        raise GraphkdError(f"export folder {out_dir} is a file")
+    writable_folder(out_dir.parent, "the folder above the export folder")
     final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     umask = os.umask(0)
     os.umask(umask)

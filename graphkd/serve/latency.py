@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.errors import GraphkdError
 from graphkd.inputs import sparse_adjacency
 from graphkd.large.sampling import NeighborSampler
 
@@ -29,7 +30,7 @@ __all__ = ["PerNodeGNN", "hardware", "numpy_mlp", "percentiles", "throughput", "
 def percentiles(seconds: Sequence[float]) -> dict:
     """p50 / p95 / p99 / mean of call times, in milliseconds."""
     if not len(seconds):
-        raise ValueError("no timings to summarise")
+        raise GraphkdError("no timings to summarise")
     ms = np.asarray(seconds) * 1e3
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
     return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
@@ -75,12 +76,12 @@ class PerNodeGNN:
     def __init__(self, model: torch.nn.Module, data: Data, fanouts: Sequence[int] | None = None,
                  sampler: NeighborSampler | None = None):
         if getattr(model, "kind", None) == "gcn":
-            raise ValueError("per-node GNN latency supports sage and gat teachers (GCN's normalisation "
-                             "needs degrees outside the L-hop neighbourhood)")
+            raise GraphkdError("per-node GNN latency supports sage and gat teachers (GCN's normalisation "
+                               "needs degrees outside the L-hop neighbourhood)")
         layers = model.num_layers
         self.fanouts = [-1] * layers if fanouts is None else list(fanouts)
         if len(self.fanouts) != layers:
-            raise ValueError(f"need one fan-out per layer: {layers} layers, got {len(self.fanouts)} fan-outs")
+            raise GraphkdError(f"need one fan-out per layer: {layers} layers, got {len(self.fanouts)} fan-outs")
         self.model, self.x = model.eval(), data.x
         self.sampler = sampler or NeighborSampler(data.edge_index, data.num_nodes, self.fanouts)
 

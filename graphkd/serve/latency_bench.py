@@ -19,6 +19,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
+from graphkd.errors import GraphkdError
 from graphkd.inputs import sparse_adjacency
 from graphkd.large.sampling import NeighborSampler
 from graphkd.serve.latency import PerNodeGNN, hardware, numpy_mlp, throughput, time_online
@@ -53,13 +54,13 @@ class LatencyConfig:
 
     def __post_init__(self):
         if not self.depths or min(self.depths) < 1 or max(self.depths) > 8:
-            raise ValueError(f"depths must be between 1 and 8, got {self.depths}")
+            raise GraphkdError(f"depths must be between 1 and 8, got {self.depths}")
         if self.ref_depth not in self.depths:
-            raise ValueError(f"ref_depth {self.ref_depth} must be one of the depths {self.depths}")
+            raise GraphkdError(f"ref_depth {self.ref_depth} must be one of the depths {self.depths}")
         if min(self.threads) < 1 or min(self.batch_sizes) < 1 or self.nodes < 1 or self.full_nodes < 1:
-            raise ValueError("threads, batch sizes, nodes and full_nodes must be >= 1")
+            raise GraphkdError("threads, batch sizes, nodes and full_nodes must be >= 1")
         if min(self.large_epochs, self.large_student_epochs) < 1 or (self.large_batches or 1) < 1:
-            raise ValueError("large_epochs, large_student_epochs and large_batches must be >= 1")
+            raise GraphkdError("large_epochs, large_student_epochs and large_batches must be >= 1")
 
     def fanouts_for(self, depth: int) -> list[int]:
         """Fan-outs for a ``depth``-layer GNN: the given ones, the last repeated for deeper models."""
@@ -228,7 +229,7 @@ def speedups(records: list[dict]) -> dict:
     Predictor p50 over its NumPy floor (acceptance: within 2x)."""
     students = [r for r in records if r["role"] == "student"]
     if not students:
-        raise ValueError("speed-ups need at least one student")
+        raise GraphkdError("speed-ups need at least one student")
     ref = max(students, key=lambda r: r["params"])
     result = {"reference_student": ref["name"]}
     for threads, ref_online in ref["online"].items():

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graphkd.errors import GraphkdError, MissingFileError
+
 __all__ = ["BACKENDS", "Predictor"]
 
 BACKENDS = ("onnx", "torch_export", "numpy")
@@ -91,6 +93,16 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
     return forward
 
 
+def _real_array(values, name: str) -> np.ndarray:
+    """``values`` as float32; complex numbers would lose their imaginary part silently, so they are refused."""
+    if np.iscomplexobj(values):
+        raise GraphkdError(f"{name} must be real numbers, got complex values")
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # strings, ragged lists, objects
+        raise GraphkdError(f"{name} must be numbers ({exc})") from exc
+
+
 class Predictor:
     """An exported student ready to serve. Build it with :meth:`Predictor.load`.
 
@@ -124,38 +136,38 @@ class Predictor:
         directory = Path(directory)
         meta_path = directory / "metadata.json"
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory} holds no exported student (no metadata.json); "
-                                    f"write one with `graphkd export --model MODEL --out {directory}`")
+            raise MissingFileError(f"{directory} holds no exported student (no metadata.json); "
+                                   f"write one with `graphkd export --model MODEL --out {directory}`")
         try:
             metadata = json.loads(meta_path.read_text())
             for key in ("num_features", "num_classes", "preprocessing", "files"):
                 metadata[key]  # noqa: B018  (every key the predictor reads must be there)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{meta_path} is not a graphkd export's metadata ({type(exc).__name__}: {exc})") from exc
+            raise GraphkdError(f"{meta_path} is not a graphkd export's metadata ({type(exc).__name__}: {exc})") from exc
         exported = [fmt for fmt in BACKENDS if fmt in metadata.get("files", {})]
         valid = ("auto",) + BACKENDS
         if backend not in valid:
-            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(valid)}")
+            raise GraphkdError(f"unknown backend {backend!r}; valid: {', '.join(valid)}")
         if backend == "auto":
             order = ("onnx", "numpy", "torch_export") if num_threads is not None else ("numpy", "onnx", "torch_export")
             backend = next((fmt for fmt in order if fmt in exported), None)
             if backend is None:
-                raise FileNotFoundError(f"{meta_path} lists no exported file; valid formats: {', '.join(BACKENDS)}")
+                raise MissingFileError(f"{meta_path} lists no exported file; valid formats: {', '.join(BACKENDS)}")
         elif backend not in exported:
-            raise FileNotFoundError(f"{directory} was exported without the {backend} backend; "
-                                    f"exported: {', '.join(exported) or 'none'}")
+            raise MissingFileError(f"{directory} was exported without the {backend} backend; "
+                                   f"exported: {', '.join(exported) or 'none'}")
         if num_threads is not None and backend == "numpy":
-            raise ValueError("num_threads applies to the onnx and torch_export backends; the numpy backend uses "
-                             "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
+            raise GraphkdError("num_threads applies to the onnx and torch_export backends; the numpy backend uses "
+                               "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
         if num_threads is not None and not (isinstance(num_threads, int) and num_threads >= 1):
-            raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")
+            raise GraphkdError(f"num_threads must be an integer >= 1, got {num_threads!r}")
         path = directory / str(metadata["files"][backend]["path"])
         if path.resolve().parent != directory.resolve():  # metadata.json must not point elsewhere
-            raise ValueError(f"{meta_path} points {backend} at {path}, outside the export folder; refused")
+            raise GraphkdError(f"{meta_path} points {backend} at {path}, outside the export folder; refused")
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing (listed in {meta_path})")
+            raise MissingFileError(f"{path} is missing (listed in {meta_path})")
         if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:
-            raise ValueError(f"{path} differs from the file exported (sha256 mismatch); export again")
+            raise GraphkdError(f"{path} differs from the file exported (sha256 mismatch); export again")
         # With position features the features alone are normalised, here, before the two are joined.
         row_normalize = bool(metadata["preprocessing"]["row_normalize"]) and not metadata.get("position_features")
         if backend == "numpy":
@@ -169,20 +181,18 @@ class Predictor:
     def predict_proba(self, features, positions=None) -> np.ndarray:
         """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``.
         ``positions``: ``[n, P]`` (or ``[P]``) position features, for a student trained with them."""
-        if np.iscomplexobj(features):
-            raise ValueError("features must be real numbers, got complex values")
-        x = np.asarray(features, dtype=np.float32)
+        x = _real_array(features, "features")
         if self.row_normalize and (x < 0).any():  # a negative row sum would blow the row up to one class
             row = int(np.argwhere(x < 0)[0][0]) if x.ndim == 2 else 0
-            raise ValueError(f"this student divides each node's features by their sum, which needs non-negative "
-                             f"features (counts or indicators); row {row} has negative values")
+            raise GraphkdError(f"this student divides each node's features by their sum, which needs non-negative "
+                               f"features (counts or indicators); row {row} has negative values")
         if x.ndim not in (1, 2) or x.shape[-1] != self.num_features:
-            raise ValueError(f"features must have shape [n, {self.num_features}] or [{self.num_features}], "
-                             f"got {list(x.shape)}")
+            raise GraphkdError(f"features must have shape [n, {self.num_features}] or [{self.num_features}], "
+                               f"got {list(x.shape)}")
         if self.position_dim:
             x = self._with_positions(x, positions)
         elif positions is not None:
-            raise ValueError("this student was trained without position features; call it with features alone")
+            raise GraphkdError("this student was trained without position features; call it with features alone")
         probs = self._forward(x)
         # Every row's softmax sums to 1, so the total is finite unless some input was NaN/inf (which propagates).
         if not math.isfinite(probs.sum()):
@@ -192,17 +202,15 @@ class Predictor:
     def _with_positions(self, x: np.ndarray, positions) -> np.ndarray:
         info = self.metadata["position_features"]
         if positions is None:
-            raise ValueError(f"this student also takes {self.position_dim} {info['kind']} position features per "
-                             f"node (positions=[n, {self.position_dim}]): a node of the training graph has its row "
-                             f"of graphkd.distill.spectral_positions; {info['new_node']}")
-        if np.iscomplexobj(positions):
-            raise ValueError("positions must be real numbers, got complex values")
-        p = np.asarray(positions, dtype=np.float32)
+            raise GraphkdError(f"this student also takes {self.position_dim} {info['kind']} position features per "
+                               f"node (positions=[n, {self.position_dim}]): a node of the training graph has its row "
+                               f"of graphkd.distill.spectral_positions; {info['new_node']}")
+        p = _real_array(positions, "positions")
         if not np.isfinite(p).all():
-            raise ValueError(f"positions hold {int((~np.isfinite(p)).sum())} NaN or inf value(s)")
+            raise GraphkdError(f"positions hold {int((~np.isfinite(p)).sum())} NaN or inf value(s)")
         if p.shape != x.shape[:-1] + (self.position_dim,):
-            raise ValueError(f"positions must have shape {list(x.shape[:-1]) + [self.position_dim]} for features "
-                             f"of shape {list(x.shape)}, got {list(p.shape)}")
+            raise GraphkdError(f"positions must have shape {list(x.shape[:-1]) + [self.position_dim]} for features "
+                               f"of shape {list(x.shape)}, got {list(p.shape)}")
         return np.concatenate([_row_normalize(x) if self.row_normalize else x, p], axis=-1)
 
     def predict(self, features, positions=None):
@@ -211,10 +219,10 @@ class Predictor:
         return int(probs.argmax()) if probs.ndim == 1 else probs.argmax(axis=1)
 
     @staticmethod
-    def _non_finite(x: np.ndarray) -> ValueError:
+    def _non_finite(x: np.ndarray) -> GraphkdError:
         bad = ~np.isfinite(x)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=-1)) if x.ndim == 2 else []
             where = f" in row(s) {rows[:10].tolist()}" if len(rows) else ""
-            return ValueError(f"features hold {int(bad.sum())} NaN or inf value(s){where}")
-        return ValueError("the model's output is not finite (the features are too large in magnitude)")
+            return GraphkdError(f"features hold {int(bad.sum())} NaN or inf value(s){where}")
+        return GraphkdError("the model's output is not finite (the features are too large in magnitude)")

@@ -11,7 +11,6 @@ from graphkd.data import (
     dataset_info,
     largest_connected_component,
     load_dataset,
-    prepare_data,
     random_split,
 )
 
@@ -93,64 +92,3 @@ def test_random_split_needs_enough_nodes(tiny_graph):
         random_split(tiny_graph, seed=0)
     split = random_split(tiny_graph, seed=0, train_per_class=1, val_per_class=1)
     assert split.train_mask.sum() == 2 and split.test_mask.sum() == 2
-
-
-def test_prepare_data_rejects_bad_graphs(tiny_graph):
-    prepare_data(tiny_graph.clone())
-    bad = tiny_graph.clone()
-    bad.edge_index = torch.tensor([[0, 6], [1, 0]])
-    with pytest.raises(ValueError, match="outside"):
-        prepare_data(bad)
-    bad = tiny_graph.clone()
-    bad.x[2, 0] = float("inf")
-    with pytest.raises(ValueError, match="NaN or inf"):
-        prepare_data(bad)
-    bad = tiny_graph.clone()
-    bad.val_mask = torch.zeros(6, dtype=torch.bool)
-    with pytest.raises(ValueError, match="val_mask selects no node"):
-        prepare_data(bad)
-    bad = tiny_graph.clone()
-    del bad.test_mask
-    with pytest.raises(ValueError, match="random_split"):
-        prepare_data(bad)
-
-
-def _graph(**changes):
-    from torch_geometric.data import Data
-
-    mask = lambda idx: torch.zeros(6, dtype=torch.bool).index_fill_(0, torch.tensor(idx), True)  # noqa: E731
-    graph = Data(x=torch.rand(6, 3), y=torch.tensor([0, 0, 0, 1, 1, 1]),
-                 edge_index=torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]),
-                 train_mask=mask([0, 5]), val_mask=mask([1, 4]), test_mask=mask([2, 3]))
-    for key, value in changes.items():
-        graph[key] = value
-    return graph
-
-
-@pytest.mark.parametrize("changes, message", [
-    ({"edge_index": torch.tensor([[0, 9], [1, 2]])}, r"outside \[0, 6\)"),
-    ({"num_nodes": 10}, "data.num_nodes is 10 but data.x has 6 rows"),
-    ({"test_mask": torch.zeros(6, dtype=torch.bool)}, "data.test_mask selects no node"),
-    ({"train_mask": torch.tensor([1, 0, 0, 0, 0, 1])}, "data.train_mask must be a bool tensor"),
-    ({"test_mask": torch.tensor([True, False, True, True, False, False])}, "train_mask and data.test_mask share 1"),
-    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, "1 negative label"),
-    ({"x": torch.full((6, 3), float("nan"))}, "NaN or inf"),
-    ({"x": torch.rand(6, 3, dtype=torch.complex64)}, "real-valued"),
-    ({"y": torch.tensor([0.0, 0, 0, 1, 1, 1])}, "torch.long"),
-])
-def test_bad_user_graphs_are_refused_before_training(changes, message):
-    from graphkd.data import check_graph
-    from graphkd.distill import DistillConfig, run_distillation
-
-    check_graph(_graph())  # the unchanged graph is fine
-    with pytest.raises(ValueError, match=message):
-        check_graph(_graph(**changes))
-    with pytest.raises(ValueError, match=message):  # the pipeline refuses it before any training
-        run_distillation(DistillConfig(runs=1, epochs=1), data=_graph(**changes), progress=False)
-
-
-def test_a_class_without_training_nodes_is_said():
-    from graphkd.data import check_graph
-
-    with pytest.warns(UserWarning, match=r"class\(es\) \[2\] have nodes but none in data.train_mask"):
-        check_graph(_graph(y=torch.tensor([0, 0, 2, 1, 1, 1])))

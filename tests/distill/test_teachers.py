@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch_geometric.nn.models import GCN as PyGGCN
 
+from graphkd import MissingFileError
 from graphkd.data import csbm, random_split
 from graphkd.distill import DistillConfig, SoftTargets, run_distillation
 from graphkd.distill.teachers import (
@@ -139,7 +140,7 @@ def test_bad_precomputed_outputs_are_refused(graph, tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="expected teacher logits"):
         load_teacher_outputs(tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="unknown teacher"):
+    with pytest.raises(MissingFileError, match="no teacher output file at .*missing.pt"):
         DistillConfig(teacher=str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="split='random'"):
         DistillConfig(teacher=torch.zeros(600, 5), split="random")

@@ -1,0 +1,726 @@
+"""The hostile-input catalogue: every kind of bad input from the reliability trial, each case asserting
+the message it expects. Test names say the outcome:
+
+- ``test_error_*``: a clear error naming the option or file. The Python API raises ``GraphkdError`` (a
+  ``ValueError``; ``MissingFileError`` is also a ``FileNotFoundError``), the CLI prints one line on
+  stderr and exits with status 2.
+- ``test_refused_*``: a file graphkd will not use: it runs no code from it, reads nothing outside the
+  folder it was given, and trusts no content whose hash does not match.
+- ``test_recomputed_*``: a stale, damaged or foreign cached artifact is made again with a warning, never
+  mixed into the run.
+
+Count them by kind with ``pytest --collect-only -q tests/test_catalogue.py``.
+"""
+import json
+import os
+import pickle
+import shutil
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+import graphkd.distill.pipeline as pipeline
+from graphkd import GraphkdError, MissingFileError
+from graphkd.checkpoint import load_training_state
+from graphkd.cli import main
+from graphkd.data import check_graph, load_dataset, prepare_data
+from graphkd.data.raw import read_npz_graph, safe_unpickle
+from graphkd.distill import DistillConfig, SoftTargets, run_distillation
+from graphkd.distill.teachers import load_teacher_outputs
+from graphkd.io import load_model, save_model
+from graphkd.models import GCN, MLP
+from graphkd.serve.export import export_student
+from graphkd.serve.predictor import BACKENDS, Predictor
+
+FAST = {"epochs": 3, "patience": 3, "teacher": "gcn"}
+
+
+class RunsCode:
+    """A pickle that runs a shell command when loaded: it must never be."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Work in ``tmp_path``, where a crafted pickle that ran would leave ``pwned``."""
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    assert not (tmp_path / "pwned").exists(), "a crafted file ran code"
+
+
+def _crafted(path):
+    """A pickle file that would run code: a raw pickle, or a PyTorch file when ``path`` ends in .pt or .ckpt."""
+    if path.suffix in (".pt", ".ckpt"):
+        torch.save({"weights": RunsCode()}, path)
+    else:
+        path.write_bytes(pickle.dumps(RunsCode()))
+    return path
+
+
+def _truncated_model(path):
+    save_model(MLP(4, 8, 2), path)
+    path.write_bytes(path.read_bytes()[:100])
+    return path
+
+
+def _graph(**changes) -> Data:
+    mask = lambda idx: torch.zeros(6, dtype=torch.bool).index_fill_(0, torch.tensor(idx), True)  # noqa: E731
+    graph = Data(x=torch.rand(6, 3, generator=torch.Generator().manual_seed(0)), y=torch.tensor([0, 0, 0, 1, 1, 1]),
+                 edge_index=torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]),
+                 train_mask=mask([0, 5]), val_mask=mask([1, 4]), test_mask=mask([2, 3]))
+    for key, value in changes.items():
+        graph[key] = value
+    return graph
+
+
+def _cli_error(argv, capsys) -> str:
+    """Run the CLI, expect exit status 2 and no traceback; return the last stderr line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+# ---- CLI options: bounded where they are parsed ----------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "0"], "temperature must be a finite number > 0"),
+    (["-T", "1e-30"], "temperature must be a number in [0.05, 100.0], got 1e-30"),
+    (["--alpha", "1.5"], "alpha must lie in [0, 1], got 1.5"),
+    (["--dataset", "Corra"], "unknown dataset 'Corra'; valid: Cora"),
+    (["--dataset", "Photo", "--split", "public"], "unknown split for Photo 'public'; valid: random"),
+    (["--teacher", "transformer"], "unknown teacher 'transformer'"),
+    (["--student-hidden", "0"], "student_hidden must be an integer in [1, 65536], got 0"),
+    (["--student-hidden", "-8"], "student_hidden must be an integer in [1, 65536], got -8"),
+    (["--teacher-hidden", "0"], "teacher_hidden must be an integer in [1, 65536], got 0"),
+    (["--student-dropout", "1.0"], "student_dropout must be a number in [0.0, 0.95], got 1.0"),
+    (["--teacher-dropout", "nan"], "teacher_dropout must be a number in [0.0, 0.95], got nan"),
+    (["--student-layers", "100"], "student_layers must be an integer in [1, 8], got 100"),
+    (["--heads", "0"], "heads must be an integer in [1, 64], got 0"),
+    (["--teacher", "gat", "--heads", "3"], "GAT hidden width (64) must be divisible by heads (3)"),
+    (["--epochs", "0"], "epochs must be an integer in [1, 100000], got 0"),
+    (["--hint", "-1"], "hint_weight must be a number in [0.0, 1000000.0], got -1.0"),
+    (["--lsp", "1"], "local structure preserving (lsp_weight) needs a GNN student"),
+    (["--teacher-layer", "convs.0"], "teacher_layer is read by the hint, similarity and LSP terms only"),
+    (["--positions", "-1"], "positions must be an integer in [0, 1024], got -1"),
+    (["--cs-correction-alpha", "2"], "cs_correction_alpha must be a number in [0.0, 1.0], got 2.0"),
+])
+def test_error_cli_option(argv, message, capsys):
+    assert message in _cli_error(["distill", "--quiet", "--runs", "1", *argv], capsys)
+
+
+def test_error_cli_out_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    line = _cli_error(["distill", "--quiet", "--runs", "1", "--epochs", "2", "--out", str(tmp_path / "taken")], capsys)
+    assert f"output folder {tmp_path / 'taken'} is a file, not a folder" in line
+
+
+def test_error_cli_out_cannot_be_made(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    line = _cli_error(["distill", "--quiet", "--runs", "1", "--out", str(tmp_path / "taken" / "sub")], capsys)
+    assert f"output folder {tmp_path / 'taken' / 'sub'} cannot be written" in line
+
+
+def test_error_cli_missing_dataset_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("torch_geometric.data.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
+    line = _cli_error(["distill", "--quiet", "--dataset", "Cora", "--root", str(tmp_path)], capsys)
+    assert str(tmp_path / "Cora" / "raw") in line and "ind.cora.x" in line
+
+
+def test_error_cli_missing_teacher_file(tmp_path, capsys):
+    line = _cli_error(["distill", "--quiet", "--teacher", str(tmp_path / "logits.pt")], capsys)
+    assert f"no teacher output file at {tmp_path / 'logits.pt'}" in line
+
+
+def test_refused_api_crafted_teacher_file(in_tmp):
+    with pytest.raises(GraphkdError, match="logits.pt is not a file of teacher outputs: it holds objects other"):
+        run_distillation(DistillConfig(runs=1, teacher=_crafted(in_tmp / "logits.pt")), data=_graph(), progress=False)
+
+
+def test_error_cli_bench_latency_bad_config(capsys):
+    line = _cli_error(["bench", "latency", "--depths", "1-2", "--ref-depth", "3", "--quiet"], capsys)
+    assert "ref_depth 3 must be one of the depths (1, 2)" in line
+
+
+def test_error_cli_export_of_a_missing_model(tmp_path, capsys):
+    line = _cli_error(["export", "--model", str(tmp_path / "student.pt"), "--out", str(tmp_path / "x")], capsys)
+    assert f"no graphkd model file at {tmp_path / 'student.pt'}" in line
+
+
+def test_refused_cli_export_of_a_crafted_model(in_tmp, capsys):
+    line = _cli_error(["export", "--model", str(_crafted(in_tmp / "student.pt")), "--out", "x"], capsys)
+    assert "student.pt is not a graphkd model file: it holds objects other than tensors" in line
+
+
+def test_error_cli_export_of_a_truncated_model(tmp_path, capsys):
+    path = _truncated_model(tmp_path / "student.pt")
+    assert "student.pt is not a readable graphkd model file" in _cli_error(
+        ["export", "--model", str(path), "--out", str(tmp_path / "x")], capsys)
+
+
+def test_error_cli_export_of_a_gnn(tmp_path, capsys):
+    save_model(GCN(4, 8, 2), tmp_path / "gcn.pt")
+    assert "only MLP students can be exported" in _cli_error(
+        ["export", "--model", str(tmp_path / "gcn.pt"), "--out", str(tmp_path / "x")], capsys)
+
+
+def test_error_cli_export_onto_a_file(tmp_path, capsys):
+    save_model(MLP(4, 8, 2), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
+    (tmp_path / "x").write_text("a file")
+    assert f"export folder {tmp_path / 'x'} is a file" in _cli_error(
+        ["export", "--model", str(tmp_path / "student.pt"), "--out", str(tmp_path / "x")], capsys)
+
+
+# ---- Python API: the configuration -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, message", [
+    ({"teacher": "transformer"}, "neither a name"),
+    ({"teacher": object()}, "a teacher is a name, a torch.nn.Module, logits, .* got object"),
+    ({"student": "gat"}, "valid: mlp, gcn, sage"),
+    ({"temperature": 0}, "temperature must be a finite number > 0"),
+    ({"temperature": 1e-30}, r"temperature must be a number in \[0.05, 100.0\]"),
+    ({"alpha": 1.2}, r"alpha must lie in \[0, 1\]"),
+    ({"transfer": "some"}, "valid: all, labelled, unlabelled"),
+    ({"student": "gcn", "student_layers": 3}, "GNN students are shallow"),
+    ({"runs": 0}, r"runs must be an integer in \[1, 100000\]"),
+    ({"runs": 1.5}, "runs must be an integer"),
+    ({"ensemble": 0}, "ensemble must be an integer >= 1"),
+    ({"lsp_weight": 1.0}, "needs a GNN student"),
+    ({"student": "gcn", "positions": 8}, "position features are for MLP students"),
+    ({"student": "sage", "adversarial_weight": 1.0}, "adversarial augmentation and position features are for MLP"),
+    ({"hint_weight": -1.0}, r"hint_weight must be a number in \[0.0, 1000000.0\], got -1.0"),
+    ({"hint_weight": float("nan")}, "hint_weight must be a number"),
+    ({"similarity_weight": float("inf")}, "similarity_weight must be a number"),
+    ({"refine": "magic"}, "valid: none, cs"),
+    ({"hint_metric": "l1"}, "valid: mse, cosine"),
+    ({"student_hidden": 0}, r"student_hidden must be an integer in \[1, 65536\], got 0"),
+    ({"student_hidden": 2.5}, "student_hidden must be an integer"),
+    ({"teacher_hidden": 0}, "teacher_hidden must be an integer"),
+    ({"student_dropout": 1.0}, r"student_dropout must be a number in \[0.0, 0.95\]"),
+    ({"teacher_dropout": float("nan")}, "teacher_dropout must be a number"),
+    ({"student_layers": 100}, "student_layers must be an integer in"),
+    ({"heads": 0}, "heads must be an integer"),
+    ({"teacher": "gat", "heads": 3}, r"GAT hidden width \(64\) must be divisible by heads \(3\)"),
+    ({"lr": 0.0}, r"lr must be a number in \[1e-07, 10.0\]"),
+    ({"cs_smoothing_alpha": 1.5}, r"cs_smoothing_alpha must be a number in \[0.0, 1.0\]"),
+    ({"teacher_layer": "convs.0"}, "teacher_layer is read by the hint, similarity and LSP terms only"),
+    ({"student_weight_decay": float("nan")}, "student_weight_decay must be a number"),
+    ({"teacher": torch.zeros(6, 2), "split": "random"}, "a given teacher was trained on one split"),
+])
+def test_error_api_config(options, message):
+    with pytest.raises(GraphkdError, match=message):
+        DistillConfig(**options)
+
+
+# ---- Python API: the user's graph, checked at every entry point before any training ------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    ({"edge_index": torch.tensor([[0, 9], [1, 2]])}, r"outside \[0, 6\)"),
+    ({"edge_index": torch.tensor([[0, -1], [1, 2]])}, r"outside \[0, 6\)"),
+    ({"edge_index": torch.tensor([[0.0, 1.0], [1.0, 2.0]])}, "edge_index must be torch.long"),
+    ({"edge_index": torch.tensor([[0, 1], [1, 2], [2, 3]])}, r"edge_index must have shape \[2, num_edges\]"),
+    ({"num_nodes": 10}, "data.num_nodes is 10 but data.x has 6 rows"),
+    ({"test_mask": torch.zeros(6, dtype=torch.bool)}, "data.test_mask selects no node"),
+    ({"train_mask": torch.tensor([1, 0, 0, 0, 0, 1])}, "data.train_mask must be a bool tensor"),
+    ({"test_mask": torch.tensor([True, False, True, True, False, False])}, "train_mask and data.test_mask share 1"),
+    ({"test_mask": None}, "random_split"),
+    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, "1 negative label"),
+    ({"y": torch.tensor([0.0, 0, 0, 1, 1, 1])}, "torch.long"),
+    ({"y": torch.tensor([0, 0, 1, 1])}, "data.y has 4 labels for 6 nodes"),
+    ({"x": torch.full((6, 3), float("nan"))}, "NaN or inf"),
+    ({"x": torch.rand(6, 3, dtype=torch.complex64)}, "real-valued"),
+    ({"x": torch.eye(6, 3).to_sparse()}, "data.x must be a dense tensor"),
+])
+def test_error_api_graph(changes, message):
+    with pytest.raises(GraphkdError, match=message):
+        check_graph(_graph(**changes))
+    with pytest.raises(GraphkdError, match=message):  # the pipeline refuses it before any training
+        run_distillation(DistillConfig(runs=1, epochs=1), data=_graph(**changes), progress=False)
+
+
+def test_error_api_graph_that_is_not_data():
+    with pytest.raises(GraphkdError, match="expected a torch_geometric Data, got dict"):
+        prepare_data({"x": torch.rand(6, 3)})
+
+
+def test_error_api_named_split_with_a_given_graph():
+    with pytest.raises(GraphkdError, match="split='public' names one of a dataset's standard splits"):
+        run_distillation(DistillConfig(runs=1, split="public", **FAST), data=_graph(), progress=False)
+
+
+def test_error_api_class_without_training_nodes_is_said():
+    with pytest.warns(UserWarning, match=r"class\(es\) \[2\] have nodes but none in data.train_mask"):
+        check_graph(_graph(y=torch.tensor([0, 0, 2, 1, 1, 1])))
+
+
+def test_error_api_teacher_module_with_the_wrong_signature():
+    with pytest.raises(GraphkdError, match=r"model\(x, edge_index\)"):
+        run_distillation(DistillConfig(runs=1, teacher=torch.nn.Linear(3, 2), epochs=1), data=_graph(),
+                         progress=False)
+
+
+def test_error_api_teacher_logits_of_the_wrong_shape():
+    with pytest.raises(GraphkdError, match=r"\[6, classes\]|num_nodes"):
+        run_distillation(DistillConfig(runs=1, teacher=torch.zeros(5, 2), epochs=1), data=_graph(), progress=False)
+
+
+# ---- The data root ------------------------------------------------------------------------------------------
+
+def test_error_data_root_missing_files_offline(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch_geometric.data.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
+    with pytest.raises(MissingFileError) as err:
+        load_dataset("Cora", root=tmp_path)
+    assert str(tmp_path / "Cora" / "raw") in str(err.value) and "GRAPHKD_DATA" in str(err.value)
+
+
+def test_refused_data_root_crafted_raw_pickle(in_tmp):
+    with pytest.raises(GraphkdError, match=r"ind.cora.x: not a valid Planetoid file .*refused to load posix.system"):
+        safe_unpickle(_crafted(in_tmp / "ind.cora.x"))
+
+
+def test_error_data_root_truncated_raw_pickle(tmp_path):
+    (tmp_path / "ind.cora.x").write_bytes(pickle.dumps(np.eye(2))[:20])
+    with pytest.raises(GraphkdError, match="ind.cora.x: not a valid Planetoid file"):
+        safe_unpickle(tmp_path / "ind.cora.x")
+
+
+def test_refused_data_root_crafted_file_among_real_ones(data_root, in_tmp):
+    shutil.copytree(data_root / "Cora", in_tmp / "Cora")
+    _crafted(in_tmp / "Cora" / "raw" / "ind.cora.graph")
+    with pytest.raises(GraphkdError, match="ind.cora.graph"):
+        load_dataset("Cora", root=in_tmp)
+
+
+def test_error_data_root_wrong_type_in_a_raw_file(data_root, tmp_path):
+    shutil.copytree(data_root / "Cora", tmp_path / "Cora")
+    (tmp_path / "Cora" / "raw" / "ind.cora.graph").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(GraphkdError, match="ind.cora.graph: expected adjacency lists"):
+        load_dataset("Cora", root=tmp_path)
+
+
+@pytest.mark.parametrize("name, num_nodes", [("Cora", 2708), ("Photo", 7487)])
+def test_refused_data_root_crafted_processed_cache_is_never_read(data_root, in_tmp, name, num_nodes):
+    # PyG retries processed/data.pt with weights_only=False; graphkd never opens processed/ at all.
+    shutil.copytree(data_root / name / "raw", in_tmp / name / "raw")
+    (in_tmp / name / "processed").mkdir()
+    for file in ("data.pt", "pre_filter.pt", "pre_transform.pt"):
+        _crafted(in_tmp / name / "processed" / file)
+    assert load_dataset(name, root=in_tmp).num_nodes == num_nodes  # Photo: its largest connected component
+
+
+def test_refused_data_root_npz_with_pickled_objects(in_tmp):
+    path = in_tmp / "amazon_electronics_photo.npz"
+    np.savez(path, attr_data=np.array([RunsCode()], dtype=object))
+    with pytest.raises(GraphkdError, match="amazon_electronics_photo.npz: not a valid graph archive"):
+        read_npz_graph(path)
+
+
+def test_error_data_root_corrupt_npz(tmp_path):
+    (tmp_path / "g.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(GraphkdError, match="g.npz: not a valid graph archive"):
+        read_npz_graph(tmp_path / "g.npz")
+
+
+# ---- Soft targets -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def made_targets():
+    """Soft targets of a GCN teacher on :func:`_graph`, and the configuration that made them."""
+    cfg = DistillConfig(**FAST)
+    return cfg, pipeline.teacher_soft_targets(cfg, prepare_data(_graph()), seed=0)
+
+
+def test_refused_soft_targets_crafted_file(in_tmp):
+    with pytest.raises(GraphkdError, match="file.pt is not a soft-target file: it holds objects other than tensors"):
+        SoftTargets.load(_crafted(in_tmp / "file.pt"))
+
+
+def test_error_soft_targets_truncated_file(tmp_path, made_targets):
+    made_targets[1].save(tmp_path / "t.pt")
+    (tmp_path / "t.pt").write_bytes((tmp_path / "t.pt").read_bytes()[:100])
+    with pytest.raises(GraphkdError, match="t.pt is not a readable soft-target file"):
+        SoftTargets.load(tmp_path / "t.pt")
+
+
+def test_refused_soft_targets_without_a_content_hash(tmp_path, made_targets):
+    targets = made_targets[1]
+    meta = {k: v for k, v in targets.meta.items() if k != "content_hash"}
+    torch.save({"logits": targets.logits, "node_index": targets.node_index, "hidden": {},
+                "meta_json": json.dumps(meta)}, tmp_path / "t.pt")
+    with pytest.raises(GraphkdError, match="differs from the stored None"):
+        SoftTargets.load(tmp_path / "t.pt")
+
+
+def test_refused_soft_targets_with_edited_logits(tmp_path, made_targets):
+    made_targets[1].save(tmp_path / "t.pt")
+    blob = torch.load(tmp_path / "t.pt", weights_only=True)
+    blob["logits"][0, 0, 0] += 1.0
+    torch.save(blob, tmp_path / "t.pt")
+    with pytest.raises(GraphkdError, match="t.pt: content hash .* differs from the stored"):
+        SoftTargets.load(tmp_path / "t.pt")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"x": torch.rand(6, 3) + 1.0}, "made for other features, edges or labels"),
+    ({"edge_index": torch.tensor([[0, 1], [1, 2]])}, "made for other features, edges or labels"),
+    ({"test_mask": torch.tensor([False, False, True, False, False, False])}, "made for split"),
+])
+def test_refused_soft_targets_of_another_graph(made_targets, change, message):
+    with pytest.raises(GraphkdError, match=message):
+        made_targets[1].check_compatible(prepare_data(_graph(**change)))
+
+
+def test_refused_soft_targets_of_another_label_space(made_targets):
+    cfg, targets = made_targets
+    one_class = SoftTargets(targets.logits[:, :, :1], targets.node_index, targets.meta)
+    with pytest.raises(GraphkdError, match="teacher has 1 classes, student 2"):
+        pipeline.train_student(cfg, prepare_data(_graph()), one_class, seed=0, kind="mlp")
+
+
+def test_refused_given_soft_targets_of_another_transfer_set(made_targets):
+    with pytest.raises(GraphkdError, match="transfer"):
+        run_distillation(DistillConfig(runs=1, teacher=made_targets[1], transfer="labelled", epochs=1),
+                         data=_graph(), progress=False)
+
+
+def test_error_teacher_outputs_corrupt_npz(tmp_path):
+    (tmp_path / "t.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(GraphkdError, match="t.npz is not a readable .npz of teacher outputs"):
+        load_teacher_outputs(tmp_path / "t.npz")
+
+
+def test_error_teacher_outputs_truncated_pt(tmp_path):
+    torch.save({"logits": torch.zeros(3, 2)}, tmp_path / "t.pt")
+    (tmp_path / "t.pt").write_bytes((tmp_path / "t.pt").read_bytes()[:40])
+    with pytest.raises(GraphkdError, match="t.pt is not a readable file of teacher outputs"):
+        load_teacher_outputs(tmp_path / "t.pt")
+
+
+def test_refused_teacher_outputs_npz_with_pickled_objects(in_tmp):
+    np.savez(in_tmp / "t.npz", logits=np.array([RunsCode()], dtype=object))
+    with pytest.raises(GraphkdError, match="t.npz is not a readable .npz of teacher outputs"):
+        load_teacher_outputs(in_tmp / "t.npz")
+
+
+def test_error_soft_targets_without_the_named_representation(made_targets):
+    with pytest.raises(GraphkdError, match="hold no teacher representation 'convs.7'"):
+        made_targets[1].hidden_layer("convs.7")
+
+
+def test_recomputed_soft_targets_renamed_to_another_seed(tmp_path):
+    cfg, data = DistillConfig(**FAST), prepare_data(_graph())
+    made = pipeline.cached_teachers(cfg, data, seed=0, teacher_dir=tmp_path)
+    stored = tmp_path / f"soft_targets-{cfg.teacher_key()}-seed0.pt"
+    shutil.copy(stored, stored.with_name(stored.name.replace("seed0", "seed1")))
+    with pytest.warns(UserWarning, match="made for seed 0, not 1; making them again"):
+        remade = pipeline.cached_teachers(cfg, data, seed=1, teacher_dir=tmp_path)
+    assert remade.meta["seed"] == 1 and not torch.equal(remade.logits, made.logits)
+
+
+def test_recomputed_soft_targets_cached_for_another_graph(tmp_path):
+    cfg = DistillConfig(**FAST)
+    pipeline.cached_teachers(cfg, prepare_data(_graph()), seed=0, teacher_dir=tmp_path)
+    changed = prepare_data(_graph(x=torch.rand(6, 3) + 1.0))
+    with pytest.warns(UserWarning, match="made for other features, edges or labels.*; making them again"):
+        remade = pipeline.cached_teachers(cfg, changed, seed=0, teacher_dir=tmp_path)
+    remade.check_compatible(changed)
+
+
+def test_recomputed_soft_targets_damaged_in_the_cache(tmp_path):
+    cfg, data = DistillConfig(**FAST), prepare_data(_graph())
+    pipeline.cached_teachers(cfg, data, seed=0, teacher_dir=tmp_path)
+    stored = tmp_path / f"soft_targets-{cfg.teacher_key()}-seed0.pt"
+    stored.write_bytes(stored.read_bytes()[:200])
+    with pytest.warns(UserWarning, match="is not a readable soft-target file.*making them again"):
+        pipeline.cached_teachers(cfg, data, seed=0, teacher_dir=tmp_path)
+    SoftTargets.load(stored)  # whole again
+
+
+# ---- Per-seed records and results ------------------------------------------------------------------------
+
+@pytest.fixture
+def finished_run(tmp_path):
+    cfg = DistillConfig(runs=2, **FAST)
+    return cfg, run_distillation(cfg, data=_graph(), out=tmp_path, progress=False), tmp_path
+
+
+def test_recomputed_record_that_was_edited(finished_run):
+    cfg, first, out = finished_run
+    record = out / "runs" / "seed1.json"
+    edited = json.loads(record.read_text())
+    edited["student"]["test_acc"] = 0.99
+    record.write_text(json.dumps(edited))
+    with pytest.warns(UserWarning, match="seed1.json was edited after it was written"):
+        again = run_distillation(cfg, data=_graph(), out=out, progress=False)
+    assert again["per_seed"][1]["student"]["test_acc"] == first["per_seed"][1]["student"]["test_acc"] != 0.99
+
+
+def test_recomputed_record_that_is_truncated(finished_run):
+    cfg, first, out = finished_run
+    record = out / "runs" / "seed0.json"
+    record.write_text(record.read_text()[:50])
+    with pytest.warns(UserWarning, match="seed0.json is unreadable"):
+        again = run_distillation(cfg, data=_graph(), out=out, progress=False)
+    assert again["student"] == first["student"]
+
+
+def test_recomputed_record_of_another_graph(finished_run):
+    cfg, first, out = finished_run
+    second = run_distillation(cfg, data=_graph(x=torch.rand(6, 3) + 1.0), out=out, progress=False)
+    assert second["per_seed"][0]["data_key"] != first["per_seed"][0]["data_key"]
+    assert len(list(out.glob("soft_targets-*-seed0.pt"))) == 1  # the stale soft targets were replaced
+
+
+def test_recomputed_record_of_other_options_is_not_reused(finished_run):
+    cfg, first, out = finished_run
+    other = DistillConfig(runs=2, temperature=2.0, **FAST)
+    second = run_distillation(other, data=_graph(), out=out, progress=False)
+    assert second["config"]["temperature"] == 2.0
+    assert {r["config_key"] for r in second["per_seed"]} == {other.key()} != {cfg.key()}
+
+
+def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeypatch):
+    cfg, first, out = finished_run
+    record = out / "runs" / "seed0.json"
+    saved = json.loads(record.read_text())
+    saved["threads"] = torch.get_num_threads() + 1
+    saved["record_hash"] = pipeline._record_hash(saved)
+    record.write_text(json.dumps(saved))
+    with pytest.warns(UserWarning, match="seed0.json ran with .* threads, this process has"):
+        run_distillation(cfg, data=_graph(), out=out, progress=False)
+
+
+# ---- Training checkpoints --------------------------------------------------------------------------------
+
+def _state(tmp_path):
+    model = MLP(3, 4, 2)
+    return model, torch.optim.Adam(model.parameters())
+
+
+def test_error_checkpoint_truncated(tmp_path):
+    (tmp_path / "student.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(GraphkdError, match="student.ckpt is not a readable training checkpoint"):
+        load_training_state(tmp_path / "student.ckpt", {}, *_state(tmp_path))
+
+
+def test_refused_checkpoint_crafted(in_tmp):
+    with pytest.raises(GraphkdError, match="student.ckpt is not a training checkpoint: it holds objects other"):
+        load_training_state(_crafted(in_tmp / "student.ckpt"), {}, *_state(in_tmp))
+
+
+def test_refused_checkpoint_of_another_format(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "model.pt")
+    with pytest.raises(GraphkdError, match="model.pt is not a graphkd training checkpoint"):
+        load_training_state(tmp_path / "model.pt", {}, *_state(tmp_path))
+
+
+def test_error_checkpoint_damaged_in_a_run_names_it(tmp_path, monkeypatch):
+    real_path = pipeline._checkpoint
+
+    def damaged(checkpoints, name):
+        path = real_path(checkpoints, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"damaged")
+        return path
+
+    monkeypatch.setattr(pipeline, "_checkpoint", damaged)
+    with pytest.raises(GraphkdError, match="seed0-baseline.ckpt is not a readable training checkpoint"):
+        run_distillation(DistillConfig(runs=1, **FAST), data=_graph(), out=tmp_path, progress=False)
+
+
+# ---- Model files and exports -----------------------------------------------------------------------------
+
+def test_refused_model_file_crafted(in_tmp):
+    with pytest.raises(GraphkdError, match="file.pt is not a graphkd model file: it holds objects other"):
+        load_model(_crafted(in_tmp / "file.pt"))
+
+
+def test_error_model_file_truncated(tmp_path):
+    with pytest.raises(GraphkdError, match="file.pt is not a readable graphkd model file"):
+        load_model(_truncated_model(tmp_path / "file.pt"))
+
+
+@pytest.mark.parametrize("config", [{"kind": "mlp", "in_channels": 4, "hidden_channels": 16, "out_channels": 2},
+                                    {"kind": "mlp", "in_channels": 4, "unknown_option": 1}])
+def test_error_model_file_whose_config_does_not_fit_its_weights(tmp_path, config):
+    save_model(MLP(4, 8, 2), tmp_path / "m.pt")
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    blob["config"] = config
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(GraphkdError, match="m.pt: the stored model configuration does not fit its weights"):
+        load_model(tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"formats": ["tflite"]}, "valid: onnx, torch_export, numpy"),
+    ({"formats": []}, "no export format given"),
+    ({"example_features": torch.rand(4, 5)}, r"shape \[n >= 2, 6\]"),
+    ({"example_features": torch.full((4, 6), float("nan"))}, "NaN"),
+    ({"preprocessing": {"standardize": True}}, "valid: row_normalize"),
+])
+def test_error_export_options(tmp_path, kwargs, message):
+    with pytest.raises(GraphkdError, match=message):
+        export_student(MLP(6, 5, 3), tmp_path / "out", **kwargs)
+
+
+def test_error_export_of_a_gnn(tmp_path):
+    with pytest.raises(GraphkdError, match="only MLP students"):
+        export_student(GCN(6, 4, 3), tmp_path / "out")
+
+
+def test_error_export_of_a_model_that_records_no_preprocessing(tmp_path):
+    save_model(MLP(6, 5, 3), tmp_path / "m.pt", meta={"dataset": "citeseer"})
+    with pytest.raises(GraphkdError, match="does not record what was done to its features"):
+        export_student(tmp_path / "m.pt", tmp_path / "out")
+
+
+def test_error_export_fails_and_keeps_the_previous_export_whole(tmp_path, monkeypatch):
+    import graphkd.serve.export as export
+
+    export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy", "onnx"])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    monkeypatch.setattr(export, "_write_onnx", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError, match="No space left"):
+        export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy", "onnx"])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+
+
+@pytest.fixture
+def export_dir(tmp_path):
+    export_student(MLP(6, 5, 3), tmp_path / "export", formats=["numpy"], preprocessing={"row_normalize": False})
+    return tmp_path / "export"
+
+
+def _edit_metadata(export_dir, edit):
+    meta_path = export_dir / "metadata.json"
+    metadata = json.loads(meta_path.read_text())
+    edit(metadata)
+    meta_path.write_text(json.dumps(metadata))
+
+
+def test_refused_export_pointing_outside_its_folder(export_dir):
+    shutil.copy(export_dir / "student.npz", export_dir.parent / "elsewhere.npz")
+    _edit_metadata(export_dir, lambda m: m["files"]["numpy"].update(path="../elsewhere.npz"))
+    with pytest.raises(GraphkdError, match="outside the export folder; refused"):
+        Predictor.load(export_dir)
+
+
+def test_refused_export_pointing_at_an_absolute_path(export_dir):
+    shutil.copy(export_dir / "student.npz", export_dir.parent / "elsewhere.npz")
+    _edit_metadata(export_dir, lambda m: m["files"]["numpy"].update(path=str(export_dir.parent / "elsewhere.npz")))
+    with pytest.raises(GraphkdError, match="outside the export folder; refused"):
+        Predictor.load(export_dir)
+
+
+def test_refused_export_file_changed_after_export(export_dir):
+    weights = dict(np.load(export_dir / "student.npz"))
+    weights["bias_0"] = weights["bias_0"] + 1
+    np.savez(export_dir / "student.npz", **weights)
+    with pytest.raises(GraphkdError, match="student.npz differs from the file exported"):
+        Predictor.load(export_dir)
+
+
+def test_error_export_file_missing(export_dir):
+    (export_dir / "student.npz").unlink()
+    with pytest.raises(MissingFileError, match="student.npz is missing"):
+        Predictor.load(export_dir)
+
+
+def test_error_export_folder_without_metadata(tmp_path):
+    with pytest.raises(MissingFileError, match="no metadata.json"):
+        Predictor.load(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"num_features": 6}', "[]", "\udcff"])
+def test_error_export_metadata_damaged(export_dir, text):
+    (export_dir / "metadata.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(GraphkdError, match="metadata.json is not a graphkd export's metadata"):
+        Predictor.load(export_dir)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "tensorrt"}, "valid: auto, onnx, torch_export, numpy"),
+    ({"backend": "onnx"}, "without the onnx backend; exported: numpy"),
+    ({"backend": "numpy", "num_threads": 2}, "OMP_NUM_THREADS"),
+])
+def test_error_predictor_load_options(export_dir, kwargs, message):
+    with pytest.raises(GraphkdError, match=message):
+        Predictor.load(export_dir, **kwargs)
+
+
+# ---- Predictor inputs ------------------------------------------------------------------------------------
+
+def _nan_row():
+    x = np.ones((4, 6), np.float32)
+    x[2, 3] = np.nan
+    return x
+
+
+@pytest.fixture(scope="module")
+def predictors(tmp_path_factory):
+    """One exported student loaded with each backend: the checks must not depend on the backend."""
+    out = tmp_path_factory.mktemp("export")
+    export_student(MLP(6, 5, 3), out, preprocessing={"row_normalize": False})
+    return {backend: Predictor.load(out, backend=backend) for backend in BACKENDS}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN through the matmul
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("features, message", [
+    (np.zeros((4, 5), np.float32), r"shape \[n, 6\] or \[6\], got \[4, 5\]"),
+    (np.zeros(7, np.float32), r"got \[7\]"),
+    (np.float32(1.0), r"got \[\]"),
+    (np.zeros((2, 3, 6), np.float32), r"got \[2, 3, 6\]"),
+    (_nan_row(), r"1 NaN or inf value\(s\) in row\(s\) \[2\]"),
+    (np.full(6, np.inf, np.float32), "NaN or inf"),
+    (np.ones((2, 6)) + 1j, "features must be real numbers, got complex values"),
+    (np.array([["a"] * 6]), "features must be numbers"),
+])
+def test_error_predictor_features(predictors, backend, features, message):
+    with pytest.raises(GraphkdError, match=message):
+        predictors[backend].predict_proba(features)
+
+
+def test_error_predictor_negative_features_under_row_normalisation(tmp_path):
+    export_student(MLP(6, 5, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": True})
+    x = np.ones((3, 6), np.float32)
+    x[2, 4] = -5.0
+    with pytest.raises(GraphkdError, match="row 2 has negative values"):
+        Predictor.load(tmp_path).predict_proba(x)
+
+
+@pytest.fixture
+def position_export(tmp_path):
+    positions = {"kind": "spectral", "dim": 2, "new_node": "the mean of its neighbours' position features"}
+    export_student(MLP(8, 5, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": False},
+                   meta={"position_features": positions})
+    return Predictor.load(tmp_path)
+
+
+@pytest.mark.parametrize("positions, message", [
+    (None, "2 spectral position features per node.*mean of its neighbours"),
+    (np.ones((5, 1), np.float32), r"positions must have shape \[5, 2\]"),
+    (np.full((5, 2), np.nan, np.float32), "positions hold 10 NaN or inf"),
+    (np.ones((5, 2)) + 1j, "positions must be real numbers"),
+])
+def test_error_predictor_positions(position_export, positions, message):
+    with pytest.raises(GraphkdError, match=message):
+        position_export.predict_proba(np.ones((5, 6), np.float32), positions)
+
+
+def test_error_predictor_positions_for_a_student_without_them(export_dir):
+    with pytest.raises(GraphkdError, match="trained without position features"):
+        Predictor.load(export_dir).predict_proba(np.ones((1, 6), np.float32), np.ones((1, 2), np.float32))
+
+
+def test_refused_raw_pickle_where_a_pytorch_file_belongs(in_tmp):
+    (in_tmp / "file.pt").write_bytes(pickle.dumps(RunsCode()))
+    with pytest.raises(GraphkdError, match="file.pt is not a readable graphkd model file .not written by torch.save"):
+        load_model(in_tmp / "file.pt")
