@@ -6,6 +6,7 @@ import dataclasses
 import sys
 
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.distill.settings import SETTINGS
 from graphkd.errors import GraphkdError
 from graphkd.serve import export, latency_bench
 
@@ -30,6 +31,13 @@ def add_distill_parser(subparsers) -> None:
                            "component, 20 train and 30 validation nodes per class, redrawn per seed), "
                            "official (OGB); default: the dataset's own default")
     data.add_argument("--root", default=None, help="data folder; default $GRAPHKD_DATA, else ~/.cache/graphkd")
+    data.add_argument("--setting", default=d.setting, choices=SETTINGS,
+                      help="transductive (students scored on nodes they trained on), or inductive, production, "
+                           "cold-start: --arrival-fraction of the test nodes is held out of all training with its "
+                           "edges and scored when it arrives, with its edges (inductive; production = 0.8 x "
+                           "transductive + 0.2 x inductive) or without (cold-start); every such run reports all parts")
+    data.add_argument("--arrival-fraction", type=float, default=d.arrival_fraction,
+                      help="share of the test nodes held out as arrivals outside the transductive setting")
     runs = p.add_argument_group("runs")
     runs.add_argument("--runs", type=int, default=d.runs, help="number of seeds; accuracy is mean ± std over them")
     runs.add_argument("--seed", type=int, default=d.seed, help="first seed (runs use seed, seed+1, ...)")

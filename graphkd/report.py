@@ -7,6 +7,8 @@ import platform
 __all__ = ["environment", "format_summary", "markdown_table"]
 
 ROLES = (("teacher", "teacher"), ("baseline_mlp", "labels-only MLP"), ("student", "distilled student"))
+SETTING_PARTS = (("transductive", "observed test nodes"), ("inductive", "arrivals"),
+                 ("cold_start", "edgeless arrivals"), ("production", "production 0.8/0.2"))
 
 
 def environment() -> dict:
@@ -40,9 +42,21 @@ def _count(params: int | None) -> str:
     return "unknown (given outputs)" if params is None else f"{params:,}"
 
 
+def _accuracy(stats: dict, name: str) -> str:
+    return f"{100 * stats[f'{name}_mean']:.2f} ± {100 * stats[f'{name}_std']:.2f}"
+
+
 def format_summary(summary: dict) -> str:
-    """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters."""
-    rows = [[label, f"{100 * summary[key]['test_acc_mean']:.2f} ± {100 * summary[key]['test_acc_std']:.2f}",
-             _count(summary[key]["params"])] for key, label in ROLES]
-    title = f"{summary['dataset']} ({summary['split']} split, {summary['runs']} runs)"
-    return title + "\n" + markdown_table(["model", "test acc (%)", "params"], rows)
+    """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters.
+    Outside the transductive setting, one column per part: observed test nodes, arrivals, production."""
+    setting = summary.get("setting", "transductive")
+    title = f"{summary['dataset']} ({summary['split']} split, {summary['runs']} runs"
+    if setting == "transductive":
+        columns = [("test_acc", "test acc (%)")]
+    else:
+        columns = [(f"{part}_test_acc", f"{label} (%)") for part, label in SETTING_PARTS]
+        fraction = summary["config"]["arrival_fraction"]
+        title += f", {setting} setting: {fraction:.0%} of the test nodes arrive after training"
+    rows = [[label] + [_accuracy(summary[key], name) for name, _ in columns] + [_count(summary[key]["params"])]
+            for key, label in ROLES]
+    return f"{title})\n" + markdown_table(["model"] + [header for _, header in columns] + ["params"], rows)

@@ -724,3 +724,16 @@ def test_refused_raw_pickle_where_a_pytorch_file_belongs(in_tmp):
     (in_tmp / "file.pt").write_bytes(pickle.dumps(RunsCode()))
     with pytest.raises(GraphkdError, match="file.pt is not a readable graphkd model file .not written by torch.save"):
         load_model(in_tmp / "file.pt")
+
+
+def test_error_api_setting_with_a_given_teacher():
+    with pytest.raises(GraphkdError, match="the inductive setting holds test nodes out before the teacher trains"):
+        DistillConfig(teacher=torch.zeros(6, 2), setting="inductive")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--setting", "online"], "invalid choice: 'online'"),
+    (["--setting", "production", "--arrival-fraction", "1.0"], "arrival_fraction must be a number in [0.01, 0.99]"),
+])
+def test_error_cli_setting(argv, message, capsys):
+    assert message in _cli_error(["distill", "--quiet", "--runs", "1", *argv], capsys)

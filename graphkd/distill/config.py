@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
+from graphkd.distill.settings import SETTINGS
 from graphkd.distill.teachers import TEACHER_DEFAULTS, ensemble_members, teacher_fingerprint
 from graphkd.errors import GraphkdError
 
@@ -34,6 +35,10 @@ class DistillConfig:
     layer). ``positions``: spectral position features of that many dimensions appended to an MLP
     student's input. ``refine="cs"``: soft targets refined by Correct and Smooth (propagation weights
 ``cs_correction_alpha`` and ``cs_smoothing_alpha``).
+
+    ``setting``: ``transductive``, or ``inductive`` / ``production`` / ``cold-start``, which hold
+    ``arrival_fraction`` of the test nodes out of training and score them as they arrive (see
+    :mod:`graphkd.distill.settings`).
     """
 
     dataset: str = "CSBM"
@@ -76,6 +81,8 @@ class DistillConfig:
     refine: str = "none"
     cs_correction_alpha: float = 0.8
     cs_smoothing_alpha: float = 0.8
+    setting: str = "transductive"
+    arrival_fraction: float = 0.2
 
     def __post_init__(self):
         if isinstance(self.teacher, str) and ensemble_members(self.teacher) is not None:
@@ -87,6 +94,7 @@ class DistillConfig:
         check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
+        self.setting = check_choice("setting", self.setting, SETTINGS)
         if not isinstance(self.ensemble, int) or self.ensemble < 1:
             raise GraphkdError(f"ensemble must be an integer >= 1, got {self.ensemble!r}")
         self._check_bounds()
@@ -99,6 +107,9 @@ class DistillConfig:
             raise GraphkdError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
             raise GraphkdError("adversarial augmentation and position features are for MLP students")
+        if self.given_teacher() and self.setting != "transductive":
+            raise GraphkdError(f"the {self.setting} setting holds test nodes out before the teacher trains; a given "
+                               "teacher has trained already, so they cannot be held out of it: name a teacher")
         if self.given_teacher() and self.split == "random":
             raise GraphkdError("a given teacher was trained on one split of its graph; split='random' would redraw "
                                "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
@@ -140,6 +151,7 @@ class DistillConfig:
         bounded("adversarial_epsilon", 0.0, 10.0)
         bounded("cs_correction_alpha", 0.0, 1.0)
         bounded("cs_smoothing_alpha", 0.0, 1.0)
+        bounded("arrival_fraction", 0.01, 0.99)
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
         if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
             raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
@@ -187,7 +199,8 @@ class DistillConfig:
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
-                  "refine", "cs_correction_alpha", "cs_smoothing_alpha")
+                  "refine", "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction")
 ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
-                "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8}
+                "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
+                "setting": "transductive", "arrival_fraction": 0.2}

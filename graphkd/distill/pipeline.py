@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
@@ -25,6 +26,7 @@ from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset,
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
+from graphkd.distill.settings import Arrivals, arrival_graph, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
@@ -103,6 +105,15 @@ def _scores(model, data: Data) -> dict:
             "params": count_parameters(model)}
 
 
+def _arrival_scores(model, scores: dict, arrivals: Arrivals, positions: Tensor | None = None) -> dict:
+    """A student's transductive, inductive, cold-start and production accuracy (``scores``: its observed ones)."""
+    def on(cold: bool) -> float:
+        logits = predict(model, arrival_graph(arrivals, cold, positions), arrivals.nodes)
+        return accuracy(logits, arrivals.full.y[arrivals.nodes])
+
+    return setting_scores(scores["test_acc"], on(cold=False), on(cold=True))
+
+
 def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
     """Accuracy of the soft targets actually used (T = 1), where they cover the validation and test nodes:
     the teacher's own, or, for refined targets, theirs (the raw teacher's stays as recorded)."""
@@ -115,12 +126,13 @@ def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
 
 
 def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
-                    progress: bool = False, checkpoints: Path | None = None) -> SoftTargets:
+                    progress: bool = False, checkpoints: Path | None = None, arrivals: Arrivals | None = None
+                    ) -> SoftTargets:
     """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
     seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
     teacher) and store them there."""
     if isinstance(cfg.teacher, torch.nn.Module):  # its code can change while its weights do not: run it again
-        return teacher_soft_targets(cfg, data, seed, progress, checkpoints)
+        return teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
     path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
     if path is not None and path.is_file():
         try:
@@ -131,7 +143,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
             warnings.warn(f"{path}: {exc}; making them again", stacklevel=2)
-    targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints)
+    targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
     if path is not None:
         targets.save(path)
     return targets
@@ -139,13 +151,17 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
 
 def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teacher_dir: Path | None = None,
              progress: bool = False) -> dict:
-    """One seed: soft targets, labels-only MLP, distilled student. Saves artifacts to ``out``."""
+    """One seed: soft targets, labels-only MLP, distilled student. Saves artifacts to ``out``. Outside the
+    transductive setting, all of it happens on the observed graph and the held-out nodes are scored as
+    they arrive (:mod:`graphkd.distill.settings`)."""
     start = time.perf_counter()
+    arrivals = hold_out_arrivals(data, seed, cfg.arrival_fraction) if cfg.setting != "transductive" else None
+    data = arrivals.observed if arrivals is not None else data
     # Scoped by the options and the graph: an interrupted run resumes only its own training.
     run_key = hashlib.sha256(f"{cfg.key()}-{graph_fingerprint(data)}".encode()).hexdigest()[:12]
     checkpoints = out / "checkpoints" / run_key if out is not None else None
     student_data = with_positions(cfg, data)  # before any training: a graph they do not fit is refused first
-    targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints)
+    targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints, arrivals)
     targets.check_compatible(data)
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
     student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
@@ -159,6 +175,13 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         "soft_targets_hash": targets.meta["content_hash"],
         "seconds": time.perf_counter() - start,
     }
+    if arrivals is not None:
+        result["setting"] = cfg.setting
+        result["teacher"].update(setting_scores(result["teacher"]["test_acc"], scores["teacher_inductive_test_acc"],
+                                                scores["teacher_cold_start_test_acc"]))
+        result["baseline_mlp"].update(_arrival_scores(baseline, result["baseline_mlp"], arrivals))
+        positions = student_data.x[:, data.num_features:] if cfg.positions else None
+        result["student"].update(_arrival_scores(student, result["student"], arrivals, positions))
     if "soft_targets_test_acc" in scores:  # refined soft targets: their own accuracy
         result["soft_targets"] = {"val_acc": scores["soft_targets_val_acc"],
                                   "test_acc": scores["soft_targets_test_acc"]}
@@ -291,13 +314,17 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
             run_and_record(seed)
     per_seed = [per_seed[seed] for seed in sorted(per_seed)]
     summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
-               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
+               "setting": cfg.setting, "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
     roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
     for role in roles:
         test_mean, test_std = summarize([r[role]["test_acc"] for r in per_seed])
         val_mean, val_std = summarize([r[role]["val_acc"] for r in per_seed])
         summary[role] = {"test_acc_mean": test_mean, "test_acc_std": test_std, "val_acc_mean": val_mean,
                          "val_acc_std": val_std, "params": per_seed[0][role].get("params")}
+        for part in ("transductive", "inductive", "cold_start", "production"):  # outside the transductive setting
+            if f"{part}_test_acc" in per_seed[0][role]:
+                mean, std = summarize([r[role][f"{part}_test_acc"] for r in per_seed])
+                summary[role].update({f"{part}_test_acc_mean": mean, f"{part}_test_acc_std": std})
     summary["per_seed"] = per_seed
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

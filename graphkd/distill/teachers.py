@@ -244,16 +244,17 @@ def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
 
 
 def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, progress: bool = False,
-                   checkpoints: Path | None = None) -> tuple[list[Tensor], dict[str, Tensor], dict]:
+                   checkpoints: Path | None = None
+                   ) -> tuple[list[Tensor], dict[str, Tensor], dict, list[torch.nn.Module]]:
     """Train the teacher(s) ``cfg.teacher`` names (each architecture ``cfg.ensemble`` times) on the
     training labels. Returns every member's full-graph logits, the first member's representations at
-    ``layers`` (default: none; ``[None]`` means its last hidden layer) and metadata.
+    ``layers`` (default: none; ``[None]`` means its last hidden layer), metadata and the trained members.
 
     ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
     from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
 
     kinds = ensemble_members(cfg.teacher) * cfg.ensemble
-    logits, configs, params, hidden = [], [], 0, {}
+    logits, configs, params, hidden, models = [], [], 0, {}, []
     for member, kind in enumerate(kinds):
         torch.manual_seed(seed * 1000 + member)
         model = build_teacher(cfg, data, kind)
@@ -269,14 +270,29 @@ def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, 
         hidden = hidden or member_hidden
         configs.append(model.config())
         params += sum(p.numel() for p in model.parameters())
-    return logits, hidden, {"teachers": configs, "params": params}
+        models.append(model)
+    return logits, hidden, {"teachers": configs, "params": params}, models
+
+
+def _arrival_scores(models: list[torch.nn.Module], arrivals) -> dict:
+    """The ensemble's accuracy on the arriving nodes, in the full graph and with no edges."""
+    from graphkd.training import accuracy, predict
+
+    scores = {}
+    for name, graph in (("inductive", arrivals.full), ("cold_start", arrivals.cold)):
+        probs = torch.stack([predict(model, graph, arrivals.nodes).softmax(-1) for model in models]).mean(0)
+        scores[f"teacher_{name}_test_acc"] = accuracy(probs, graph.y[arrivals.nodes])
+    return scores
 
 
 def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
-                         checkpoints: Path | None = None) -> SoftTargets:
+                         checkpoints: Path | None = None, arrivals=None) -> SoftTargets:
     """The soft targets of ``cfg.teacher``, whatever it is (see the module docstring): trained here,
     run here, or read; with the hidden representation the knowledge terms need, refined if
-    ``cfg.refine`` asks, and scored on the validation and test nodes from the numbers used."""
+    ``cfg.refine`` asks, and scored on the validation and test nodes from the numbers used.
+
+    ``arrivals`` (:class:`graphkd.distill.settings.Arrivals`, with ``data`` its observed graph): the
+    trained teacher is also scored on the held-out nodes, with their edges and without."""
     from graphkd.distill.refine import correct_and_smooth
 
     teacher = cfg.teacher
@@ -293,7 +309,9 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
                                f"configuration asks for {cfg.transfer!r}: set transfer to match")
         return teacher
     if ensemble_members(teacher) is not None:
-        member_logits, hidden, meta = train_teachers(cfg, data, seed, layers, progress, checkpoints)
+        member_logits, hidden, meta, models = train_teachers(cfg, data, seed, layers, progress, checkpoints)
+        if arrivals is not None:
+            meta.update(_arrival_scores(models, arrivals))
     elif isinstance(teacher, torch.nn.Module):
         logits, hidden = teacher_outputs(teacher, data, [name or default_hidden_layer(teacher) for name in layers])
         member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
