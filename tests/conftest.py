@@ -46,8 +46,9 @@ def tiny_graph() -> Data:
 
 
 @pytest.fixture
-def benchmark_script():
+def benchmark_script(monkeypatch):
     """``benchmark_script("distill_table")``: the script ``benchmarks/distill_table.py`` as a module."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when run as a script: it may import the scripts beside it
 
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
