@@ -211,27 +211,36 @@ def write_depth_markdown(results: dict, path: Path) -> None:
                           "teacher params"], rows) + f"\n\nMachine: {_machine(results)}\n")
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--study", choices=["knowledge", "depth"], default="knowledge", help="which table to build")
+def selection_parser(description: str, work: str, datasets_help: str) -> argparse.ArgumentParser:
+    """The options every validation-selected table shares (this one and settings_table.py)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=None,
-                   help=f"datasets (default: {', '.join(BEST_TEACHER)} for knowledge, "
-                        f"{', '.join(DEPTH_DATASETS)} for depth)")
+    p.add_argument("--datasets", nargs="+", default=None, help=datasets_help)
     p.add_argument("--runs", type=int, default=10, help="seeds of each reported row")
     p.add_argument("--select-runs", type=int, default=5, help="seeds each candidate setting runs for selection")
     p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / "knowledge"), help="per-seed records and soft targets")
+    p.add_argument("--work", default=str(HERE / "work" / work), help="per-seed records and soft targets")
     p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
-    args.datasets = args.datasets or list(BEST_TEACHER if args.study == "knowledge" else DEPTH_DATASETS)
-    unknown = set(args.datasets) - set(BEST_TEACHER)
+    return p
+
+
+def check_selection_args(p: argparse.ArgumentParser, args, valid) -> None:
+    unknown = set(args.datasets) - set(valid)
     if unknown:
-        p.error(f"unknown dataset(s) {sorted(unknown)}; valid: {', '.join(BEST_TEACHER)}")
+        p.error(f"unknown dataset(s) {sorted(unknown)}; valid: {', '.join(valid)}")
     if not 1 <= args.select_runs <= args.runs:
         p.error("--select-runs must lie in [1, --runs]")
     Path(args.results).mkdir(parents=True, exist_ok=True)
+
+
+def main(argv=None) -> None:
+    p = selection_parser(__doc__, "knowledge", f"datasets (default: {', '.join(BEST_TEACHER)} for knowledge, "
+                                               f"{', '.join(DEPTH_DATASETS)} for depth)")
+    p.add_argument("--study", choices=["knowledge", "depth"], default="knowledge", help="which table to build")
+    args = p.parse_args(argv)
+    args.datasets = args.datasets or list(BEST_TEACHER if args.study == "knowledge" else DEPTH_DATASETS)
+    check_selection_args(p, args, BEST_TEACHER)
     study = knowledge_study if args.study == "knowledge" else depth_study
     study(args, Path(args.results) / f"{args.study}.json")
 

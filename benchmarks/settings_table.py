@@ -13,15 +13,13 @@ best runs all ``--runs``; the table says how many candidates were tried.
 Resumable: finished datasets are kept in the JSON, finished seeds in ``--work``. Writes
 benchmarks/results/settings.{json,md}.
 """
-import argparse
 import json
 from pathlib import Path
 
-from knowledge_table import RECIPES, Runner, _slim, record
+from knowledge_table import RECIPES, Runner, _slim, check_selection_args, record, selection_parser
 
 from graphkd.report import markdown_table
 
-HERE = Path(__file__).resolve().parent
 DATASETS = ("Cora", "CiteSeer", "Photo", "Computers", "CS", "Physics")
 # ../shared/docs/anchors.md, GLNN production setting (SAGE teacher): teacher / MLP / GLNN.
 GLNN_PRODUCTION = {"Cora": (79.29, 58.98, 78.28), "CiteSeer": (68.38, 59.81, 69.27),
@@ -61,16 +59,10 @@ def write_markdown(results: dict, path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help="datasets (default: all six)")
-    parser.add_argument("--runs", type=int, default=10, help="seeds of each reported row")
-    parser.add_argument("--select-runs", type=int, default=5, help="seeds each candidate runs for selection")
-    parser.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    parser.add_argument("--work", default=str(HERE / "work" / "settings"), help="per-seed records and teachers")
-    parser.add_argument("--results", default=str(HERE / "results"), help="folder for settings.{json,md}")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser = selection_parser(__doc__, "settings", f"datasets (default: {', '.join(DATASETS)})")
     args = parser.parse_args(argv)
+    args.datasets = args.datasets or list(DATASETS)
+    check_selection_args(parser, args, DATASETS + ("CSBM",))  # CSBM: a synthetic graph, for trials
     json_path = Path(args.results) / "settings.json"
     results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
     for dataset in args.datasets:
