@@ -737,3 +737,78 @@ def test_error_api_setting_with_a_given_teacher():
 ])
 def test_error_cli_setting(argv, message, capsys):
     assert message in _cli_error(["distill", "--quiet", "--runs", "1", *argv], capsys)
+
+
+# ---- Found in the second hostile trial ------------------------------------------------------------------
+
+def test_recomputed_record_copied_from_another_seed(finished_run):
+    cfg, first, out = finished_run
+    (out / "runs" / "seed0.json").write_text((out / "runs" / "seed1.json").read_text())
+    with pytest.warns(UserWarning, match="seed0.json is not the record of seed 0"):
+        again = run_distillation(cfg, data=_graph(), out=out, progress=False)
+    assert [r["seed"] for r in again["per_seed"]] == [0, 1] and again["student"] == first["student"]
+
+
+def test_recomputed_record_that_is_not_an_object(finished_run):
+    cfg, first, out = finished_run
+    (out / "runs" / "seed0.json").write_text("[1, 2]")
+    with pytest.warns(UserWarning, match="seed0.json is not the record of seed 0"):
+        assert run_distillation(cfg, data=_graph(), out=out, progress=False)["student"] == first["student"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda g: g.update({"abc": [1]}), "adjacency lists must map node ids to lists of node ids"),
+    (lambda g: g[0].append(-5), "negative node id -5"),
+])
+def test_error_data_root_bad_adjacency_lists(data_root, tmp_path, edit, message):
+    from graphkd.data.raw import safe_unpickle
+
+    shutil.copytree(data_root / "Cora", tmp_path / "Cora")
+    path = tmp_path / "Cora" / "raw" / "ind.cora.graph"
+    graph = dict(safe_unpickle(path))
+    edit(graph)
+    path.write_bytes(pickle.dumps(graph))
+    with pytest.raises(GraphkdError, match=message):
+        load_dataset("Cora", root=tmp_path)
+
+
+def test_error_api_graph_without_features():
+    with pytest.raises(GraphkdError, match="at least one node and one feature, got \\(6, 0\\)"):
+        check_graph(_graph(x=torch.zeros(6, 0)))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(num_features=10), r"student.npz is not a loadable numpy student .*size 6 is different from 10"),
+    (lambda m: m.update(num_classes=4), r"student.npz maps 6 features to 3 outputs; .*metadata.json says 4 classes"),
+    (lambda m: m["files"]["numpy"].pop("sha256"), "must hold a path and a sha256"),
+    (lambda m: m.update(preprocessing=None), "is not a graphkd export's metadata"),
+    (lambda m: m.update(position_features={"dim": -3}), "position_features must hold an integer dim"),
+    (lambda m: m["preprocessing"].update(row_normalize="no"), "row_normalize must be true or false"),
+])
+def test_error_export_metadata_of_the_wrong_type_or_shape(export_dir, edit, message):
+    _edit_metadata(export_dir, edit)
+    with pytest.raises(GraphkdError, match=message):
+        Predictor.load(export_dir)
+
+
+def test_error_export_file_damaged_with_its_hash_updated(export_dir):
+    import hashlib
+
+    path = export_dir / "student.npz"
+    path.write_bytes(path.read_bytes()[:60])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    _edit_metadata(export_dir, lambda m: m["files"]["numpy"].update(sha256=digest))
+    with pytest.raises(GraphkdError, match="student.npz is not a loadable numpy student"):
+        Predictor.load(export_dir)
+
+
+def test_error_export_of_something_that_is_no_model(tmp_path):
+    with pytest.raises(GraphkdError, match="export a torch.nn.Module or the path of a saved model, got int"):
+        export_student(42, tmp_path / "out")
+
+
+def test_error_spectral_positions_of_edges_outside_the_graph():
+    from graphkd.distill.positions import spectral_positions
+
+    with pytest.raises(GraphkdError, match=r"outside \[0, 3\)"):
+        spectral_positions(torch.tensor([[0, 9], [9, 0]]), 3, 1)

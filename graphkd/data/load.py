@@ -142,8 +142,9 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     if isinstance(data.x, torch.Tensor) and data.x.layout != torch.strided:
         raise GraphkdError(f"data.x must be a dense tensor, got layout {data.x.layout} (give x.to_dense(): graphkd "
                            "stores sparse features sparsely itself)")
-    if not isinstance(data.x, torch.Tensor) or data.x.dim() != 2 or data.x.size(0) == 0:
-        raise GraphkdError("data.x must be a [num_nodes, num_features] feature matrix with at least one node")
+    if not isinstance(data.x, torch.Tensor) or data.x.dim() != 2 or 0 in data.x.shape:
+        raise GraphkdError("data.x must be a [num_nodes, num_features] feature matrix with at least one node and "
+                           f"one feature, got {tuple(data.x.shape) if isinstance(data.x, torch.Tensor) else data.x}")
     num_nodes = data.x.size(0)
     if "num_nodes" in data and data["num_nodes"] is not None and data["num_nodes"] != num_nodes:
         raise GraphkdError(f"data.num_nodes is {data['num_nodes']} but data.x has {num_nodes} rows")

@@ -116,7 +116,14 @@ def read_planetoid(raw_dir: Path, name: str) -> Data:
     masks["train_mask"][: y.size(0)] = True
     masks["val_mask"][y.size(0): y.size(0) + 500] = True
     masks["test_mask"][test_index] = True
-    edge_index = edge_index_from_dict({int(k): [int(v) for v in vs] for k, vs in graph.items()}, num_nodes=num_nodes)
+    try:
+        adjacency = {int(k): [int(v) for v in vs] for k, vs in graph.items()}
+    except (TypeError, ValueError) as exc:
+        raise RawFileError(f"{graph_path}: adjacency lists must map node ids to lists of node ids ({exc})") from exc
+    ids = [k for k in adjacency] + [v for vs in adjacency.values() for v in vs]
+    if ids and min(ids) < 0:
+        raise RawFileError(f"{graph_path}: negative node id {min(ids)} in the adjacency lists")
+    edge_index = edge_index_from_dict(adjacency, num_nodes=num_nodes)
     return Data(x=features, edge_index=edge_index, y=labels, **masks)
 
 

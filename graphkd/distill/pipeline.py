@@ -209,7 +209,7 @@ def _record_hash(record: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str) -> dict | None:
+def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int) -> dict | None:
     """The seed's finished record if it was made with these options on this very graph, else ``None``
     (a record of other options or data is recomputed, never mixed in; an unreadable one too)."""
     if record is None or not record.is_file():
@@ -218,6 +218,9 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str) -> dict |
         saved = json.loads(record.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         warnings.warn(f"{record} is unreadable ({exc}); running the seed again", stacklevel=3)
+        return None
+    if not isinstance(saved, dict) or saved.get("seed") != seed:  # not a record, or another seed's copied here
+        warnings.warn(f"{record} is not the record of seed {seed}; running the seed again", stacklevel=3)
         return None
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
         return None
@@ -286,7 +289,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         record = out / "runs" / f"seed{seed}.json" if out is not None else None
         seed_data = _seed_data(cfg, data, seed)
         data_key = graph_fingerprint(seed_data)
-        result = _saved_run(record, cfg, data_key)  # a seed finished before (or by another process)
+        result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
         if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
             now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]
             result = result if result.get("soft_targets_hash") == now else None

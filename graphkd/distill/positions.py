@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphkd.checks import check_edge_index
 from graphkd.errors import GraphkdError
 
 __all__ = ["NEW_NODE_RULE", "new_node_positions", "spectral_positions"]
@@ -33,6 +34,7 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
     import scipy.sparse as sp
     from scipy.sparse.linalg import eigsh
 
+    check_edge_index(edge_index, num_nodes)
     if not 1 <= dim < num_nodes - 1:
         raise GraphkdError(f"position feature dimension must lie in [1, {num_nodes - 2}] for {num_nodes} nodes, "
                            f"got {dim}")

@@ -106,6 +106,9 @@ def _write_numpy(model: MLP, path: Path) -> None:
 def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
     if isinstance(model_path_or_module, torch.nn.Module):
         model, meta = model_path_or_module, dict(meta or {})
+    elif not isinstance(model_path_or_module, (str, os.PathLike)):
+        kind = type(model_path_or_module).__name__
+        raise GraphkdError(f"export a torch.nn.Module or the path of a saved model, got {kind}")
     else:
         model, saved = load_model(model_path_or_module)
         meta = {**saved, **(meta or {})}

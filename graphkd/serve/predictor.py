@@ -103,6 +103,23 @@ def _real_array(values, name: str) -> np.ndarray:
         raise GraphkdError(f"{name} must be numbers ({exc})") from exc
 
 
+def _checked_metadata(metadata) -> dict:
+    """``metadata`` if every field the predictor reads has the type it needs; else a ``TypeError``/``KeyError``."""
+    positive = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
+    if not (positive(metadata["num_features"]) and positive(metadata["num_classes"])):
+        raise TypeError("num_features and num_classes must be integers >= 1")
+    if not isinstance(metadata["preprocessing"].get("row_normalize"), bool):
+        raise TypeError("preprocessing.row_normalize must be true or false")
+    for fmt, info in metadata["files"].items():
+        if not (isinstance(info.get("path"), str) and isinstance(info.get("sha256"), str)):
+            raise TypeError(f"files.{fmt} must hold a path and a sha256")
+    positions = metadata.get("position_features")
+    if positions is not None and not (positive(positions.get("dim")) and isinstance(positions.get("kind"), str)
+                                      and isinstance(positions.get("new_node"), str)):
+        raise TypeError("position_features must hold an integer dim >= 1, a kind and a new_node rule")
+    return metadata
+
+
 class Predictor:
     """An exported student ready to serve. Build it with :meth:`Predictor.load`.
 
@@ -139,10 +156,8 @@ class Predictor:
             raise MissingFileError(f"{directory} holds no exported student (no metadata.json); "
                                    f"write one with `graphkd export --model MODEL --out {directory}`")
         try:
-            metadata = json.loads(meta_path.read_text())
-            for key in ("num_features", "num_classes", "preprocessing", "files"):
-                metadata[key]  # noqa: B018  (every key the predictor reads must be there)
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            metadata = _checked_metadata(json.loads(meta_path.read_text()))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise GraphkdError(f"{meta_path} is not a graphkd export's metadata ({type(exc).__name__}: {exc})") from exc
         exported = [fmt for fmt in BACKENDS if fmt in metadata.get("files", {})]
         valid = ("auto",) + BACKENDS
@@ -170,12 +185,20 @@ class Predictor:
             raise GraphkdError(f"{path} differs from the file exported (sha256 mismatch); export again")
         # With position features the features alone are normalised, here, before the two are joined.
         row_normalize = bool(metadata["preprocessing"]["row_normalize"]) and not metadata.get("position_features")
-        if backend == "numpy":
-            forward = _numpy_forward(path, row_normalize)
-        elif backend == "onnx":
-            forward = _onnx_forward(path, row_normalize, num_threads)
-        else:
-            forward = _torch_export_forward(path, row_normalize, num_threads)
+        loaders = {"numpy": lambda: _numpy_forward(path, row_normalize),
+                   "onnx": lambda: _onnx_forward(path, row_normalize, num_threads),
+                   "torch_export": lambda: _torch_export_forward(path, row_normalize, num_threads)}
+        width = metadata["num_features"] + int((metadata.get("position_features") or {}).get("dim", 0))
+        try:  # a file that does not load, or a model of another shape than its metadata says
+            forward = loaders[backend]()
+            shape = np.shape(forward(np.ones((2, width), np.float32)))
+        except ImportError:
+            raise
+        except Exception as exc:
+            raise GraphkdError(f"{path} is not a loadable {backend} student ({type(exc).__name__}: {exc})") from exc
+        if shape != (2, metadata["num_classes"]):
+            raise GraphkdError(f"{path} maps {width} features to {shape[-1]} outputs; {meta_path} says "
+                               f"{metadata['num_classes']} classes")
         return cls(forward, metadata, backend)
 
     def predict_proba(self, features, positions=None) -> np.ndarray:
