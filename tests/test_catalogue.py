@@ -498,7 +498,7 @@ def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeyp
 
 # ---- Training checkpoints --------------------------------------------------------------------------------
 
-def _state(tmp_path):
+def _state():
     model = MLP(3, 4, 2)
     return model, torch.optim.Adam(model.parameters())
 
@@ -506,18 +506,18 @@ def _state(tmp_path):
 def test_error_checkpoint_truncated(tmp_path):
     (tmp_path / "student.ckpt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(GraphkdError, match="student.ckpt is not a readable training checkpoint"):
-        load_training_state(tmp_path / "student.ckpt", {}, *_state(tmp_path))
+        load_training_state(tmp_path / "student.ckpt", {}, *_state())
 
 
 def test_refused_checkpoint_crafted(in_tmp):
     with pytest.raises(GraphkdError, match="student.ckpt is not a training checkpoint: it holds objects other"):
-        load_training_state(_crafted(in_tmp / "student.ckpt"), {}, *_state(in_tmp))
+        load_training_state(_crafted(in_tmp / "student.ckpt"), {}, *_state())
 
 
 def test_refused_checkpoint_of_another_format(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "model.pt")
     with pytest.raises(GraphkdError, match="model.pt is not a graphkd training checkpoint"):
-        load_training_state(tmp_path / "model.pt", {}, *_state(tmp_path))
+        load_training_state(tmp_path / "model.pt", {}, *_state())
 
 
 def test_error_checkpoint_damaged_in_a_run_names_it(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset,
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
-from graphkd.distill.settings import Arrivals, arrival_graph, hold_out_arrivals, setting_scores
+from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
@@ -107,11 +107,8 @@ def _scores(model, data: Data) -> dict:
 
 def _arrival_scores(model, scores: dict, arrivals: Arrivals, positions: Tensor | None = None) -> dict:
     """A student's transductive, inductive, cold-start and production accuracy (``scores``: its observed ones)."""
-    def on(cold: bool) -> float:
-        logits = predict(model, arrival_graph(arrivals, cold, positions), arrivals.nodes)
-        return accuracy(logits, arrivals.full.y[arrivals.nodes])
-
-    return setting_scores(scores["test_acc"], on(cold=False), on(cold=True))
+    return setting_scores(scores["test_acc"], arrival_accuracy([model], arrivals, False, positions),
+                          arrival_accuracy([model], arrivals, True, positions))
 
 
 def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
@@ -324,7 +321,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         val_mean, val_std = summarize([r[role]["val_acc"] for r in per_seed])
         summary[role] = {"test_acc_mean": test_mean, "test_acc_std": test_std, "val_acc_mean": val_mean,
                          "val_acc_std": val_std, "params": per_seed[0][role].get("params")}
-        for part in ("transductive", "inductive", "cold_start", "production"):  # outside the transductive setting
+        for part in PARTS:  # outside the transductive setting
             if f"{part}_test_acc" in per_seed[0][role]:
                 mean, std = summarize([r[role][f"{part}_test_acc"] for r in per_seed])
                 summary[role].update({f"{part}_test_acc_mean": mean, f"{part}_test_acc_std": std})

@@ -274,17 +274,6 @@ def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, 
     return logits, hidden, {"teachers": configs, "params": params}, models
 
 
-def _arrival_scores(models: list[torch.nn.Module], arrivals) -> dict:
-    """The ensemble's accuracy on the arriving nodes, in the full graph and with no edges."""
-    from graphkd.training import accuracy, predict
-
-    scores = {}
-    for name, graph in (("inductive", arrivals.full), ("cold_start", arrivals.cold)):
-        probs = torch.stack([predict(model, graph, arrivals.nodes).softmax(-1) for model in models]).mean(0)
-        scores[f"teacher_{name}_test_acc"] = accuracy(probs, graph.y[arrivals.nodes])
-    return scores
-
-
 def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
                          checkpoints: Path | None = None, arrivals=None) -> SoftTargets:
     """The soft targets of ``cfg.teacher``, whatever it is (see the module docstring): trained here,
@@ -311,7 +300,10 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
     if ensemble_members(teacher) is not None:
         member_logits, hidden, meta, models = train_teachers(cfg, data, seed, layers, progress, checkpoints)
         if arrivals is not None:
-            meta.update(_arrival_scores(models, arrivals))
+            from graphkd.distill.settings import arrival_accuracy
+
+            meta.update(teacher_inductive_test_acc=arrival_accuracy(models, arrivals, cold=False),
+                        teacher_cold_start_test_acc=arrival_accuracy(models, arrivals, cold=True))
     elif isinstance(teacher, torch.nn.Module):
         logits, hidden = teacher_outputs(teacher, data, [name or default_hidden_layer(teacher) for name in layers])
         member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
