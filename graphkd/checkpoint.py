@@ -3,11 +3,14 @@
 A checkpoint holds the next epoch, the model and optimizer state, the best weights so far with their
 validation accuracy and the epochs since, and the random states (torch CPU, python ``random``, numpy),
 because dropout and ``randperm`` draw from the global generators. It also stores a fingerprint of the
-model and training configuration and refuses to resume a run whose fingerprint differs.
+model and training configuration and refuses to resume a run whose fingerprint differs, and a content
+hash of everything it holds: a checkpoint changed after it was written stops the run instead of
+being resumed.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 
 from graphkd.errors import GraphkdError
-from graphkd.io import atomic_save, load_tensors
+from graphkd.io import atomic_save, load_tensors, update_hash
 
 __all__ = ["load_training_state", "save_training_state", "training_fingerprint"]
 
@@ -61,15 +64,22 @@ def _set_rng_state(state: dict) -> None:
                          "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
 
 
+def _content_hash(blob: dict) -> str:
+    h = hashlib.sha256()
+    update_hash(h, {key: value for key, value in blob.items() if key != "content_hash"})
+    return h.hexdigest()
+
+
 def save_training_state(path: str | os.PathLike, fingerprint: dict, next_epoch: int, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, best_state: dict, best_acc: float,
                         since_best: int, auxiliary: torch.nn.Module | None = None) -> Path:
     """Atomically write the state at an epoch boundary; ``next_epoch`` is the first epoch still to run."""
-    return atomic_save({"format": FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch,
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "auxiliary": auxiliary.state_dict() if auxiliary is not None else {},
-                        "best_state": best_state, "best_acc": best_acc, "since_best": since_best,
-                        "rng": _rng_state()}, path)
+    blob = {"format": FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "auxiliary": auxiliary.state_dict() if auxiliary is not None else {},
+            "best_state": best_state, "best_acc": best_acc, "since_best": since_best, "rng": _rng_state()}
+    blob["content_hash"] = _content_hash(blob)
+    return atomic_save(blob, path)
 
 
 def _differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -88,8 +98,8 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
     """Restore ``model``, ``optimizer`` and the random states from ``path``; return the loop state
     (``next_epoch``, ``best_state``, ``best_acc``, ``since_best``), or ``None`` if there is no checkpoint.
 
-    Raises ``GraphkdError`` if the file is not a training checkpoint or was written for another
-    model or training configuration.
+    Raises ``GraphkdError`` if the file is not a training checkpoint, was changed after it was written
+    (its content hash differs), or was written for another model or training configuration.
     """
     path = Path(path)
     if not path.is_file():
@@ -97,6 +107,9 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
     blob = load_tensors(path, "training checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise GraphkdError(f"{path} is not a graphkd training checkpoint (expected format {FORMAT!r})")
+    if blob.get("content_hash") != _content_hash(blob):
+        raise GraphkdError(f"checkpoint {path} was changed after it was written (its content hash is missing or "
+                           "differs); delete it to train from the start")
     differences = _differences(blob["fingerprint"], fingerprint)
     if differences:
         raise GraphkdError(f"checkpoint {path} belongs to a different model or training configuration "

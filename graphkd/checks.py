@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -28,13 +29,13 @@ def check_choice(kind: str, value: str, valid) -> str:
 
 
 def check_temperature(temperature: float) -> float:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+    if not (isinstance(temperature, numbers.Real) and math.isfinite(temperature) and temperature > 0):
         raise GraphkdError(f"temperature must be a finite number > 0, got {temperature!r}")
     return float(temperature)
 
 
 def check_alpha(alpha: float) -> float:
-    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+    if not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
         raise GraphkdError(f"alpha must lie in [0, 1], got {alpha!r}")
     return float(alpha)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import pickle
@@ -13,8 +14,8 @@ import torch
 
 from graphkd.errors import GraphkdError, MissingFileError
 
-__all__ = ["atomic_save", "atomic_write_text", "load_model", "load_tensors", "save_model", "update_json",
-           "writable_folder"]
+__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "load_model", "load_tensors", "one_line", "save_model",
+           "update_hash", "update_json", "writable_folder"]
 
 
 def writable_folder(path: str | os.PathLike, what: str) -> Path:
@@ -33,6 +34,8 @@ def writable_folder(path: str | os.PathLike, what: str) -> Path:
 def _atomic_write(path: str | os.PathLike, write) -> Path:
     """``write(file)`` into a temporary file beside ``path``, then rename: a killed run never leaves half a file."""
     path = Path(path)
+    if path.is_dir():  # os.replace would fail naming the temporary file, not this one
+        raise GraphkdError(f"{path} is a folder; a file was to be written there")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -88,9 +91,16 @@ def load_tensors(path: str | os.PathLike, what: str):
                 from exc
         raise GraphkdError(f"{path} is not a {what}: it holds objects other than tensors and plain containers "
                            f"({reason}), which graphkd refuses to unpickle") from exc
-    except Exception as exc:  # RuntimeError (bad zip), EOFError (truncated), ...
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise GraphkdError(f"{path} is not a readable {what} ({type(exc).__name__}: {first_line})") from exc
+    except Exception as exc:  # RuntimeError (bad zip), EOFError (truncated), KeyError (text), ...
+        raise GraphkdError(f"{path} is not a readable {what} (not written by torch.save, or damaged: "
+                           f"{one_line(exc)})") from exc
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: its type and its message's lines joined, cut at ``limit`` characters."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _weights_only_reason(exc: Exception) -> str:
@@ -98,6 +108,31 @@ def _weights_only_reason(exc: Exception) -> str:
     advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(advice)]
     return lines[0].removeprefix("WeightsUnpickler error:").strip() if lines else type(exc).__name__
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """The sha256 of a file's bytes, or ``None`` when there is no such file."""
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def update_hash(h, value) -> None:
+    """Feed ``value``, a tensor or a nested structure of tensors and plain values, into hash ``h`` (shapes
+    and dtypes included, so equal bytes of another shape hash differently)."""
+    if isinstance(value, torch.Tensor):
+        h.update(f"{tuple(value.shape)}{value.dtype}".encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(f"dict{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            h.update(repr(key).encode())
+            update_hash(h, value[key])
+    elif isinstance(value, (list, tuple)):
+        h.update(f"list{len(value)}".encode())
+        for item in value:
+            update_hash(h, item)
+    else:
+        h.update(repr(value).encode())
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
@@ -117,6 +152,6 @@ def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
         model = build_model(**blob["config"])
         model.load_state_dict(blob["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:  # a config that does not fit the weights
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GraphkdError(f"{path}: the stored model configuration does not fit its weights ({first_line})") from exc
+        raise GraphkdError(f"{path}: the stored model configuration does not fit its weights ({one_line(exc)})") \
+            from exc
     return model.eval(), blob.get("meta", {})

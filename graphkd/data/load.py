@@ -29,10 +29,13 @@ class DatasetNotFoundError(MissingFileError):
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root`` if given, else ``$GRAPHKD_DATA``, else a per-user cache folder."""
+    if root is None and os.environ.get(DATA_ENV):
+        root = os.environ[DATA_ENV]
     if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
+        root = Path(root).expanduser()
+        if root.exists() and not root.is_dir():
+            raise GraphkdError(f"data root {root} is a file; give the folder that holds <Name>/raw/")
+        return root
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "graphkd"
 

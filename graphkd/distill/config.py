@@ -6,6 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+import torch
+
 from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
@@ -85,6 +88,11 @@ class DistillConfig:
     arrival_fraction: float = 0.2
 
     def __post_init__(self):
+        if isinstance(self.teacher, np.ndarray):  # logits as an array: the same numbers as a tensor
+            try:
+                self.teacher = torch.as_tensor(self.teacher)
+            except TypeError as exc:
+                raise GraphkdError(f"teacher logits must be a numeric array, got dtype {self.teacher.dtype}") from exc
         if isinstance(self.teacher, str) and ensemble_members(self.teacher) is not None:
             self.teacher = "+".join(ensemble_members(self.teacher))
         teacher_fingerprint(self.teacher)  # refuses what is no teacher
@@ -95,8 +103,6 @@ class DistillConfig:
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         self.setting = check_choice("setting", self.setting, SETTINGS)
-        if not isinstance(self.ensemble, int) or self.ensemble < 1:
-            raise GraphkdError(f"ensemble must be an integer >= 1, got {self.ensemble!r}")
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
             raise GraphkdError("GNN students are shallow: student_layers must be 1 or 2")
@@ -115,22 +121,27 @@ class DistillConfig:
                                "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
 
     def _check_bounds(self) -> None:
-        """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead."""
+        """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead.
+        NumPy numbers are accepted and stored as Python ones (they must survive JSON)."""
         import math
+        import numbers
 
         def bounded(name, low, high, optional=False, integer=False):
             value = getattr(self, name)
             if optional and value is None:
                 return
-            kind = int if integer else (int, float)
+            kind = numbers.Integral if integer else numbers.Real
             if isinstance(value, bool) or not isinstance(value, kind) or not (
                     math.isfinite(value) and low <= value <= high):
                 raise GraphkdError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
                                    f"got {value!r}")
+            if not isinstance(value, (int, float)):
+                setattr(self, name, int(value) if integer else float(value))
 
         for name in KNOWLEDGE_WEIGHTS:  # NaN or inf would turn the loss into NaN and the student into noise
             bounded(name, 0.0, 1e6)
         bounded("runs", 1, 100_000, integer=True)
+        bounded("ensemble", 1, 64, integer=True)
         bounded("seed", 0, 2**31 - 1, integer=True)
         bounded("weight_decay", 0.0, 10.0)
         bounded("student_weight_decay", 0.0, 10.0)

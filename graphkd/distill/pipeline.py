@@ -31,7 +31,7 @@ from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
-from graphkd.io import atomic_write_text, save_model, writable_folder
+from graphkd.io import atomic_write_text, file_sha256, save_model, writable_folder
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
@@ -139,7 +139,8 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
                 raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
-            warnings.warn(f"{path}: {exc}; making them again", stacklevel=2)
+            said = str(exc) if str(path) in str(exc) else f"{path}: {exc}"  # name the file once
+            warnings.warn(f"{said}; making them again", stacklevel=2)
     targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
     if path is not None:
         targets.save(path)
@@ -188,7 +189,8 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
         if cfg.positions:
             meta["position_features"] = {"kind": "spectral", "dim": cfg.positions, "new_node": NEW_NODE_RULE}
-        save_model(student, out / f"student_seed{seed}.pt", meta=meta)
+        # The record names the very file, so a record restored beside another run's student is not trusted.
+        result["student_file_sha256"] = file_sha256(save_model(student, out / f"student_seed{seed}.pt", meta=meta))
     return result
 
 
@@ -224,6 +226,11 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     if saved.get("record_hash") != _record_hash(saved):
         warnings.warn(f"{record} was edited after it was written (its hash differs); running the seed again",
                       stacklevel=3)
+        return None
+    student_file = record.parent.parent / f"student_seed{seed}.pt"
+    if saved.get("student_file_sha256") != file_sha256(student_file):
+        warnings.warn(f"{student_file} is missing or is not the student that {record} describes; running the seed "
+                      "again", stacklevel=3)
         return None
     if saved.get("threads") != torch.get_num_threads():
         warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "

@@ -122,8 +122,11 @@ class SoftTargets:
         if num_classes is not None and num_classes != self.num_classes:
             problems.append(f"teacher has {self.num_classes} classes, student {num_classes}")
         if self.meta.get("split_fingerprint") != split_fingerprint(data):
-            problems.append(f"made for split {self.meta.get('split')!r} (seed {self.meta.get('split_seed')}), graph "
-                            f"has split {getattr(data, 'split', None)!r} (seed {getattr(data, 'split_seed', None)})")
+            made = (self.meta.get("split"), self.meta.get("split_seed"))
+            now = (getattr(data, "split", None), getattr(data, "split_seed", None))
+            problems.append(f"made for other train/val/test masks (both are called split {now[0]!r}, seed {now[1]})"
+                            if made == now else f"made for split {made[0]!r} (seed {made[1]}), graph has split "
+                            f"{now[0]!r} (seed {now[1]})")
         elif features and self.meta.get("graph_fingerprint") != graph_fingerprint(data):
             problems.append("made for other features, edges or labels (or by a graphkd that did not record them)")
         if problems:
@@ -133,8 +136,11 @@ class SoftTargets:
         """The stored representation of layer ``name`` (default: the only one stored)."""
         if name is None and len(self.hidden) == 1:
             return next(iter(self.hidden.values()))
+        stored = ", ".join(self.hidden) or "none"
+        if name is None:
+            held = "several teacher representations" if self.hidden else "no teacher representation"
+            raise GraphkdError(f"these soft targets hold {held} (stored: {stored}); name one with teacher_layer=...")
         if name not in self.hidden:
-            stored = ", ".join(self.hidden) or "none"
             raise GraphkdError(f"these soft targets hold no teacher representation {name!r} (stored: {stored}); "
                                "capture it with teacher_layer=...")
         return self.hidden[name]

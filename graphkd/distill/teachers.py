@@ -24,7 +24,7 @@ from torch_geometric.data import Data
 
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
-from graphkd.io import load_tensors
+from graphkd.io import load_tensors, update_hash
 from graphkd.training import accuracy
 
 __all__ = [
@@ -164,11 +164,6 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
     return blob
 
 
-def _hash_tensor(h, tensor: Tensor) -> None:
-    h.update(f"{tuple(tensor.shape)}{tensor.dtype}".encode())
-    h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-
-
 def teacher_fingerprint(teacher) -> str:
     """A short string that changes whenever the teacher does: its name, or a hash of a module's class
     and weights, of precomputed numbers, or of a file's bytes. Names cached soft targets and results."""
@@ -182,10 +177,10 @@ def teacher_fingerprint(teacher) -> str:
         h.update(f"{type(teacher).__module__}.{type(teacher).__qualname__}".encode())
         for name, value in teacher.state_dict().items():
             h.update(name.encode())
-            _hash_tensor(h, value)
+            update_hash(h, value)
         return f"module:{h.hexdigest()[:16]}"
     if isinstance(teacher, Tensor):
-        _hash_tensor(h, teacher)
+        update_hash(h, teacher)
         return f"logits:{h.hexdigest()[:16]}"
     if isinstance(teacher, dict):
         hidden = teacher.get("hidden") or {}
@@ -193,10 +188,10 @@ def teacher_fingerprint(teacher) -> str:
             raise GraphkdError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}"
                                f"; got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
         try:
-            _hash_tensor(h, torch.as_tensor(teacher["logits"]))
+            update_hash(h, torch.as_tensor(teacher["logits"]))
             for name in sorted(hidden, key=str):
                 h.update(str(name).encode())
-                _hash_tensor(h, torch.as_tensor(hidden[name]))
+                update_hash(h, torch.as_tensor(hidden[name]))
         except (TypeError, ValueError, RuntimeError) as exc:
             raise GraphkdError(f"teacher outputs must be tensors or arrays ({exc})") from exc
         return f"outputs:{h.hexdigest()[:16]}"

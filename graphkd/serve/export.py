@@ -7,7 +7,6 @@ the recorded preprocessing (row normalisation for Planetoid data) is applied by 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ import torch
 
 from graphkd.checks import check_choice, check_finite
 from graphkd.errors import GraphkdError
-from graphkd.io import load_model, writable_folder
+from graphkd.io import file_sha256, load_model, writable_folder
 from graphkd.models import MLP
 
 __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
@@ -77,10 +76,6 @@ def _check_preprocessing(preprocessing: dict) -> dict:
     if unknown:
         raise GraphkdError(f"unknown preprocessing key(s) {sorted(unknown)}; valid: {', '.join(PREPROCESSING_KEYS)}")
     return {"row_normalize": bool(preprocessing.get("row_normalize", False))}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_onnx(wrapped: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -203,7 +198,7 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
         **{key: meta.get(key) for key in ("dataset", "split", "seed")},
         "soft_targets_hash": meta.get("soft_targets"),
         "temperature": meta.get("temperature"),
-        "files": {fmt: {"path": FILES[fmt], "sha256": _sha256(out_dir / FILES[fmt])} for fmt in formats},
+        "files": {fmt: {"path": FILES[fmt], "sha256": file_sha256(out_dir / FILES[fmt])} for fmt in formats},
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     metadata["max_abs_diff"] = verify_export(out_dir, model, example_features)

@@ -176,9 +176,12 @@ class Predictor:
                                "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
         if num_threads is not None and not (isinstance(num_threads, int) and num_threads >= 1):
             raise GraphkdError(f"num_threads must be an integer >= 1, got {num_threads!r}")
-        path = directory / str(metadata["files"][backend]["path"])
-        if path.resolve().parent != directory.resolve():  # metadata.json must not point elsewhere
-            raise GraphkdError(f"{meta_path} points {backend} at {path}, outside the export folder; refused")
+        listed = metadata["files"][backend]["path"]
+        path = directory / listed
+        # metadata.json names a file in the export folder: nothing else, not through a link either
+        if Path(listed).name != listed or listed == ".." or path.resolve().parent != directory.resolve():
+            raise GraphkdError(f"{meta_path} lists {listed!r} as the {backend} file, which is not a file in the export "
+                               "folder; refused")
         if not path.is_file():
             raise MissingFileError(f"{path} is missing (listed in {meta_path})")
         if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:

@@ -81,7 +81,8 @@ def test_a_seed_held_by_another_process_is_waited_for(tmp_path, monkeypatch, oth
 
     def other_process():  # ... and either finishes it or dies without a record
         time.sleep(0.5)
-        if other_finishes:
+        if other_finishes:  # its student file first, then the record that names it
+            shutil.copy(tmp_path / "alone" / "student_seed0.pt", shared / "student_seed0.pt")
             shutil.copy(tmp_path / "alone" / "runs" / "seed0.json", shared / "runs" / "seed0.json")
         lock.close()
 
