@@ -1,4 +1,5 @@
 """Distillation: teacher outputs, soft targets, the knowledge losses and the pipeline that joins them."""
+from graphkd.distill.born_again import born_again
 from graphkd.distill.config import STUDENTS, DistillConfig
 from graphkd.distill.knowledge import adversarial_loss, hint_loss, local_structure_loss, similarity_loss
 from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
@@ -7,6 +8,7 @@ from graphkd.distill.positions import new_node_positions, spectral_positions
 from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint, split_fingerprint, transfer_nodes
 from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
+from graphkd.distill.union import UNION_RULES, class_halves, partial_graph, union_logits, union_teacher
 
 __all__ = [
     "DEEP_TEACHER",
@@ -14,8 +16,11 @@ __all__ = [
     "STUDENTS",
     "SoftTargets",
     "TEACHER_DEFAULTS",
+    "UNION_RULES",
     "adversarial_loss",
+    "born_again",
     "capture",
+    "class_halves",
     "correct_and_smooth",
     "distillation_loss",
     "graph_fingerprint",
@@ -23,6 +28,7 @@ __all__ = [
     "local_structure_loss",
     "logit_matching_loss",
     "new_node_positions",
+    "partial_graph",
     "run_distillation",
     "similarity_loss",
     "soft_target_loss",
@@ -33,4 +39,6 @@ __all__ = [
     "tempered_softmax",
     "train_student",
     "transfer_nodes",
+    "union_logits",
+    "union_teacher",
 ]

@@ -1,0 +1,41 @@
+"""Self-distillation in born-again rounds (Furlanello et al., 2018): the student of round k teaches round k+1.
+
+Round 0 is ``cfg.teacher`` (trained here, or given). In every later round a fresh student of ``kind`` (the
+teacher's own architecture, or an MLP) learns from the previous round's soft targets with ``cfg``'s
+objective, and its logits on every node become the next round's soft targets. The rounds share the graph,
+its split and the transfer set; each round's model starts from its own seed.
+"""
+from __future__ import annotations
+
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+from graphkd.checks import check_choice
+from graphkd.distill.config import STUDENTS, DistillConfig
+from graphkd.distill.pipeline import train_student
+from graphkd.distill.teachers import capture, teacher_soft_targets
+from graphkd.errors import GraphkdError
+
+__all__ = ["born_again"]
+
+
+def born_again(cfg: DistillConfig, data: Data, rounds: int, kind: str, seed: int = 0,
+               progress: bool = False) -> list[dict]:
+    """Run ``rounds`` born-again rounds after the teacher; one record per round, round 0 the teacher:
+    ``{"round", "model", "val_acc", "test_acc"}``. ``data`` carries its masks (e.g. from
+    :func:`graphkd.prepare_data`); ``kind``: the students' kind (``mlp``, ``gcn``, ``sage``)."""
+    kind = check_choice("student kind", kind, STUDENTS)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise GraphkdError(f"rounds must be an integer >= 1, got {rounds!r}")
+    if cfg.needs_representations() or cfg.positions or cfg.setting != "transductive":
+        raise GraphkdError("born-again rounds pass logits from round to round on one graph: leave the hint, "
+                           "similarity and LSP weights at 0, positions at 0 and the setting transductive")
+    targets = teacher_soft_targets(cfg, data, seed, progress)
+    records = [{"round": 0, "model": cfg.teacher_id, "val_acc": targets.meta["teacher_val_acc"],
+                "test_acc": targets.meta["teacher_test_acc"]}]
+    for round_ in tqdm(range(1, rounds + 1), desc=f"born-again {kind}", disable=not progress):
+        model = train_student(cfg, data, targets, seed * 1000 + round_, kind)
+        targets = capture(model, data, transfer=cfg.transfer)  # this round's logits teach the next
+        records.append({"round": round_, "model": kind, "val_acc": targets.meta["teacher_val_acc"],
+                        "test_acc": targets.meta["teacher_test_acc"]})
+    return records

@@ -1,0 +1,106 @@
+"""Teachers with different label spaces joined into one distribution: placement, the two weighting rules,
+partial graphs, and the whole path on Cora."""
+import math
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphkd import GraphkdError, load_dataset, run_distillation
+from graphkd.distill import DistillConfig, class_halves, partial_graph, union_logits, union_teacher
+from graphkd.distill.union import confidence_weights, gate_weights
+
+
+def _graph(y, train) -> Data:
+    n = len(y)
+    mask = lambda idx: torch.zeros(n, dtype=torch.bool).index_fill_(0, torch.tensor(idx, dtype=torch.long), True)  # noqa: E731
+    rest = [i for i in range(n) if i not in train]
+    return Data(x=torch.eye(n), y=torch.tensor(y), edge_index=torch.tensor([[0, 1], [1, 0]]),
+                train_mask=mask(train), val_mask=mask(rest[:1]), test_mask=mask(rest[1:]))
+
+
+def test_confidence_union_places_each_teacher_in_its_block_golden():
+    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
+    first = torch.tensor([[0.0, math.log(3.0)]]).repeat(4, 1)  # classes 0, 2: probabilities 0.25, 0.75
+    second = torch.tensor([[math.log(4.0), 0.0]]).repeat(4, 1)  # classes 1, 3: probabilities 0.8, 0.2
+    union = union_logits([first, second], [[0, 2], [1, 3]], data, rule="confidence").exp()
+    w_first, w_second = 0.75 / 1.55, 0.8 / 1.55  # each teacher's top probability, normalised
+    expected = torch.tensor([0.25 * w_first, 0.8 * w_second, 0.75 * w_first, 0.2 * w_second])
+    assert torch.allclose(union[0], expected, atol=1e-6)
+    assert torch.allclose(union.sum(1), torch.ones(4), atol=1e-6)
+
+
+def test_overlapping_blocks_add_their_shares_and_still_sum_to_one():
+    data = _graph([0, 1, 2, 2], train=[0, 1, 2, 3])
+    first, second = torch.zeros(4, 2), torch.zeros(4, 2)  # uniform within {0, 2} and within {1, 2}
+    union = union_logits([first, second], [[0, 2], [1, 2]], data, rule="confidence").exp()
+    assert torch.allclose(union[0], torch.tensor([0.25, 0.25, 0.5]), atol=1e-6)
+
+
+def test_gate_learns_which_teacher_knows_the_node():
+    # Nodes of classes 0 and 2 make the first teacher sure and the second unsure, and the other way round;
+    # the gate, trained on four labelled nodes, must hand each unlabelled node to the right teacher.
+    y = [0, 2, 1, 3, 0, 2, 1, 3, 0, 1]
+    data = _graph(y, train=[0, 1, 2, 3])
+    sure, unsure = torch.tensor([4.0, 0.0]), torch.tensor([0.3, 0.0])
+    first = torch.stack([sure if c in (0, 2) else unsure for c in y])
+    second = torch.stack([unsure if c in (0, 2) else sure for c in y])
+    weights = gate_weights([first, second], [[0, 2], [1, 3]], data)
+    assert torch.allclose(weights.sum(1), torch.ones(len(y)))
+    knows_first = torch.tensor([c in (0, 2) for c in y])
+    assert (weights[knows_first, 0] > 0.9).all() and (weights[~knows_first, 1] > 0.9).all()
+
+
+def test_confidence_weights_follow_the_top_probability():
+    weights = confidence_weights([torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.0]])])
+    top = torch.tensor([math.exp(2) / (math.exp(2) + 1), 1 / 3])
+    assert torch.allclose(weights[0], top / top.sum())
+
+
+def test_partial_graph_keeps_the_graph_and_renumbers_its_classes():
+    data = _graph([0, 1, 2, 3, 2, 0], train=[0, 1, 2, 3])
+    part = partial_graph(data, [2, 0])
+    assert torch.equal(part.edge_index, data.edge_index) and torch.equal(part.x, data.x)
+    inside = torch.tensor([True, False, True, False, True, True])
+    assert torch.equal(part.y[inside], torch.tensor([1, 0, 0, 1]))  # class 2 is local 0, class 0 local 1
+    for name in ("train_mask", "val_mask", "test_mask"):
+        assert torch.equal(part[name], data[name] & inside)
+
+
+@pytest.mark.parametrize("class_sets, logits_shapes, message", [
+    ([[0, 1]], [(4, 2)], "must cover the classes 0 .. 3"),
+    ([[0, 1], [2, 2, 3]], [(4, 2), (4, 3)], "non-empty lists of distinct class ids"),
+    ([[0, 1], [2, 3]], [(4, 2)], "1 teachers but 2 class sets"),
+    ([[0, 1], [2, 3]], [(4, 2), (4, 3)], r"teacher 1 knows 2 classes: its logits must be \[4, 2\]"),
+    ([[0, 1], [2, 7]], [(4, 2), (4, 2)], "must cover the classes 0 .. 3"),
+])
+def test_error_union_of_teachers_that_do_not_fit(class_sets, logits_shapes, message):
+    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
+    with pytest.raises(GraphkdError, match=message):
+        union_logits([torch.zeros(shape) for shape in logits_shapes], class_sets, data)
+
+
+def test_error_unknown_union_rule():
+    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
+    with pytest.raises(GraphkdError, match="unknown union rule 'vote'"):
+        union_logits([torch.zeros(4, 2), torch.zeros(4, 2)], [[0, 1], [2, 3]], data, rule="vote")
+
+
+def test_class_halves():
+    assert class_halves(7) == [[0, 1, 2, 3], [4, 5, 6]]
+    with pytest.raises(GraphkdError, match="at least 2 classes"):
+        class_halves(1)
+
+
+def test_union_of_two_half_teachers_teaches_a_student_on_cora(data_root):
+    data = load_dataset("Cora", data_root, split="public")
+    cfg = DistillConfig(teacher="gcn", epochs=100, patience=20)
+    union, halves = union_teacher(cfg, data, class_halves(7), rule="gate")
+    assert [h.shape for h in halves] == [(data.num_nodes, 4), (data.num_nodes, 3)]
+    test = data.test_mask
+    union_acc = (union[test].argmax(1) == data.y[test]).float().mean().item()
+    assert union_acc > 0.6  # a GCN trained on all labels reaches about 0.8; chance is 0.14
+    summary = run_distillation(DistillConfig(teacher=union, runs=1, epochs=100, patience=20), data=data,
+                               progress=False)
+    assert summary["teacher"]["test_acc_mean"] == pytest.approx(union_acc)
+    assert summary["student"]["test_acc_mean"] > summary["baseline_mlp"]["test_acc_mean"]
