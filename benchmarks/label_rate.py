@@ -1,0 +1,140 @@
+"""Fewer labels: teacher, labels-only MLP and distilled MLP at 1, 2, 5, 10, 20 and 50 labels per class.
+
+    python benchmarks/label_rate.py --root DATA                                  # Cora, CiteSeer, Photo, CS
+    python benchmarks/label_rate.py --root DATA --datasets Cora --rates 1 5 20 --runs 3
+
+Each seed draws a random split (on the largest connected component, as the CPF split): ``rate`` labelled
+training nodes per class, 30 validation nodes per class (early stopping only; every rate keeps the same
+30), the rest test. A GCN teacher learns from the labelled nodes; its soft targets cover every node, so the
+MLP student learns from the unlabelled ones too (semi-supervised distillation, kd-primer.md section 2).
+The student is graphkd's default (2 x 256 MLP, KD at T = 1, alpha = 0): one configuration, nothing tuned.
+
+Resumable: finished seeds are kept in ``--work`` (graphkd's per-seed records), finished (dataset, rate)
+cells in the JSON. Writes benchmarks/results/label_rate.{json,md,png}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from knowledge_table import RECIPES
+
+from graphkd.data import load_dataset, prepare_data, random_split
+from graphkd.distill import DistillConfig, run_distillation, summarize
+from graphkd.io import update_json
+from graphkd.report import environment, markdown_table
+
+HERE = Path(__file__).resolve().parent
+DATASETS = ("Cora", "CiteSeer", "Photo", "CS")
+RATES = (1, 2, 5, 10, 20, 50)
+VAL_PER_CLASS = 30
+ROLES = {"teacher": "GCN teacher", "baseline_mlp": "labels-only MLP", "student": "distilled MLP"}
+
+
+def run_cell(args, dataset: str, rate: int) -> dict:
+    """Every seed of one (dataset, rate): test accuracies per role, mean and std."""
+    accuracies = {role: [] for role in ROLES}
+    for seed in range(args.runs):
+        graph = load_dataset(dataset, args.root, "random", seed=seed)
+        data = prepare_data(random_split(graph, seed, rate, VAL_PER_CLASS), dataset, f"{rate}-per-class", seed)
+        cfg = DistillConfig(teacher="gcn", runs=1, seed=seed, epochs=args.epochs, **RECIPES.get(dataset, {}))
+        summary = run_distillation(cfg, data=data, out=Path(args.work) / dataset / f"rate{rate}",
+                                   progress=not args.quiet)
+        for role in ROLES:
+            accuracies[role].append(summary["per_seed"][0][role]["test_acc"])
+    return {role: {"mean": summarize(values)[0], "std": summarize(values)[1], "per_seed": values}
+            for role, values in accuracies.items()} | {"runs": args.runs}
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    env = results["environment"]
+    rows = []
+    for dataset, cells in results["datasets"].items():
+        for rate in sorted(cells, key=int):
+            cell = cells[rate]
+            gap = cell["teacher"]["mean"] - cell["baseline_mlp"]["mean"]
+            closed = (cell["student"]["mean"] - cell["baseline_mlp"]["mean"]) / gap if gap > 0 else float("nan")
+            rows.append([dataset, rate, *(f"{100 * cell[r]['mean']:.2f} ± {100 * cell[r]['std']:.2f}" for r in ROLES),
+                         f"{100 * closed:.0f}%", cell["runs"]])
+    path.write_text(
+        "# Fewer labels: distillation against labels per class (random splits)\n\n"
+        f"Per seed a random split of the largest connected component: the stated labels per class for training, "
+        f"{VAL_PER_CLASS} per class for validation (early stopping only), the rest for test. GCN teacher; the "
+        "student is the default 2 x 256 MLP distilled at T = 1 from soft targets on every node. One configuration, "
+        "nothing tuned. Test accuracy, mean ± std over seeds. 'gap closed': the share of the teacher's lead over "
+        "the labels-only MLP that the distilled MLP recovers.\n\n"
+        + markdown_table(["dataset", "labels per class", *ROLES.values(), "gap closed", "seeds"], rows)
+        + f"\n\nMachine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}, "
+          f"torch_geometric {env['torch_geometric']}.\n")
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(results["datasets"])
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        cells = results["datasets"][dataset]
+        rates = sorted(cells, key=int)
+        for role, label in ROLES.items():
+            mean = [100 * cells[r][role]["mean"] for r in rates]
+            std = [100 * cells[r][role]["std"] for r in rates]
+            x = [int(r) for r in rates]
+            ax.plot(x, mean, marker="o", label=label)
+            ax.fill_between(x, [m - s for m, s in zip(mean, std, strict=True)],
+                            [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xticks([int(r) for r in rates], labels=rates)
+        ax.set_title(dataset)
+        ax.set_xlabel("labelled nodes per class")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS + ("CSBM",),
+                   help="datasets to run (CSBM: a synthetic graph, for trials)")
+    p.add_argument("--rates", nargs="+", type=int, default=list(RATES), help="labelled nodes per class")
+    p.add_argument("--runs", type=int, default=10, help="seeds (random splits) per cell")
+    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
+    p.add_argument("--work", default=str(HERE / "work" / "label_rate"), help="per-seed records and soft targets")
+    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON, markdown and PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if min(args.rates) < 1 or args.runs < 1:
+        p.error("--rates and --runs must be >= 1")
+    json_path = Path(args.results) / "label_rate.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for dataset in args.datasets:
+        for rate in args.rates:
+            results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
+            done = results["datasets"].get(dataset, {}).get(str(rate))
+            if done and done["runs"] == args.runs:
+                continue
+            cell = run_cell(args, dataset, rate)
+
+            def add(results: dict, dataset=dataset, rate=rate, cell=cell) -> None:
+                results["datasets"].setdefault(dataset, {})[str(rate)] = cell
+                results["environment"] = environment()
+
+            def write(results: dict) -> None:
+                write_markdown(results, json_path.with_suffix(".md"))
+                plot(results, json_path.with_suffix(".png"))
+
+            update_json(json_path, add, {"datasets": {}}, then=write)
+            print(f"{dataset} {rate}/class: " + ", ".join(f"{ROLES[r]} {100 * cell[r]['mean']:.2f}" for r in ROLES),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

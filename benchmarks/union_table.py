@@ -1,0 +1,125 @@
+"""Teachers with different label spaces: two teachers, each trained on half of the classes, teach one MLP.
+
+    python benchmarks/union_table.py --root DATA                       # Cora, Photo, CS
+    python benchmarks/union_table.py --root DATA --datasets Cora --runs 3
+
+On the CPF split, the classes are cut into two halves (graphkd.distill.class_halves). A GCN is trained on
+the labelled nodes of each half only (it sees the whole graph, but only its classes' labels), and the two
+are joined into a distribution over all classes (graphkd.distill.union) by each rule: ``confidence`` (each
+teacher weighted by its top probability) and ``gate`` (a logistic regression over the teachers' outputs,
+trained on the labelled nodes, estimating which half a node belongs to). The union teaches graphkd's
+default MLP (KD at T = 1, alpha = 0). Beside them: a GCN trained on all labels, the labels-only MLP and
+the MLP distilled from the all-label GCN. One configuration per row, nothing tuned.
+
+Resumable: per-seed records and the partial teachers' logits in ``--work``, finished datasets in the JSON.
+Writes benchmarks/results/union.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from knowledge_table import RECIPES
+
+from graphkd.data import load_dataset
+from graphkd.distill import UNION_RULES, DistillConfig, class_halves, run_distillation, summarize, union_logits
+from graphkd.distill.soft_targets import graph_fingerprint
+from graphkd.distill.union import union_teacher
+from graphkd.io import atomic_save, load_tensors, update_json
+from graphkd.report import environment, markdown_table
+from graphkd.training import accuracy
+
+HERE = Path(__file__).resolve().parent
+DATASETS = ("Cora", "Photo", "CS")
+
+
+def _partial_logits(cfg: DistillConfig, data, seed: int, work: Path) -> list[torch.Tensor]:
+    """The two half-label teachers' logits, trained once per seed and kept in ``work``."""
+    path = work / f"partial-{cfg.key()}-{graph_fingerprint(data)}-seed{seed}.pt"
+    if path.is_file():
+        return load_tensors(path, "file of partial teacher logits")
+    halves = union_teacher(cfg, data, class_halves(int(data.y.max()) + 1), seed)[1]
+    atomic_save(halves, path)
+    return halves
+
+
+def run_seed(args, dataset: str, seed: int) -> dict:
+    """Accuracies of one seed: each partial teacher on its own classes, the all-label runs, each union."""
+    data = load_dataset(dataset, args.root, "random", seed=seed)
+    work = Path(args.work) / dataset
+    cfg = DistillConfig(teacher="gcn", runs=1, seed=seed, epochs=args.epochs, **RECIPES.get(dataset, {}))
+    single = run_distillation(cfg, data=data, out=work / "all-labels", progress=not args.quiet)["per_seed"][0]
+    halves, blocks = _partial_logits(cfg, data, seed, work), class_halves(int(data.y.max()) + 1)
+    row = {"teacher (all labels)": single["teacher"]["test_acc"], "labels-only MLP": single["baseline_mlp"]["test_acc"],
+           "MLP from the all-label teacher": single["student"]["test_acc"]}
+    for k, (logits, block) in enumerate(zip(halves, blocks, strict=True)):
+        own = data.test_mask & torch.isin(data.y, torch.tensor(block))
+        local = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long)
+        local[torch.tensor(block)] = torch.arange(len(block))
+        row[f"half teacher {k + 1} (own classes)"] = accuracy(logits[own], local[data.y[own]])
+    for rule in UNION_RULES:
+        union = union_logits(halves, blocks, data, rule, seed)
+        distilled = run_distillation(dataclasses.replace(cfg, teacher=union), data=data,
+                                     out=work / f"union-{rule}", progress=not args.quiet)["per_seed"][0]
+        row[f"union ({rule})"] = distilled["teacher"]["test_acc"]
+        row[f"MLP from the union ({rule})"] = distilled["student"]["test_acc"]
+    return row
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    sections = []
+    for dataset, done in results["datasets"].items():
+        blocks = done["class_halves"]
+        rows = [[name, f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}"] for name, stats in done["rows"].items()]
+        sections.append(f"## {dataset} (halves: classes {blocks[0]} and {blocks[1]}; {done['runs']} seeds)\n\n"
+                        + markdown_table(["model", "test accuracy"], rows))
+    env = results["environment"]
+    path.write_text(
+        "# Teachers with different label spaces, one student over their union (CPF split)\n\n"
+        "Each half teacher is a GCN trained on the labelled nodes of half of the classes and is scored on the test "
+        "nodes of its classes ('own classes'); every other row is scored on all test nodes. 'union (rule)' is "
+        "the joined distribution itself, 'MLP from the union' the 2 x 256 MLP distilled from it (T = 1, "
+        "alpha = 0). Rules: confidence (top probability) and gate (a logistic regression over the teachers' "
+        "log-probabilities, trained on the training nodes). One configuration per row, nothing tuned; mean ± "
+        "std over seeds.\n\n" + "\n\n".join(sections)
+        + f"\n\nMachine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}, "
+          f"torch_geometric {env['torch_geometric']}.\n")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="datasets to run (any graphkd dataset)")
+    p.add_argument("--runs", type=int, default=10, help="seeds (CPF random splits)")
+    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
+    p.add_argument("--work", default=str(HERE / "work" / "union"), help="per-seed records and partial teachers")
+    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
+    json_path = Path(args.results) / "union.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for dataset in args.datasets:
+        results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
+        if results["datasets"].get(dataset, {}).get("runs") == args.runs:
+            continue
+        per_seed = [run_seed(args, dataset, seed) for seed in range(args.runs)]
+        rows = {name: dict(zip(("mean", "std"), summarize([r[name] for r in per_seed]), strict=True))
+                for name in per_seed[0]}
+        num_classes = int(load_dataset(dataset, args.root, "random", seed=0).y.max()) + 1
+        done = {"rows": rows, "per_seed": per_seed, "runs": args.runs, "class_halves": class_halves(num_classes)}
+
+        def add(results: dict, dataset=dataset, done=done) -> None:
+            results["datasets"][dataset] = done
+            results["environment"] = environment()
+
+        update_json(json_path, add, {"datasets": {}}, then=lambda r: write_markdown(r, json_path.with_suffix(".md")))
+        print(f"{dataset}: " + ", ".join(f"{name} {100 * s['mean']:.2f}" for name, s in rows.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
