@@ -88,6 +88,7 @@ def plot(results: dict, path: Path) -> None:
             ax.fill_between(x, [m - s for m, s in zip(mean, std, strict=True)],
                             [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)
         ax.set_xscale("log")
+        ax.minorticks_off()  # log-scale minor ticks would label 2 x 10^0 and so on
         ax.set_xticks([int(r) for r in rates], labels=rates)
         ax.set_title(dataset)
         ax.set_xlabel("labelled nodes per class")
