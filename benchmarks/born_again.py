@@ -13,16 +13,16 @@ benchmarks/results/born_again.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from knowledge_table import machine_line, record, study_parser
+
 from graphkd.data import load_dataset
 from graphkd.distill import DistillConfig, born_again, summarize
-from graphkd.io import atomic_write_text, update_json
-from graphkd.report import environment, markdown_table
+from graphkd.io import atomic_write_text
+from graphkd.report import markdown_table
 
-HERE = Path(__file__).resolve().parent
 DATASETS = ("Cora", "CiteSeer")
 CHAINS = {"gcn": {"student_hidden": 64, "student_layers": 2}, "mlp": {}}
 
@@ -48,28 +48,18 @@ def write_markdown(results: dict, path: Path) -> None:
             rows.append([dataset, "GCN (own architecture)" if kind == "gcn" else "MLP",
                          *(f"{100 * mean:.2f} ± {100 * std:.2f}" for mean, std in rounds), done["runs"]])
     num_rounds = max(len(r) for done in results["datasets"].values() for r in done["chains"].values())
-    env = results["environment"]
     path.write_text(
         "# Born-again rounds: the student of round k teaches round k + 1 (CPF split)\n\n"
         "Round 0 is a 2-layer GCN teacher; each later round is a fresh student of the chain's kind distilled "
         "from the round before (T = 1, alpha = 0); both chains start from the same teacher. Test accuracy, mean "
         "± std over seeds; one configuration, nothing tuned.\n\n"
         + markdown_table(["dataset", "students", "round 0 (teacher)", *(f"round {k}" for k in range(1, num_rounds)),
-                          "seeds"], rows)
-        + f"\n\nMachine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}, "
-          f"torch_geometric {env['torch_geometric']}.\n")
+                          "seeds"], rows) + f"\n\nMachine: {machine_line(results)}.\n")
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="datasets to run (any graphkd dataset)")
+    p = study_parser(__doc__, "born_again", "datasets to run (any graphkd dataset)", list(DATASETS))
     p.add_argument("--rounds", type=int, default=3, help="born-again rounds after the teacher")
-    p.add_argument("--runs", type=int, default=10, help="seeds (CPF random splits)")
-    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / "born_again"), help="finished seeds")
-    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.runs < 1:
         p.error("--rounds and --runs must be >= 1")
@@ -83,12 +73,7 @@ def main(argv=None) -> None:
         chains = {kind: [summarize([seed[kind][k] for seed in per_seed]) for k in range(args.rounds + 1)]
                   for kind in CHAINS}
         done = {"chains": chains, "per_seed": per_seed, "runs": args.runs, "rounds": args.rounds}
-
-        def add(results: dict, dataset=dataset, done=done) -> None:
-            results["datasets"][dataset] = done
-            results["environment"] = environment()
-
-        update_json(json_path, add, {"datasets": {}}, then=lambda r: write_markdown(r, json_path.with_suffix(".md")))
+        record(json_path, dataset, None, done, write_markdown)
         print(f"{dataset}: " + "; ".join(f"{kind} " + " -> ".join(f"{100 * m:.2f}" for m, _ in rounds)
                                          for kind, rounds in chains.items()), flush=True)
 

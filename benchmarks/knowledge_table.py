@@ -102,12 +102,15 @@ def combine(runner: Runner, rows: dict) -> dict:
     return {"tried": tried, "settings": settings, "val_acc": best_val, "summary": summary}
 
 
-def record(json_path: Path, dataset: str, name: str, row: dict, write_markdown) -> dict:
-    """Merge one finished row into the results on disk (runs on other datasets may add rows meanwhile),
-    and rewrite the markdown beside it."""
+def record(json_path: Path, dataset: str, name: str | None, row: dict, write_markdown) -> dict:
+    """Merge one finished row (``name=None``: the dataset's whole entry) into the results on disk (runs on
+    other datasets may add rows meanwhile), and rewrite the markdown beside it."""
 
     def add(results: dict) -> None:
-        results["datasets"].setdefault(dataset, {})[name] = row
+        if name is None:
+            results["datasets"][dataset] = row
+        else:
+            results["datasets"].setdefault(dataset, {})[name] = row
         results["environment"] = environment()
 
     return update_json(json_path, add, {"datasets": {}},
@@ -173,11 +176,11 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
             "candidates of every kind it drew on too.\n\n## Best MLP that needs no graph at inference "
             "(selected on validation)\n\n"
             + markdown_table(["dataset", "teacher", "graphkd MLP", "GLNN", "NOSMOG", "VQGraph"], summary_rows)
-            + "\n\n" + "\n\n".join(sections) + f"\n\nMachine: {_machine(results)}\n")
+            + "\n\n" + "\n\n".join(sections) + f"\n\nMachine: {machine_line(results)}\n")
     path.write_text(text)
 
 
-def _machine(results: dict) -> str:
+def machine_line(results: dict) -> str:
     env = results.get("environment", {})
     return (f"{env.get('cpu')}, {env.get('cores')} cores; torch {env.get('torch')}, "
             f"torch_geometric {env.get('torch_geometric')}")
@@ -208,20 +211,26 @@ def write_depth_markdown(results: dict, path: Path) -> None:
         "Teachers beyond 2 layers are residual with batch norm and dropout 0.2; students are graphkd's default "
         "2 x 256 MLP with KD at T = 1, alpha = 0 (no tuning).\n\n"
         + markdown_table(["dataset", "teacher", "layers", "teacher acc", "labels-only MLP", "distilled MLP",
-                          "teacher params"], rows) + f"\n\nMachine: {_machine(results)}\n")
+                          "teacher params"], rows) + f"\n\nMachine: {machine_line(results)}\n")
 
 
-def selection_parser(description: str, work: str, datasets_help: str) -> argparse.ArgumentParser:
-    """The options every validation-selected table shares (this one and settings_table.py)."""
+def study_parser(description: str, work: str, datasets_help: str, datasets=None) -> argparse.ArgumentParser:
+    """The options every benchmark table shares: data, datasets, seeds, epochs, where records and results go."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=None, help=datasets_help)
+    p.add_argument("--datasets", nargs="+", default=datasets, help=datasets_help)
     p.add_argument("--runs", type=int, default=10, help="seeds of each reported row")
-    p.add_argument("--select-runs", type=int, default=5, help="seeds each candidate setting runs for selection")
     p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
     p.add_argument("--work", default=str(HERE / "work" / work), help="per-seed records and soft targets")
     p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def selection_parser(description: str, work: str, datasets_help: str) -> argparse.ArgumentParser:
+    """The options of the validation-selected tables (this one and settings_table.py)."""
+    p = study_parser(description, work, datasets_help)
+    p.add_argument("--select-runs", type=int, default=5, help="seeds each candidate setting runs for selection")
     return p
 
 

@@ -14,18 +14,15 @@ cells in the JSON. Writes benchmarks/results/label_rate.{json,md,png}.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from knowledge_table import RECIPES
+from knowledge_table import RECIPES, machine_line, record, study_parser
 
 from graphkd.data import load_dataset, prepare_data, random_split
 from graphkd.distill import DistillConfig, run_distillation, summarize
-from graphkd.io import update_json
-from graphkd.report import environment, markdown_table
+from graphkd.report import markdown_table
 
-HERE = Path(__file__).resolve().parent
 DATASETS = ("Cora", "CiteSeer", "Photo", "CS")
 RATES = (1, 2, 5, 10, 20, 50)
 VAL_PER_CLASS = 30
@@ -48,7 +45,8 @@ def run_cell(args, dataset: str, rate: int) -> dict:
 
 
 def write_markdown(results: dict, path: Path) -> None:
-    env = results["environment"]
+    """The table at ``path`` and the plot beside it."""
+    plot(results, path.with_suffix(".png"))
     rows = []
     for dataset, cells in results["datasets"].items():
         for rate in sorted(cells, key=int):
@@ -65,8 +63,7 @@ def write_markdown(results: dict, path: Path) -> None:
         "nothing tuned. Test accuracy, mean ± std over seeds. 'gap closed': the share of the teacher's lead over "
         "the labels-only MLP that the distilled MLP recovers.\n\n"
         + markdown_table(["dataset", "labels per class", *ROLES.values(), "gap closed", "seeds"], rows)
-        + f"\n\nMachine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}, "
-          f"torch_geometric {env['torch_geometric']}.\n")
+        + f"\n\nMachine: {machine_line(results)}.\n")
 
 
 def plot(results: dict, path: Path) -> None:
@@ -101,19 +98,13 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS + ("CSBM",),
-                   help="datasets to run (CSBM: a synthetic graph, for trials)")
+    p = study_parser(__doc__, "label_rate", "datasets to run (CSBM: a synthetic graph, for trials)", list(DATASETS))
     p.add_argument("--rates", nargs="+", type=int, default=list(RATES), help="labelled nodes per class")
-    p.add_argument("--runs", type=int, default=10, help="seeds (random splits) per cell")
-    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / "label_rate"), help="per-seed records and soft targets")
-    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON, markdown and PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if min(args.rates) < 1 or args.runs < 1:
         p.error("--rates and --runs must be >= 1")
+    if set(args.datasets) - set(DATASETS + ("CSBM",)):
+        p.error(f"unknown dataset(s) {sorted(set(args.datasets) - set(DATASETS + ('CSBM',)))}")
     json_path = Path(args.results) / "label_rate.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
@@ -123,16 +114,7 @@ def main(argv=None) -> None:
             if done and done["runs"] == args.runs:
                 continue
             cell = run_cell(args, dataset, rate)
-
-            def add(results: dict, dataset=dataset, rate=rate, cell=cell) -> None:
-                results["datasets"].setdefault(dataset, {})[str(rate)] = cell
-                results["environment"] = environment()
-
-            def write(results: dict) -> None:
-                write_markdown(results, json_path.with_suffix(".md"))
-                plot(results, json_path.with_suffix(".png"))
-
-            update_json(json_path, add, {"datasets": {}}, then=write)
+            record(json_path, dataset, str(rate), cell, write_markdown)
             print(f"{dataset} {rate}/class: " + ", ".join(f"{ROLES[r]} {100 * cell[r]['mean']:.2f}" for r in ROLES),
                   flush=True)
 

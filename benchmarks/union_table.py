@@ -16,23 +16,21 @@ Writes benchmarks/results/union.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
 
 import torch
-from knowledge_table import RECIPES
+from knowledge_table import RECIPES, machine_line, record, study_parser
 
 from graphkd.data import load_dataset
 from graphkd.distill import UNION_RULES, DistillConfig, class_halves, run_distillation, summarize, union_logits
 from graphkd.distill.soft_targets import graph_fingerprint
 from graphkd.distill.union import union_teacher
-from graphkd.io import atomic_save, load_tensors, update_json
-from graphkd.report import environment, markdown_table
+from graphkd.io import atomic_save, load_tensors
+from graphkd.report import markdown_table
 from graphkd.training import accuracy
 
-HERE = Path(__file__).resolve().parent
 DATASETS = ("Cora", "Photo", "CS")
 
 
@@ -76,7 +74,6 @@ def write_markdown(results: dict, path: Path) -> None:
         rows = [[name, f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}"] for name, stats in done["rows"].items()]
         sections.append(f"## {dataset} (halves: classes {blocks[0]} and {blocks[1]}; {done['runs']} seeds)\n\n"
                         + markdown_table(["model", "test accuracy"], rows))
-    env = results["environment"]
     path.write_text(
         "# Teachers with different label spaces, one student over their union (CPF split)\n\n"
         "Each half teacher is a GCN trained on the labelled nodes of half of the classes and is scored on the test "
@@ -84,20 +81,11 @@ def write_markdown(results: dict, path: Path) -> None:
         "the joined distribution itself, 'MLP from the union' the 2 x 256 MLP distilled from it (T = 1, "
         "alpha = 0). Rules: confidence (top probability) and gate (a logistic regression over the teachers' "
         "log-probabilities, trained on the training nodes). One configuration per row, nothing tuned; mean ± "
-        "std over seeds.\n\n" + "\n\n".join(sections)
-        + f"\n\nMachine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}, "
-          f"torch_geometric {env['torch_geometric']}.\n")
+        "std over seeds.\n\n" + "\n\n".join(sections) + f"\n\nMachine: {machine_line(results)}.\n")
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="datasets to run (any graphkd dataset)")
-    p.add_argument("--runs", type=int, default=10, help="seeds (CPF random splits)")
-    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / "union"), help="per-seed records and partial teachers")
-    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = study_parser(__doc__, "union", "datasets to run (any graphkd dataset)", list(DATASETS))
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be >= 1")
@@ -112,12 +100,7 @@ def main(argv=None) -> None:
                 for name in per_seed[0]}
         num_classes = int(load_dataset(dataset, args.root, "random", seed=0).y.max()) + 1
         done = {"rows": rows, "per_seed": per_seed, "runs": args.runs, "class_halves": class_halves(num_classes)}
-
-        def add(results: dict, dataset=dataset, done=done) -> None:
-            results["datasets"][dataset] = done
-            results["environment"] = environment()
-
-        update_json(json_path, add, {"datasets": {}}, then=lambda r: write_markdown(r, json_path.with_suffix(".md")))
+        record(json_path, dataset, None, done, write_markdown)
         print(f"{dataset}: " + ", ".join(f"{name} {100 * s['mean']:.2f}" for name, s in rows.items()), flush=True)
 
 
