@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from knowledge_table import machine_line, record, study_parser
+from knowledge_table import machine_line, record, study_parser, unfinished
 
 from graphkd.data import load_dataset
 from graphkd.distill import DistillConfig, born_again, summarize
@@ -64,11 +64,7 @@ def main(argv=None) -> None:
     if args.rounds < 1 or args.runs < 1:
         p.error("--rounds and --runs must be >= 1")
     json_path = Path(args.results) / "born_again.json"
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    for dataset in args.datasets:
-        results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
-        if results["datasets"].get(dataset, {}).get("runs") == args.runs:
-            continue
+    for dataset in unfinished(json_path, args.datasets, args.runs):
         per_seed = [run_seed(args, dataset, seed) for seed in range(args.runs)]
         chains = {kind: [summarize([seed[kind][k] for seed in per_seed]) for k in range(args.rounds + 1)]
                   for kind in CHAINS}

@@ -117,6 +117,13 @@ def record(json_path: Path, dataset: str, name: str | None, row: dict, write_mar
                        then=lambda results: write_markdown(results, json_path.with_suffix(".md")))
 
 
+def unfinished(json_path: Path, datasets: list[str], runs: int) -> list[str]:
+    """The datasets whose whole entry in the results at ``json_path`` does not hold ``runs`` seeds yet."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
+    return [d for d in datasets if results["datasets"].get(d, {}).get("runs") != runs]
+
+
 def pct(summary: dict, role: str = "student") -> str:
     return f"{100 * summary[role]['test_acc_mean']:.2f} ± {100 * summary[role]['test_acc_std']:.2f}"
 

@@ -17,11 +17,10 @@ Writes benchmarks/results/union.{json,md}.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
-from knowledge_table import RECIPES, machine_line, record, study_parser
+from knowledge_table import RECIPES, machine_line, record, study_parser, unfinished
 
 from graphkd.data import load_dataset
 from graphkd.distill import UNION_RULES, DistillConfig, class_halves, run_distillation, summarize, union_logits
@@ -90,11 +89,7 @@ def main(argv=None) -> None:
     if args.runs < 1:
         p.error("--runs must be >= 1")
     json_path = Path(args.results) / "union.json"
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    for dataset in args.datasets:
-        results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
-        if results["datasets"].get(dataset, {}).get("runs") == args.runs:
-            continue
+    for dataset in unfinished(json_path, args.datasets, args.runs):
         per_seed = [run_seed(args, dataset, seed) for seed in range(args.runs)]
         rows = {name: dict(zip(("mean", "std"), summarize([r[name] for r in per_seed]), strict=True))
                 for name in per_seed[0]}
