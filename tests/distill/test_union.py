@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 
 from graphkd import GraphkdError, load_dataset, run_distillation
 from graphkd.distill import DistillConfig, class_halves, partial_graph, union_logits, union_teacher
-from graphkd.distill.union import confidence_weights, gate_weights
+from graphkd.distill.union import confidence_weights, gate_weights, train_partial_teachers
 
 
 def _graph(y, train) -> Data:
@@ -20,10 +20,9 @@ def _graph(y, train) -> Data:
 
 
 def test_confidence_union_places_each_teacher_in_its_block_golden():
-    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
     first = torch.tensor([[0.0, math.log(3.0)]]).repeat(4, 1)  # classes 0, 2: probabilities 0.25, 0.75
     second = torch.tensor([[math.log(4.0), 0.0]]).repeat(4, 1)  # classes 1, 3: probabilities 0.8, 0.2
-    union = union_logits([first, second], [[0, 2], [1, 3]], data, rule="confidence").exp()
+    union = union_logits([first, second], [[0, 2], [1, 3]], confidence_weights([first, second])).exp()
     w_first, w_second = 0.75 / 1.55, 0.8 / 1.55  # each teacher's top probability, normalised
     expected = torch.tensor([0.25 * w_first, 0.8 * w_second, 0.75 * w_first, 0.2 * w_second])
     assert torch.allclose(union[0], expected, atol=1e-6)
@@ -31,24 +30,28 @@ def test_confidence_union_places_each_teacher_in_its_block_golden():
 
 
 def test_overlapping_blocks_add_their_shares_and_still_sum_to_one():
-    data = _graph([0, 1, 2, 2], train=[0, 1, 2, 3])
     first, second = torch.zeros(4, 2), torch.zeros(4, 2)  # uniform within {0, 2} and within {1, 2}
-    union = union_logits([first, second], [[0, 2], [1, 2]], data, rule="confidence").exp()
+    union = union_logits([first, second], [[0, 2], [1, 2]], torch.full((4, 2), 0.5)).exp()
     assert torch.allclose(union[0], torch.tensor([0.25, 0.25, 0.5]), atol=1e-6)
 
 
 def test_gate_learns_which_teacher_knows_the_node():
-    # Nodes of classes 0 and 2 make the first teacher sure and the second unsure, and the other way round;
-    # the gate, trained on four labelled nodes, must hand each unlabelled node to the right teacher.
-    y = [0, 2, 1, 3, 0, 2, 1, 3, 0, 1]
-    data = _graph(y, train=[0, 1, 2, 3])
-    sure, unsure = torch.tensor([4.0, 0.0]), torch.tensor([0.3, 0.0])
-    first = torch.stack([sure if c in (0, 2) else unsure for c in y])
-    second = torch.stack([unsure if c in (0, 2) else sure for c in y])
-    weights = gate_weights([first, second], [[0, 2], [1, 3]], data)
-    assert torch.allclose(weights.sum(1), torch.ones(len(y)))
-    knows_first = torch.tensor([c in (0, 2) for c in y])
-    assert (weights[knows_first, 0] > 0.9).all() and (weights[~knows_first, 1] > 0.9).all()
+    # Two communities, each of one block's classes; a feature marks the community, and four labelled nodes
+    # (one per class) are all the gate learns from.
+    y = torch.tensor([0, 2, 0, 2, 0, 2, 1, 3, 1, 3, 1, 3])
+    community = torch.tensor([0] * 6 + [1] * 6)
+    pairs = [(i, j) for i in range(12) for j in range(12) if i != j and community[i] == community[j]]
+    x = torch.cat([torch.nn.functional.one_hot(torch.arange(12) % 2, 2), community[:, None]], 1).float()
+    data = _graph(y.tolist(), train=[0, 1, 6, 7])
+    data.x, data.edge_index = x, torch.tensor(pairs).t()
+    weights = gate_weights(DistillConfig(teacher="sage", epochs=100, patience=100), data, [[0, 2], [1, 3]])
+    assert torch.allclose(weights.sum(1), torch.ones(12))
+    assert torch.equal(weights.argmax(1), community)  # every node handed to the teacher of its block
+
+
+def test_error_gate_of_overlapping_blocks(tiny_graph):
+    with pytest.raises(GraphkdError, match="the gate gives each node one block: class_sets .* overlap"):
+        gate_weights(DistillConfig(teacher="gcn", epochs=2), tiny_graph, [[0, 1], [1]])
 
 
 def test_confidence_weights_follow_the_top_probability():
@@ -67,23 +70,22 @@ def test_partial_graph_keeps_the_graph_and_renumbers_its_classes():
         assert torch.equal(part[name], data[name] & inside)
 
 
-@pytest.mark.parametrize("class_sets, logits_shapes, message", [
-    ([[0, 1]], [(4, 2)], "must cover the classes 0 .. 3"),
-    ([[0, 1], [2, 2, 3]], [(4, 2), (4, 3)], "non-empty lists of distinct class ids"),
-    ([[0, 1], [2, 3]], [(4, 2)], "1 teachers but 2 class sets"),
-    ([[0, 1], [2, 3]], [(4, 2), (4, 3)], r"teacher 1 knows 2 classes: its logits must be \[4, 2\]"),
-    ([[0, 1], [2, 7]], [(4, 2), (4, 2)], "must cover the classes 0 .. 3"),
+@pytest.mark.parametrize("class_sets, logits_shapes, weights, message", [
+    ([[0, 1], [2, 2, 3]], [(4, 2), (4, 3)], (4, 2), "non-empty lists of distinct class ids"),
+    ([[0, 1], [2, 3]], [(4, 2)], (4, 2), "1 teachers but 2 class sets"),
+    ([[0, 1], [2, 3]], [(4, 2), (4, 3)], (4, 2), r"teacher 1 knows 2 classes: its logits must be \[4, 2\]"),
+    ([[0, 1], [2, 7]], [(4, 2), (4, 2)], (4, 2), r"must cover the classes 0 .. 7"),
+    ([[0, 1], [2, 3]], [(4, 2), (4, 2)], (4, 3), r"weights must be \[4, 2\] with rows summing to 1"),
 ])
-def test_error_union_of_teachers_that_do_not_fit(class_sets, logits_shapes, message):
-    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
+def test_error_union_of_teachers_that_do_not_fit(class_sets, logits_shapes, weights, message):
     with pytest.raises(GraphkdError, match=message):
-        union_logits([torch.zeros(shape) for shape in logits_shapes], class_sets, data)
+        union_logits([torch.zeros(shape) for shape in logits_shapes], class_sets,
+                     torch.full(weights, 1 / weights[1]))
 
 
-def test_error_unknown_union_rule():
-    data = _graph([0, 1, 2, 3], train=[0, 1, 2, 3])
+def test_error_unknown_union_rule(tiny_graph):
     with pytest.raises(GraphkdError, match="unknown union rule 'vote'"):
-        union_logits([torch.zeros(4, 2), torch.zeros(4, 2)], [[0, 1], [2, 3]], data, rule="vote")
+        union_teacher(DistillConfig(teacher="gcn"), tiny_graph, [[0], [1]], rule="vote")
 
 
 def test_class_halves():
@@ -97,6 +99,8 @@ def test_union_of_two_half_teachers_teaches_a_student_on_cora(data_root):
     cfg = DistillConfig(teacher="gcn", epochs=100, patience=20)
     union, halves = union_teacher(cfg, data, class_halves(7), rule="gate")
     assert [h.shape for h in halves] == [(data.num_nodes, 4), (data.num_nodes, 3)]
+    assert all(torch.equal(a, b) for a, b in zip(halves, train_partial_teachers(cfg, data, class_halves(7)),
+                                                 strict=True))  # the same seed trains the same teachers
     test = data.test_mask
     union_acc = (union[test].argmax(1) == data.y[test]).float().mean().item()
     assert union_acc > 0.6  # a GCN trained on all labels reaches about 0.8; chance is 0.14
