@@ -908,3 +908,45 @@ def test_error_cli_root_that_is_a_file(tmp_path, capsys):
     (tmp_path / "root").write_text("not a folder")
     line = _cli_error(["distill", "--root", str(tmp_path / "root"), "--runs", "1", "--quiet"], capsys)
     assert "data root" in line and "is a file; give the folder that holds <Name>/raw/" in line
+
+
+# ---- Label-space union and born-again rounds ------------------------------------------------------------
+
+@pytest.mark.parametrize("class_sets, message", [
+    ([["a"], ["b"]], "class_sets must be lists of integer class ids, one per teacher"),
+    (3, "class_sets must be lists of integer class ids, one per teacher"),
+    ([], "class_sets must be non-empty lists of distinct class ids"),
+])
+def test_error_union_of_class_sets_that_are_no_classes(class_sets, message):
+    from graphkd.distill import union_teacher
+
+    with pytest.raises(GraphkdError, match=message):
+        union_teacher(DistillConfig(**FAST), _graph(), class_sets)
+
+
+@pytest.mark.parametrize("logits, message", [
+    ([torch.full((6, 1), float("nan")), torch.zeros(6, 1)], "teacher 0's logits holds 6 NaN or inf value"),
+    ([np.array([RunsCode()]), torch.zeros(6, 1)], "teacher logits and weights must be numeric tensors or arrays"),
+])
+def test_error_union_of_logits_that_are_not_numbers(logits, message):
+    from graphkd.distill import union_logits
+
+    with pytest.raises(GraphkdError, match=message):
+        union_logits(logits, [[0], [1]], torch.full((6, 2), 0.5))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, "data.y holds 1 negative label"),
+    ({"train_mask": None}, "data.train_mask is missing"),
+])
+def test_error_born_again_on_a_graph_that_does_not_check(change, message):
+    from graphkd.distill import born_again
+
+    graph = _graph()
+    for key, value in change.items():
+        if value is None:
+            del graph[key]
+        else:
+            graph[key] = value
+    with pytest.raises(GraphkdError, match=message):
+        born_again(DistillConfig(**FAST), graph, rounds=1, kind="mlp")

@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
+from graphkd.data.load import check_graph
 from graphkd.distill.config import STUDENTS, DistillConfig
 from graphkd.distill.pipeline import train_student
 from graphkd.distill.teachers import capture, teacher_soft_targets
@@ -30,6 +31,7 @@ def born_again(cfg: DistillConfig, data: Data, rounds: int, kind: str, seed: int
     if cfg.needs_representations() or cfg.positions or cfg.setting != "transductive":
         raise GraphkdError("born-again rounds pass logits from round to round on one graph: leave the hint, "
                            "similarity and LSP weights at 0, positions at 0 and the setting transductive")
+    check_graph(data)
     targets = teacher_soft_targets(cfg, data, seed, progress)
     records = [{"round": 0, "model": cfg.teacher_id, "val_acc": targets.meta["teacher_val_acc"],
                 "test_acc": targets.meta["teacher_test_acc"]}]

@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkd.checks import check_choice
+from graphkd.checks import check_choice, check_finite
+from graphkd.data.load import check_graph
 from graphkd.errors import GraphkdError
 
 __all__ = ["UNION_RULES", "class_halves", "confidence_weights", "gate_weights", "partial_graph",
@@ -49,7 +50,11 @@ def class_halves(num_classes: int) -> list[list[int]]:
 
 def _checked_blocks(class_sets: list[list[int]]) -> list[Tensor]:
     """The class sets as tensors; they must hold distinct ids and together cover ``0 .. C-1``."""
-    blocks = [torch.as_tensor(list(classes), dtype=torch.long) for classes in class_sets]
+    try:
+        blocks = [torch.as_tensor(list(classes), dtype=torch.long) for classes in class_sets]
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise GraphkdError(f"class_sets must be lists of integer class ids, one per teacher, got {class_sets!r}") \
+            from exc
     if len(blocks) < 1 or any(b.numel() == 0 or b.unique().numel() != b.numel() for b in blocks):
         raise GraphkdError(f"class_sets must be non-empty lists of distinct class ids, got {class_sets}")
     covered = torch.cat(blocks).unique()
@@ -84,6 +89,7 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
     from graphkd.distill.teachers import train_teachers
 
     _checked_blocks(class_sets)
+    check_graph(data)
     member_logits = []
     for classes in class_sets:
         part = partial_graph(data, classes)
@@ -105,6 +111,7 @@ def gate_weights(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, pr
     from graphkd.distill.teachers import train_teachers
 
     blocks = _checked_blocks(class_sets)
+    check_graph(data)
     if torch.cat(blocks).numel() != torch.cat(blocks).unique().numel():
         raise GraphkdError(f"the gate gives each node one block: class_sets {class_sets} overlap; use the "
                            "confidence rule")
@@ -125,6 +132,14 @@ def union_logits(member_logits: list[Tensor], class_sets: list[list[int]], weigh
     blocks = _checked_blocks(class_sets)
     if len(member_logits) != len(blocks):
         raise GraphkdError(f"{len(member_logits)} teachers but {len(blocks)} class sets: one set per teacher")
+    try:
+        member_logits = [torch.as_tensor(logits, dtype=torch.float) for logits in member_logits]
+        weights = torch.as_tensor(weights, dtype=torch.float)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise GraphkdError(f"teacher logits and weights must be numeric tensors or arrays ({exc})") from exc
+    for k, logits in enumerate(member_logits):
+        check_finite(f"teacher {k}'s logits", logits)
+    check_finite("weights", weights)
     num_nodes = member_logits[0].size(0) if member_logits[0].dim() == 2 else -1
     for k, (logits, block) in enumerate(zip(member_logits, blocks, strict=True)):
         if logits.dim() != 2 or logits.shape != (num_nodes, block.numel()):
