@@ -8,6 +8,7 @@ the message it expects. Test names say the outcome:
   folder it was given, and trusts no content whose hash does not match.
 - ``test_recomputed_*``: a stale, damaged or foreign cached artifact is made again with a warning, never
   mixed into the run.
+- ``test_accepted_*``: an input that was once refused wrongly (NumPy numbers) is taken as its Python twin.
 
 Count them by kind with ``pytest --collect-only -q tests/test_catalogue.py``.
 """
@@ -865,7 +866,7 @@ def test_error_model_file_that_is_text(tmp_path):
         load_model(tmp_path / "model.pt")
 
 
-def test_numpy_numbers_as_options_are_python_numbers():
+def test_accepted_numpy_numbers_as_options_become_python_numbers():
     cfg = DistillConfig(runs=np.int64(2), temperature=np.float32(2.0), student_hidden=np.int32(16), **FAST)
     assert (cfg.runs, cfg.temperature, cfg.student_hidden) == (2, 2.0, 16)
     assert type(cfg.runs) is int and type(cfg.student_hidden) is int
@@ -874,7 +875,7 @@ def test_numpy_numbers_as_options_are_python_numbers():
         DistillConfig(runs=np.float64(2.5))
 
 
-def test_numpy_logits_as_the_teacher_equal_tensor_logits():
+def test_accepted_numpy_logits_as_the_teacher_equal_tensor_logits():
     logits = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
     as_array = run_distillation(DistillConfig(runs=1, teacher=logits, epochs=3, patience=3), data=_graph(),
                                 progress=False)
