@@ -124,11 +124,17 @@ def add_distill_parser(subparsers) -> None:
 
 
 def _distill(args) -> int:
+    """Under torchrun (see graphkd.large.distill for the commands) MLP students train with DDP over the
+    ranks, teachers on every rank alike, and rank 0 writes and prints."""
+    from graphkd.large.distributed import distributed, is_rank_zero
     from graphkd.report import format_summary
 
     fields = {f.name for f in dataclasses.fields(DistillConfig)}
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    summary = run_distillation(cfg, out=args.out, progress=not args.quiet)
+    with distributed():
+        summary = run_distillation(cfg, out=args.out, progress=not args.quiet and is_rank_zero())
+        if not is_rank_zero():
+            return 0
     print(format_summary(summary))
     if args.out:
         print(f"results, student weights and soft targets in {args.out}")

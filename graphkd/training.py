@@ -79,9 +79,10 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     ``checkpoint_every`` epochs if given, else once ``checkpoint_seconds`` have passed since the last
     save (a short run then writes nothing; a killed long run loses at most that much work). If it
     exists at the start (written for the same model and ``config``, else ``GraphkdError``), the run
-    resumes from it. It is deleted once training ends: the result is the trained model, which the
-    caller saves, and a finished run's leftover checkpoint would otherwise make a later fresh run at
-    the same path skip its training. Use one path per training run.
+    resumes from it (under torchrun: every rank resumes from it, rank 0 alone writes it). It is deleted
+    once training ends: the result is the trained model, which the caller saves, and a finished run's
+    leftover checkpoint would otherwise make a later fresh run at the same path skip its training. Use
+    one path per training run.
 
     ``auxiliary``: modules trained beside the model but not part of it (a hint projector): they join
     the optimizer and the checkpoint, not the best weights.
@@ -114,15 +115,21 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
         now = time.monotonic()
         due = ((epoch + 1) % checkpoint_every == 0 if checkpoint_every is not None
                else now - last_save >= checkpoint_seconds)
-        if checkpoint is not None and due:
+        if checkpoint is not None and due and _writes_checkpoints():
             save_training_state(checkpoint, fingerprint, epoch + 1, model, optimizer, best_state, best_acc,
                                 since_best, auxiliary)
             last_save = now
     model.load_state_dict(best_state)
     model.eval()
-    if checkpoint is not None:
+    if checkpoint is not None and _writes_checkpoints():
         Path(checkpoint).unlink(missing_ok=True)
     return best_acc
+
+
+def _writes_checkpoints() -> bool:
+    """Rank 0 of a torchrun process group (or a single process): its ranks hold one state, rank 0 writes it,
+    all of them resume from it (graphkd.large.distributed keeps them identical at epoch boundaries)."""
+    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
 def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tensor], Tensor],

@@ -91,7 +91,10 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     auxiliary = objective.projector if objective is not None else None
     with objective if objective is not None else contextlib.nullcontext():
         if kind == "mlp":
-            train_minibatch(model, data, nodes, batch_loss, train_cfg, desc, progress, checkpoint, auxiliary=auxiliary)
+            trainer = train_minibatch
+            if torch.distributed.is_initialized():  # under torchrun: DDP, nodes partitioned over the ranks
+                from graphkd.large.ddp import train_minibatch_ddp as trainer
+            trainer(model, data, nodes, batch_loss, train_cfg, desc, progress, checkpoint, auxiliary=auxiliary)
         else:
             train_full_batch(model, data, lambda logits: batch_loss(logits[nodes], nodes), train_cfg, desc, progress,
                              checkpoint, auxiliary=auxiliary)
@@ -142,7 +145,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
             said = str(exc) if str(path) in str(exc) else f"{path}: {exc}"  # name the file once
             warnings.warn(f"{said}; making them again", stacklevel=2)
     targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
-    if path is not None:
+    if path is not None and _writes_files():
         targets.save(path)
     return targets
 
@@ -183,7 +186,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     if "soft_targets_test_acc" in scores:  # refined soft targets: their own accuracy
         result["soft_targets"] = {"val_acc": scores["soft_targets_val_acc"],
                                   "test_acc": scores["soft_targets_test_acc"]}
-    if out is not None:
+    if out is not None and _writes_files():
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
                 "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature,
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
@@ -236,6 +239,14 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
         warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "
                       "matrix products, and so the models, differ slightly between thread counts", stacklevel=3)
     return saved
+
+
+def _writes_files() -> bool:
+    """Under torchrun every rank computes the same seeds; rank 0 alone writes files (``out`` must be a folder
+    every rank sees: they resume from rank 0's checkpoints and records)."""
+    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this package
+
+    return is_rank_zero()
 
 
 @contextlib.contextmanager
@@ -303,15 +314,15 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
                       "dataset": getattr(seed_data, "dataset", cfg.dataset),
                       "split": getattr(seed_data, "split", cfg.split)}
             result["record_hash"] = _record_hash(result)
-            if record is not None:
+            if record is not None and _writes_files():
                 atomic_write_text(record, json.dumps(result, indent=1))
         per_seed[seed] = result
         bar.set_postfix(teacher=f"{result['teacher']['test_acc']:.3f}",
                         mlp=f"{result['baseline_mlp']['test_acc']:.3f}",
                         student=f"{result['student']['test_acc']:.3f}")
 
-    for seed in bar:
-        with _claim(out, seed, wait=False) as held:
+    for seed in bar:  # the ranks of a torchrun group run every seed together: no claims between them
+        with _claim(out if not torch.distributed.is_initialized() else None, seed, wait=False) as held:
             if held:
                 run_and_record(seed)
             else:
@@ -333,7 +344,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
                 mean, std = summarize([r[role][f"{part}_test_acc"] for r in per_seed])
                 summary[role].update({f"{part}_test_acc_mean": mean, f"{part}_test_acc_std": std})
     summary["per_seed"] = per_seed
-    if out is not None:
+    if out is not None and _writes_files():
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     return summary

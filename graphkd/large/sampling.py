@@ -48,6 +48,18 @@ class NeighborSampler:
         torch.cumsum(torch.bincount(target, minlength=num_nodes), 0, out=self.rowptr[1:])
         self._local = torch.full((num_nodes,), -1, dtype=torch.long)  # global -> local id, reset after each sample
 
+    @classmethod
+    def from_csr(cls, rowptr: Tensor, col: Tensor, fanouts: list[int]) -> NeighborSampler:
+        """A sampler on a CSR of incoming edges built before (``rowptr``, ``col``, as this class holds them),
+        used as given: memory-mapped from a file, it is shared by every process on the machine."""
+        if rowptr.dim() != 1 or rowptr.numel() < 1 or int(rowptr[-1]) != col.numel():
+            raise GraphkdError(f"rowptr (length {rowptr.numel()}) must end at the {col.numel()} entries of col")
+        sampler = cls.__new__(cls)
+        sampler.num_nodes, sampler.fanouts = rowptr.numel() - 1, _checked_fanouts(fanouts)
+        sampler.rowptr, sampler.col = rowptr, col
+        sampler._local = torch.full((sampler.num_nodes,), -1, dtype=torch.long)
+        return sampler
+
     def with_fanouts(self, fanouts: list[int]) -> NeighborSampler:
         """A sampler drawing ``fanouts`` from this one's CSR (shared, not copied: millions of edges)."""
         other = copy.copy(self)

@@ -20,12 +20,15 @@ from tqdm.auto import tqdm
 from graphkd.distill import DistillConfig, train_student
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError
+from graphkd.large.ddp import distributed_model, validation_accuracy
+from graphkd.large.distributed import rank, rank_batches, reseed_per_rank, sync_epoch_end
 from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
 from graphkd.models import GCN, count_parameters
 from graphkd.training import TrainConfig, accuracy, fit
 
-__all__ = ["evaluate_sampled", "layerwise_inference", "sampled_forward", "teacher_soft_targets",
-           "train_sampled", "train_wide_student", "wide_student_config"]
+__all__ = ["SampledGNN", "evaluate_sampled", "gcn_self_loops", "inference_layer", "layerwise_inference",
+           "sampled_forward", "soft_targets_of", "teacher_soft_targets", "train_sampled", "train_wide_student",
+           "wide_student_config"]
 
 
 def sampled_forward(model: torch.nn.Module, x: Tensor, sample: Data) -> Tensor:
@@ -43,17 +46,33 @@ def sampled_forward(model: torch.nn.Module, x: Tensor, sample: Data) -> Tensor:
     return h
 
 
+class SampledGNN(torch.nn.Module):
+    """:func:`sampled_forward` as a module's forward, so DDP can wrap it (DDP syncs what runs through forward)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, sample: Data) -> Tensor:
+        return sampled_forward(self.model, x, sample)
+
+
 @torch.no_grad()
 def evaluate_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, nodes: Tensor,
                      batch_size: int = 4096, seed: int = 0) -> float:
-    """Accuracy on ``nodes`` from sampled neighbourhoods, drawn with a fixed seed so epochs compare."""
+    """Accuracy on ``nodes`` from sampled neighbourhoods, drawn with a fixed seed so epochs compare. Under
+    torchrun each rank scores its share of ``nodes`` (its own seed, ``seed + rank``) and the counts are summed."""
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    correct = 0
-    for batch in seed_batches(nodes, batch_size, shuffle=False):
-        sample = sampler.sample(batch, gen)
-        correct += (sampled_forward(model, data.x[sample.n_id], sample).argmax(-1) == data.y[batch]).sum().item()
-    return correct / max(nodes.numel(), 1)
+    gen = torch.Generator().manual_seed(seed + rank())
+
+    def correct_on(part: Tensor) -> int:
+        correct = 0
+        for batch in seed_batches(part, batch_size, shuffle=False):
+            sample = sampler.sample(batch, gen)
+            correct += (sampled_forward(model, data.x[sample.n_id], sample).argmax(-1) == data.y[batch]).sum().item()
+        return correct
+
+    return validation_accuracy(correct_on, nodes)
 
 
 def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, config: TrainConfig,
@@ -68,6 +87,10 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
     dropout, with ``torch.manual_seed``), whose state ``fit``'s checkpoint holds: with ``checkpoint``, an
     interrupted run started again ends bit-identical to an uninterrupted one. ``seed`` fixes the validation
     subset and its sampled neighbourhoods.
+
+    Under torchrun (a process group is initialised) the model trains with DistributedDataParallel: each
+    global batch of seed nodes is split over the ranks, each rank samples its own seeds' neighbourhoods
+    (:func:`graphkd.large.distributed.rank_batches`), and rank 0 alone writes the checkpoint.
     """
     if max_batches is not None and max_batches < 1:
         raise GraphkdError(f"max_batches must be >= 1 or None, got {max_batches}")
@@ -78,19 +101,30 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
     epoch_seconds, num_batches = [], -(-train_idx.numel() // config.batch_size)
     if max_batches is not None:
         num_batches = min(num_batches, max_batches)
+    net = SampledGNN(model)
+    if torch.distributed.is_initialized():
+        net = distributed_model(net)
+
+    def samples():
+        """(sample, loss weight) pairs of one epoch: this rank's share under torchrun, else every batch."""
+        if not torch.distributed.is_initialized():
+            return ((sample, 1.0) for sample in neighbor_loader(sampler, train_idx, config.batch_size))
+        batches = rank_batches(train_idx, config.batch_size)
+        reseed_per_rank()
+        return ((sampler.sample(batch), weight) for batch, weight in batches)
 
     def step(optimizer):
         start, total, seen, count = time.perf_counter(), 0.0, 0, 0
-        batches = neighbor_loader(sampler, train_idx, config.batch_size)  # global generator: checkpointed
-        for sample in tqdm(batches, total=num_batches, desc="batches", leave=False, disable=not progress):
+        for sample, weight in tqdm(samples(), total=num_batches, desc="batches", leave=False, disable=not progress):
             optimizer.zero_grad()
             seeds = sample.n_id[:sample.batch_size]
-            loss = F.cross_entropy(sampled_forward(model, data.x[sample.n_id], sample), data.y[seeds])
-            loss.backward()
+            loss = F.cross_entropy(net(data.x[sample.n_id], sample), data.y[seeds])
+            (loss * weight).backward()
             optimizer.step()
             total, seen, count = total + loss.item() * seeds.numel(), seen + 1, count + seeds.numel()
             if seen == num_batches:
                 break
+        sync_epoch_end(model)
         epoch_seconds.append(time.perf_counter() - start)
         return total / max(count, 1)
 
@@ -113,6 +147,37 @@ def _gcn_source_scale(sample: Data, sampler: NeighborSampler, has_self_loop: Ten
     return (chunk_degree.double() / full_degree.double()).sqrt().float().unsqueeze(1)
 
 
+def gcn_self_loops(model: torch.nn.Module, data: Data) -> Tensor | None:
+    """For a GCN, which nodes have a self loop (its normalisation needs them, see ``_gcn_source_scale``)."""
+    if not isinstance(model, GCN):
+        return None
+    has_self_loop = torch.zeros(data.num_nodes, dtype=torch.bool)
+    is_loop = data.edge_index[0] == data.edge_index[1]
+    has_self_loop[data.edge_index[0][is_loop]] = True
+    return has_self_loop
+
+
+@torch.no_grad()
+def inference_layer(model: torch.nn.Module, layer: int, h, sampler: NeighborSampler, chunks: list[Tensor],
+                    has_self_loop: Tensor | None = None, progress: bool = False) -> Tensor:
+    """Eval-mode output of ``model``'s layer ``layer`` for the target nodes ``chunks`` (rows in their order),
+    each chunk with its incoming edges. ``h``: the previous layer's output for every node, a tensor or any
+    object whose ``h[node_ids]`` gives those rows (memory-mapped shards); ``has_self_loop`` from
+    :func:`gcn_self_loops`."""
+    out, row = None, 0
+    for targets in tqdm(chunks, desc=f"layer {layer + 1}/{model.num_layers}", leave=False, disable=not progress):
+        sample = k_hop_subgraph(sampler, targets, num_hops=1)
+        h_chunk = h[sample.n_id]
+        if has_self_loop is not None:
+            h_chunk = h_chunk * _gcn_source_scale(sample, sampler, has_self_loop)
+        result = model.layer(layer, h_chunk, sample.edge_index)[:sample.batch_size]
+        if out is None:
+            out = result.new_empty(sum(chunk.numel() for chunk in chunks), result.size(1))
+        out[row:row + targets.numel()] = result
+        row += targets.numel()
+    return out
+
+
 @torch.no_grad()
 def layerwise_inference(model: torch.nn.Module, data: Data, sampler: NeighborSampler, chunk_size: int = 8192,
                         progress: bool = False) -> Tensor:
@@ -121,36 +186,25 @@ def layerwise_inference(model: torch.nn.Module, data: Data, sampler: NeighborSam
     if chunk_size < 1:
         raise GraphkdError(f"chunk_size must be >= 1, got {chunk_size}")
     model.eval()
-    has_self_loop = None
-    if isinstance(model, GCN):
-        has_self_loop = torch.zeros(data.num_nodes, dtype=torch.bool)
-        is_loop = data.edge_index[0] == data.edge_index[1]
-        has_self_loop[data.edge_index[0][is_loop]] = True
-    h = data.x
-    chunks = torch.arange(data.num_nodes).split(chunk_size)
+    has_self_loop, h = gcn_self_loops(model, data), data.x
+    chunks = list(torch.arange(data.num_nodes).split(chunk_size))
     for i in range(model.num_layers):
-        out = None
-        for targets in tqdm(chunks, desc=f"layer {i + 1}/{model.num_layers}", leave=False, disable=not progress):
-            sample = k_hop_subgraph(sampler, targets, num_hops=1)
-            h_chunk = h[sample.n_id]
-            if has_self_loop is not None:
-                h_chunk = h_chunk * _gcn_source_scale(sample, sampler, has_self_loop)
-            result = model.layer(i, h_chunk, sample.edge_index)[:sample.batch_size]
-            if out is None:
-                out = result.new_empty(data.num_nodes, result.size(1))
-            out[targets] = result
-        h = out
+        h = inference_layer(model, i, h, sampler, chunks, has_self_loop, progress)
     return h
+
+
+def soft_targets_of(model: torch.nn.Module, data: Data, logits: Tensor, **meta) -> SoftTargets:
+    """Soft targets for every node from the teacher's ``logits``, with its train/val/test accuracy."""
+    scores = {f"teacher_{name}_acc": accuracy(logits[mask], data.y[mask])
+              for name, mask in (("train", data.train_mask), ("val", data.val_mask), ("test", data.test_mask))}
+    return SoftTargets.from_logits([logits], data, "all", teachers=[model.config()],
+                                   params=count_parameters(model), **scores, **meta)
 
 
 def teacher_soft_targets(model: torch.nn.Module, data: Data, sampler: NeighborSampler, chunk_size: int = 8192,
                          progress: bool = False, **meta) -> SoftTargets:
     """Soft targets for every node from chunked layer-wise inference, with the teacher's val/test accuracy."""
-    logits = layerwise_inference(model, data, sampler, chunk_size, progress)
-    scores = {f"teacher_{name}_acc": accuracy(logits[mask], data.y[mask])
-              for name, mask in (("train", data.train_mask), ("val", data.val_mask), ("test", data.test_mask))}
-    return SoftTargets.from_logits([logits], data, "all", teachers=[model.config()],
-                                   params=count_parameters(model), **scores, **meta)
+    return soft_targets_of(model, data, layerwise_inference(model, data, sampler, chunk_size, progress), **meta)
 
 
 def wide_student_config(**overrides) -> DistillConfig:
