@@ -69,6 +69,10 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
                   progress: bool = False, checkpoints: Path | None = None):
     """Train a student on ``data`` (with position features already appended, if any); with
     ``targets=None`` it learns from labels alone (the baseline), else from ``cfg``'s objective."""
+    distributed_mlp = kind == "mlp" and torch.distributed.is_initialized()
+    if distributed_mlp and (cfg.similarity_weight or cfg.adversarial_weight):  # in-batch matrices, extra forwards
+        raise GraphkdError("the similarity and adversarial terms are not distributed yet (each rank would see half a "
+                           "batch, or step outside DDP): run them without torchrun")
     torch.manual_seed(seed)
     model = _student(cfg, data, kind)
     # Students learn slowly at first from tiny row-normalised inputs: on Cora a 1-layer GCN student
@@ -92,7 +96,7 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     with objective if objective is not None else contextlib.nullcontext():
         if kind == "mlp":
             trainer = train_minibatch
-            if torch.distributed.is_initialized():  # under torchrun: DDP, nodes partitioned over the ranks
+            if distributed_mlp:  # under torchrun: DDP, nodes partitioned over the ranks
                 from graphkd.large.ddp import train_minibatch_ddp as trainer
             trainer(model, data, nodes, batch_loss, train_cfg, desc, progress, checkpoint, auxiliary=auxiliary)
         else:

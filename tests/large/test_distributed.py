@@ -156,3 +156,15 @@ def test_graphkd_distill_runs_under_torchrun(data_root, tmp_path):
     assert summary["runs"] == 1 and summary["student"]["test_acc_mean"] > summary["baseline_mlp"]["test_acc_mean"]
     assert (tmp_path / "student_seed0.pt").is_file() and (tmp_path / "runs" / "seed0.json").is_file()
     assert not list((tmp_path / "checkpoints").glob("**/*.ckpt"))  # rank 0 removed them when training ended
+
+
+@pytest.mark.parametrize("term", ["similarity_weight", "adversarial_weight"])
+def test_error_terms_not_distributed_yet(tiny_graph, world_of_one, term):
+    from graphkd.data import prepare_data
+    from graphkd.distill import DistillConfig, train_student
+    from graphkd.distill.soft_targets import SoftTargets
+
+    data = prepare_data(tiny_graph)
+    targets = SoftTargets.from_logits([torch.zeros(6, 2)], data)
+    with pytest.raises(GraphkdError, match="the similarity and adversarial terms are not distributed yet"):
+        train_student(DistillConfig(epochs=2, **{term: 1.0}), data, targets, seed=0, kind="mlp")
