@@ -60,9 +60,9 @@ def table(results: dict) -> str:
     lines = ["# 1 vs 2 processes under torchrun (gloo, one thread each)", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB RAM; torch "
              f"{machine['torch']}, torch_geometric {machine['torch_geometric']}, Python {machine['python']}. "
-             "The machine is shared: its own background benchmarks were paused, but other sessions' CPU-bound "
-             "jobs ran throughout (load average at start below, about 5 on 2 cores), so a process got roughly "
-             "half to two thirds of a core and wall-clock speed-ups understate what 2 idle cores give. CPU seconds "
+             "Other CPU-bound jobs may share the machine (the load average at each run's start is given below; in "
+             "the committed runs it was about 5 on 2 cores, so a process got roughly half to two thirds of a core "
+             "and wall-clock speed-ups understate what 2 idle cores give). CPU seconds "
              "(time.process_time per rank) do not depend on that share: the CPU work column (both ranks' CPU "
              "seconds over one process's) says how much work distributing adds (1.00: none). Speed-up: the "
              "1-process wall time over the 2-process wall time of the slower rank (each stage starts at a "
