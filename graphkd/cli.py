@@ -30,6 +30,9 @@ def add_distill_parser(subparsers) -> None:
                       help="public / full (Planetoid fixed splits), random (CPF/GLNN: largest connected "
                            "component, 20 train and 30 validation nodes per class, redrawn per seed), "
                            "official (OGB); default: the dataset's own default")
+    data.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
+                      help="with --split random: labelled training nodes per class (fewer labels; the soft "
+                           "targets cover the unlabelled nodes too)")
     data.add_argument("--root", default=None, help="data folder; default $GRAPHKD_DATA, else ~/.cache/graphkd")
     data.add_argument("--setting", default=d.setting, choices=SETTINGS,
                       help="transductive (students scored on nodes they trained on), or inductive, production, "

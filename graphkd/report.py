@@ -50,7 +50,9 @@ def format_summary(summary: dict) -> str:
     """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters.
     Outside the transductive setting, one column per part: observed test nodes, arrivals, production."""
     setting = summary.get("setting", "transductive")
-    title = f"{summary['dataset']} ({summary['split']} split, {summary['runs']} runs"
+    per_class = summary["config"].get("labels_per_class", 20)
+    labels = f", {per_class} labels per class" if summary["split"] == "random" else ""
+    title = f"{summary['dataset']} ({summary['split']} split{labels}, {summary['runs']} runs"
     if setting == "transductive":
         columns = [("test_acc", "test acc (%)")]
     else:

@@ -3,18 +3,31 @@ import json
 import pytest
 
 from graphkd.cli import build_parser, main
+from graphkd.data import load_dataset
 from graphkd.distill import DistillConfig
+from graphkd.distill.soft_targets import graph_fingerprint
 
 
 def test_distill_command(tmp_path, capsys):
     assert main(["distill", "--runs", "2", "--teacher", "sage", "--epochs", "40", "--patience", "15",
                  "--temperature", "2", "--alpha", "0.1", "--out", str(tmp_path), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    for row in ("teacher", "labels-only MLP", "distilled student", "CSBM (random split, 2 runs)", "±"):
+    for row in ("teacher", "labels-only MLP", "distilled student", "CSBM (random split, 20 labels per class, 2 runs)",
+                "±"):
         assert row in printed
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["config"]["temperature"] == 2.0 and results["config"]["alpha"] == 0.1
     assert sorted(p.name for p in tmp_path.glob("student_seed*.pt")) == ["student_seed0.pt", "student_seed1.pt"]
+
+
+def test_fewer_labels_per_class(tmp_path, capsys):
+    assert main(["distill", "--runs", "1", "--teacher", "gcn", "--epochs", "10", "--labels-per-class", "3",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    assert "CSBM (random split, 3 labels per class, 1 runs)" in capsys.readouterr().out
+    record = json.loads((tmp_path / "runs" / "seed0.json").read_text())
+    data = load_dataset("CSBM", split="random", seed=0, labels_per_class=3)
+    assert int(data.train_mask.sum()) == 3 * (int(data.y.max()) + 1)
+    assert record["data_key"] == graph_fingerprint(data)  # the run trained on that very split
 
 
 def test_every_distill_option_has_help_and_maps_to_the_config():

@@ -108,12 +108,13 @@ READERS = {
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
-                 seed: int = 0, to_undirected: bool = True) -> Data:
+                 seed: int = 0, to_undirected: bool = True, labels_per_class: int = 20) -> Data:
     """Load ``name`` as a ``Data`` with ``train_mask``/``val_mask``/``test_mask``.
 
     ``split``: ``"public"`` / ``"full"`` (Planetoid's fixed splits), ``"official"`` (OGB's split) or
     ``"random"`` (CPF/GLNN: the largest connected component, 20 train and 30 validation nodes per class
-    drawn with ``seed``, the rest test). Defaults to the dataset's first listed split. The returned
+    drawn with ``seed``, the rest test; ``labels_per_class`` sets the 20). Defaults to the dataset's first
+    listed split. The returned
     ``Data`` records ``dataset``, ``split`` and ``split_seed``. ``to_undirected``: add reverse edges to
     a dataset distributed with one-way edges (ogbn-arxiv), as OGB's baselines do.
     """
@@ -130,7 +131,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         data.x = data.x / data.x.sum(dim=1, keepdim=True).clamp(min=1e-12)
     data.row_normalized = info.normalize_features  # what serving must repeat: recorded, never guessed from a name
     if split == "random":
-        data = random_split(largest_connected_component(data), seed=seed)
+        data = random_split(largest_connected_component(data), seed=seed, train_per_class=labels_per_class)
     return prepare_data(data, dataset=info.name, split=split, split_seed=seed if split == "random" else None)
 
 

@@ -39,6 +39,9 @@ class DistillConfig:
     student's input. ``refine="cs"``: soft targets refined by Correct and Smooth (propagation weights
 ``cs_correction_alpha`` and ``cs_smoothing_alpha``).
 
+    ``labels_per_class``: labelled training nodes per class of the random split (CPF: 20); fewer labels,
+    and the soft targets on every node carry the rest (semi-supervised distillation).
+
     ``setting``: ``transductive``, or ``inductive`` / ``production`` / ``cold-start``, which hold
     ``arrival_fraction`` of the test nodes out of training and score them as they arrive (see
     :mod:`graphkd.distill.settings`).
@@ -86,6 +89,7 @@ class DistillConfig:
     cs_smoothing_alpha: float = 0.8
     setting: str = "transductive"
     arrival_fraction: float = 0.2
+    labels_per_class: int = 20
 
     def __post_init__(self):
         if isinstance(self.teacher, np.ndarray):  # logits as an array: the same numbers as a tensor
@@ -163,6 +167,7 @@ class DistillConfig:
         bounded("cs_correction_alpha", 0.0, 1.0)
         bounded("cs_smoothing_alpha", 0.0, 1.0)
         bounded("arrival_fraction", 0.01, 0.99)
+        bounded("labels_per_class", 1, 100_000, integer=True)
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
         if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
             raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
@@ -210,8 +215,9 @@ class DistillConfig:
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
-                  "refine", "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction")
+                  "refine", "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction",
+                  "labels_per_class")
 ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
                 "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
-                "setting": "transductive", "arrival_fraction": 0.2}
+                "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20}

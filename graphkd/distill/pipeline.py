@@ -203,9 +203,10 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
 
 def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     if data is None:
-        return load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed)
+        return load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed, labels_per_class=cfg.labels_per_class)
     if cfg.split == "random":
-        return prepare_data(random_split(data, seed), getattr(data, "dataset", "custom"), "random", seed)
+        return prepare_data(random_split(data, seed, train_per_class=cfg.labels_per_class),
+                            getattr(data, "dataset", "custom"), "random", seed)
     return data
 
 
@@ -287,6 +288,10 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     if cfg.given_teacher() and data is None and (cfg.split or dataset_info(cfg.dataset).default_split) == "random":
         raise GraphkdError(f"a given teacher was trained on one split of its graph, and {cfg.dataset}'s split is "
                            "'random', drawn anew per seed: pass data= with the masks the teacher was trained with")
+    if cfg.labels_per_class != 20 and (cfg.split or (dataset_info(cfg.dataset).default_split if data is None
+                                                     else None)) != "random":
+        raise GraphkdError(f"labels_per_class={cfg.labels_per_class} draws a random split per seed: set split="
+                           "'random' (a fixed split keeps its own labelled nodes)")
     if data is not None and cfg.split not in (None, "random", getattr(data, "split", None)):
         raise GraphkdError(f"split={cfg.split!r} names one of a dataset's standard splits, but data= brings its own "
                            "masks, which are used: leave split unset, or set 'random' to draw a new split per seed")

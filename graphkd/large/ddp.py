@@ -5,9 +5,9 @@ over the ranks (:func:`graphkd.large.distributed.rank_batches`); DDP averages th
 a step equals the global batch's step for any world size. That holds for a loss that is a mean over the
 batch's rows, as the soft-target term is; the hard-label term (``alpha > 0``) is a mean over a batch's
 labelled rows, whose share differs between the ranks' parts, so with it a step is close to, not equal to,
-the global one. The similarity and adversarial terms are refused under torchrun. Validation is split over the ranks too and its
-correct counts summed, so every rank sees the same accuracy and stops at the same epoch. Checkpoints are
-written by rank 0 only (:func:`graphkd.training.fit`) and every rank resumes from them.
+the global one. The similarity and adversarial terms are refused under torchrun. Validation is split over
+the ranks too and its correct counts summed, so every rank sees the same accuracy and stops at the same
+epoch. Checkpoints are written by rank 0 only (:func:`graphkd.training.fit`) and every rank resumes from them.
 """
 from __future__ import annotations
 
