@@ -102,6 +102,8 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict, model: torch
     (its content hash differs), or was written for another model or training configuration.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise GraphkdError(f"checkpoint {path} is a folder, not a file; remove it or choose another checkpoint path")
     if not path.is_file():
         return None
     blob = load_tensors(path, "training checkpoint")

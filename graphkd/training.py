@@ -78,11 +78,11 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     ``checkpoint``: a file where the full training state is saved at an epoch boundary every
     ``checkpoint_every`` epochs if given, else once ``checkpoint_seconds`` have passed since the last
     save (a short run then writes nothing; a killed long run loses at most that much work). If it
-    exists at the start (written for the same model and ``config``, else ``GraphkdError``), the run
-    resumes from it (under torchrun: every rank resumes from it, rank 0 alone writes it). It is deleted
-    once training ends: the result is the trained model, which the caller saves, and a finished run's
-    leftover checkpoint would otherwise make a later fresh run at the same path skip its training. Use
-    one path per training run.
+    exists at the start (written for the same model and ``config`` at the same place, its folder and
+    file name, else ``GraphkdError``), the run resumes from it (under torchrun: every rank resumes from
+    it, rank 0 alone writes it). It is deleted once training ends: the result is the trained model, which
+    the caller saves, and a finished run's leftover checkpoint would otherwise make a later fresh run at
+    the same path skip its training. Use one path per training run.
 
     ``auxiliary``: modules trained beside the model but not part of it (a hint projector): they join
     the optimizer and the checkpoint, not the best weights.
@@ -92,7 +92,10 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     parameters = list(model.parameters()) + (list(auxiliary.parameters()) if auxiliary is not None else [])
     optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
     best_acc, best_state, since_best, start = -1.0, None, 0, 0
-    fingerprint = training_fingerprint(model, config, auxiliary) if checkpoint is not None else None
+    fingerprint = None
+    if checkpoint is not None:  # bound to where it belongs too: a file copied from another seed, role or run is refused
+        fingerprint = {**training_fingerprint(model, config, auxiliary),
+                       "where": [Path(checkpoint).parent.name, Path(checkpoint).name]}
     if checkpoint is not None:
         resumed = load_training_state(checkpoint, fingerprint, model, optimizer, auxiliary)
         if resumed is not None:

@@ -478,7 +478,8 @@ def test_recomputed_record_that_is_truncated(finished_run):
 
 def test_recomputed_record_of_another_graph(finished_run):
     cfg, first, out = finished_run
-    second = run_distillation(cfg, data=_graph(x=torch.rand(6, 3) + 1.0), out=out, progress=False)
+    with pytest.warns(UserWarning, match="seed0.json was made with other options or another graph"):
+        second = run_distillation(cfg, data=_graph(x=torch.rand(6, 3) + 1.0), out=out, progress=False)
     assert second["per_seed"][0]["data_key"] != first["per_seed"][0]["data_key"]
     assert len(list(out.glob("soft_targets-*-seed0.pt"))) == 1  # the stale soft targets were replaced
 
@@ -486,7 +487,8 @@ def test_recomputed_record_of_another_graph(finished_run):
 def test_recomputed_record_of_other_options_is_not_reused(finished_run):
     cfg, first, out = finished_run
     other = DistillConfig(runs=2, temperature=2.0, **FAST)
-    second = run_distillation(other, data=_graph(), out=out, progress=False)
+    with pytest.warns(UserWarning, match="seed1.json was made with other options or another graph"):
+        second = run_distillation(other, data=_graph(), out=out, progress=False)
     assert second["config"]["temperature"] == 2.0
     assert {r["config_key"] for r in second["per_seed"]} == {other.key()} != {cfg.key()}
 
@@ -954,3 +956,44 @@ def test_error_born_again_on_a_graph_that_does_not_check(change, message):
             graph[key] = value
     with pytest.raises(GraphkdError, match=message):
         born_again(DistillConfig(**FAST), graph, rounds=1, kind="mlp")
+
+
+
+# ---- Found in the third hostile trial -------------------------------------------------------------------
+
+def _killed_fit(checkpoint, kill_at=3):
+    """Train an MLP with a checkpoint every epoch and stop it at epoch ``kill_at``, as ``kill -9`` would."""
+    from graphkd.training import TrainConfig, fit
+
+    model, epochs = MLP(3, 4, 2), []
+
+    def step(optimizer):
+        epochs.append(len(epochs))
+        if len(epochs) > kill_at:
+            raise KeyboardInterrupt
+        return 0.0
+
+    try:
+        fit(model, step, lambda: 0.5, TrainConfig(epochs=10, patience=10), checkpoint=checkpoint, checkpoint_every=1)
+    except KeyboardInterrupt:
+        pass
+    return model
+
+
+@pytest.mark.parametrize("copied_to", ["run-a/seed0-baseline.ckpt", "run-a/seed1-student.ckpt",
+                                       "run-b/seed0-student.ckpt"])
+def test_refused_checkpoint_copied_from_another_seed_role_or_run(tmp_path, copied_to):
+    from graphkd.training import TrainConfig, fit
+
+    _killed_fit(tmp_path / "run-a" / "seed0-student.ckpt")
+    (tmp_path / copied_to).parent.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "run-a" / "seed0-student.ckpt", tmp_path / copied_to)
+    with pytest.raises(GraphkdError, match=r"belongs to a different model or training configuration \(where:"):
+        fit(MLP(3, 4, 2), lambda optimizer: 0.0, lambda: 0.5, TrainConfig(epochs=10, patience=10),
+            checkpoint=tmp_path / copied_to)
+
+
+def test_error_checkpoint_path_that_is_a_folder(tmp_path):
+    (tmp_path / "seed0-baseline.ckpt").mkdir()
+    with pytest.raises(GraphkdError, match="seed0-baseline.ckpt is a folder, not a file"):
+        load_training_state(tmp_path / "seed0-baseline.ckpt", {}, *_state())

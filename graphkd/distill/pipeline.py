@@ -56,6 +56,15 @@ def _checkpoint(checkpoints: Path | None, name: str) -> Path | None:
     return checkpoints / f"{name}.ckpt" if checkpoints is not None else None
 
 
+def _check_distributable(cfg: DistillConfig) -> None:
+    """Under torchrun an MLP student trains with DDP, which the in-batch similarity matrices (a rank holds half
+    a batch) and the adversarial term (extra forwards outside DDP) would break: refused before any training."""
+    if cfg.student == "mlp" and torch.distributed.is_initialized() and (cfg.similarity_weight or
+                                                                         cfg.adversarial_weight):
+        raise GraphkdError("the similarity and adversarial terms are not distributed yet (each rank would see half a "
+                           "batch, or step outside DDP): run them without torchrun")
+
+
 def with_positions(cfg: DistillConfig, data: Data) -> Data:
     """``data`` with ``cfg.positions`` spectral position features appended to ``x`` (``data`` itself when 0)."""
     if not cfg.positions:
@@ -70,9 +79,7 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     """Train a student on ``data`` (with position features already appended, if any); with
     ``targets=None`` it learns from labels alone (the baseline), else from ``cfg``'s objective."""
     distributed_mlp = kind == "mlp" and torch.distributed.is_initialized()
-    if distributed_mlp and (cfg.similarity_weight or cfg.adversarial_weight):  # in-batch matrices, extra forwards
-        raise GraphkdError("the similarity and adversarial terms are not distributed yet (each rank would see half a "
-                           "batch, or step outside DDP): run them without torchrun")
+    _check_distributable(cfg)
     torch.manual_seed(seed)
     model = _student(cfg, data, kind)
     # Students learn slowly at first from tiny row-normalised inputs: on Cora a 1-layer GCN student
@@ -230,6 +237,7 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
         warnings.warn(f"{record} is not the record of seed {seed}; running the seed again", stacklevel=3)
         return None
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
+        warnings.warn(f"{record} was made with other options or another graph; running the seed again", stacklevel=3)
         return None
     if saved.get("record_hash") != _record_hash(saved):
         warnings.warn(f"{record} was edited after it was written (its hash differs); running the seed again",
@@ -295,6 +303,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     if data is not None and cfg.split not in (None, "random", getattr(data, "split", None)):
         raise GraphkdError(f"split={cfg.split!r} names one of a dataset's standard splits, but data= brings its own "
                            "masks, which are used: leave split unset, or set 'random' to draw a new split per seed")
+    _check_distributable(cfg)
     if out is not None:
         writable_folder(out, "output folder")
     if teacher_dir is not None:

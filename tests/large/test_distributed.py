@@ -168,3 +168,12 @@ def test_error_terms_not_distributed_yet(tiny_graph, world_of_one, term):
     targets = SoftTargets.from_logits([torch.zeros(6, 2)], data)
     with pytest.raises(GraphkdError, match="the similarity and adversarial terms are not distributed yet"):
         train_student(DistillConfig(epochs=2, **{term: 1.0}), data, targets, seed=0, kind="mlp")
+
+
+def test_error_terms_not_distributed_are_refused_before_training(tiny_graph, world_of_one, tmp_path):
+    from graphkd.distill import DistillConfig, run_distillation
+
+    cfg = DistillConfig(epochs=2, runs=1, teacher="gcn", similarity_weight=1.0)
+    with pytest.raises(GraphkdError, match="the similarity and adversarial terms are not distributed yet"):
+        run_distillation(cfg, data=tiny_graph, out=tmp_path / "out", progress=False)
+    assert not list(tmp_path.rglob("soft_targets-*"))  # nothing trained, nothing written
