@@ -997,3 +997,29 @@ def test_error_checkpoint_path_that_is_a_folder(tmp_path):
     (tmp_path / "seed0-baseline.ckpt").mkdir()
     with pytest.raises(GraphkdError, match="seed0-baseline.ckpt is a folder, not a file"):
         load_training_state(tmp_path / "seed0-baseline.ckpt", {}, *_state())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "0"], "argument --threads: must lie in [1,"),
+    (["--fanouts", "0"], "argument --fanouts: must lie in [1, inf], got 0"),
+    (["--teacher-dropout", "1.5"], "argument --teacher-dropout: must lie in [0.0, 0.95], got 1.5"),
+    (["--student-lr", "nan"], "argument --student-lr: must lie in (0.0, 10.0], got nan"),
+    (["--chunk-size", "x"], "argument --chunk-size: expected an integer, got 'x'"),
+])
+def test_error_large_distill_option(argv, message, capsys):
+    from graphkd.large.distill import main as large_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        large_main(["--graph", "arxiv", "--out", "unused", *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err and message in err
+
+
+def test_error_large_distill_out_is_a_file(tmp_path, capsys):
+    from graphkd.large.distill import main as large_main
+
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(SystemExit) as exit_info:
+        large_main(["--graph", "arxiv", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "graphkd.large.distill: error: output folder" in capsys.readouterr().err

@@ -14,7 +14,7 @@ whose address is ``MASTER``, and ``--out`` (with the graph cache) on a filesyste
 ``python -m graphkd.large.distill ...`` without torchrun runs alone (world size 1, no process group).
 ``graphkd distill`` runs under torchrun the same way (MLP students with DDP, rank 0 writes and prints)::
 
-    OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m graphkd.cli distill --dataset Cora \
+    OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m graphkd.cli distill --dataset Cora \\
         --out runs/cora
 
 Stages of this pipeline:
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import resource
 import time
@@ -46,7 +47,7 @@ from torch_geometric.data import Data
 from graphkd.data.large import arxiv_scale, products_scale
 from graphkd.distill import train_student
 from graphkd.errors import GraphkdError
-from graphkd.io import atomic_save, atomic_write_text, load_model, save_model
+from graphkd.io import atomic_save, atomic_write_text, load_model, save_model, writable_folder
 from graphkd.large.distributed import barrier, distributed, gather_objects, is_rank_zero, rank, world_size
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import train_sampled, wide_student_config
@@ -157,38 +158,63 @@ def run(args) -> dict:
     return summary
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring's commands as written, and every option's default."""
+
+
+def _number(kind, low: float, high: float = math.inf, low_open: bool = False):
+    """An argparse type: a finite ``kind`` in ``[low, high]`` (``(low, high]`` with ``low_open``), refused by
+    argparse with one line otherwise."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+            raise argparse.ArgumentTypeError(f"must lie in {'(' if low_open else '['}{low}, {high}], got {text}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graphkd.large.distill", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="graphkd.large.distill", description=__doc__, formatter_class=_HelpFormatter)
+    count, rate = _number(int, 1), _number(float, 0.0, 10.0, low_open=True)
     p.add_argument("--graph", choices=list(GRAPHS), required=True,
                    help="arxiv (169k nodes) or products (2.4M nodes), synthetic (graphkd.data.large)")
     p.add_argument("--out", required=True, help="output folder (every rank must see it)")
     p.add_argument("--cache", default=None, help="folder of the built graph (default --out); reused when there")
-    p.add_argument("--seed", type=int, default=0, help="seed of the graph and the models")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--fanouts", type=int, nargs="+", default=[15, 10, 5], help="teacher fan-outs (its depth)")
-    p.add_argument("--teacher-hidden", type=int, default=128, help="teacher width")
-    p.add_argument("--teacher-dropout", type=float, default=0.2, help="teacher dropout")
-    p.add_argument("--teacher-lr", type=float, default=0.01, help="teacher Adam learning rate")
-    p.add_argument("--teacher-epochs", type=int, default=6, help="most teacher epochs")
-    p.add_argument("--teacher-patience", type=int, default=2, help="teacher early-stopping patience")
-    p.add_argument("--batch-size", type=int, default=2048, help="seed nodes per global teacher batch")
-    p.add_argument("--max-batches", type=int, default=None, help="cap on teacher batches per epoch")
-    p.add_argument("--chunk-size", type=int, default=8192, help="target nodes per chunk of layer-wise inference")
-    p.add_argument("--student-hidden", type=int, default=1024, help="MLP student width (3 layers, batch norm)")
-    p.add_argument("--student-lr", type=float, default=0.003, help="MLP student Adam learning rate")
-    p.add_argument("--student-epochs", type=int, default=40, help="MLP student epochs, all run (best kept)")
-    p.add_argument("--student-batch-size", type=int, default=4096, help="nodes per global student batch")
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="seed of the graph and the models")
+    p.add_argument("--threads", type=_number(int, 1, os.cpu_count() or 1), default=1, help="torch threads per process")
+    p.add_argument("--fanouts", type=count, nargs="+", default=[15, 10, 5], help="teacher fan-outs (its depth)")
+    p.add_argument("--teacher-hidden", type=count, default=128, help="teacher width")
+    p.add_argument("--teacher-dropout", type=_number(float, 0.0, 0.95), default=0.2, help="teacher dropout")
+    p.add_argument("--teacher-lr", type=rate, default=0.01, help="teacher Adam learning rate")
+    p.add_argument("--teacher-epochs", type=count, default=6, help="most teacher epochs")
+    p.add_argument("--teacher-patience", type=count, default=2, help="teacher early-stopping patience")
+    p.add_argument("--batch-size", type=count, default=2048, help="seed nodes per global teacher batch")
+    p.add_argument("--max-batches", type=count, default=None, help="cap on teacher batches per epoch")
+    p.add_argument("--chunk-size", type=count, default=8192, help="target nodes per chunk of layer-wise inference")
+    p.add_argument("--student-hidden", type=count, default=1024, help="MLP student width (3 layers, batch norm)")
+    p.add_argument("--student-lr", type=rate, default=0.003, help="MLP student Adam learning rate")
+    p.add_argument("--student-epochs", type=count, default=40, help="MLP student epochs, all run (best kept)")
+    p.add_argument("--student-batch-size", type=count, default=4096, help="nodes per global student batch")
     p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    with distributed():
-        run(args)
+    try:
+        writable_folder(args.out, "output folder")
+        if args.cache is not None:
+            writable_folder(args.cache, "graph cache folder")
+        with distributed():
+            run(args)
+    except (GraphkdError, OSError) as exc:  # bad input, a missing or unwritable file: one line, as graphkd's CLI
+        parser.exit(2, f"graphkd.large.distill: error: {exc}\n")
     return 0
 
 
