@@ -919,9 +919,9 @@ def test_error_cli_root_that_is_a_file(tmp_path, capsys):
 # ---- Label-space union and born-again rounds ------------------------------------------------------------
 
 @pytest.mark.parametrize("class_sets, message", [
-    ([["a"], ["b"]], "class_sets must be lists of integer class ids, one per teacher"),
-    (3, "class_sets must be lists of integer class ids, one per teacher"),
-    ([], "class_sets must be non-empty lists of distinct class ids"),
+    ([["a"], ["b"]], "a class set is a non-empty list of distinct integer class ids >= 0 below 2"),
+    (3, "class_sets must be a list of class sets, one per teacher"),
+    ([], "class_sets must be a list of class sets, one per teacher"),
 ])
 def test_error_union_of_class_sets_that_are_no_classes(class_sets, message):
     from graphkd.distill import union_teacher

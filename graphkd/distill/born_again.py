@@ -25,6 +25,10 @@ def born_again(cfg: DistillConfig, data: Data, rounds: int, kind: str, seed: int
     """Run ``rounds`` born-again rounds after the teacher; one record per round, round 0 the teacher:
     ``{"round", "model", "val_acc", "test_acc"}``. ``data`` carries its masks (e.g. from
     :func:`graphkd.prepare_data`); ``kind``: the students' kind (``mlp``, ``gcn``, ``sage``)."""
+    if not isinstance(cfg, DistillConfig):
+        raise GraphkdError(f"cfg must be a DistillConfig, got {type(cfg).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise GraphkdError(f"seed must be an integer, got {seed!r}")
     kind = check_choice("student kind", kind, STUDENTS)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise GraphkdError(f"rounds must be an integer >= 1, got {rounds!r}")

@@ -25,6 +25,9 @@ The union's log-probabilities are teacher logits like any other: hand them to
 from __future__ import annotations
 
 import copy
+import math
+import numbers
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -42,32 +45,74 @@ UNION_RULES = ("confidence", "gate")
 
 def class_halves(num_classes: int) -> list[list[int]]:
     """The classes split into two blocks, ``[0, C/2)`` and ``[C/2, C)`` (the first gets the odd one out)."""
-    if num_classes < 2:
-        raise GraphkdError(f"splitting the label space needs at least 2 classes, got {num_classes}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
+        raise GraphkdError(f"splitting the label space needs an integer number of classes >= 2, got {num_classes!r}")
     middle = (num_classes + 1) // 2
     return [list(range(middle)), list(range(middle, num_classes))]
 
 
-def _checked_blocks(class_sets: list[list[int]]) -> list[Tensor]:
-    """The class sets as tensors; they must hold distinct ids and together cover ``0 .. C-1``."""
-    try:
-        blocks = [torch.as_tensor(list(classes), dtype=torch.long) for classes in class_sets]
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise GraphkdError(f"class_sets must be lists of integer class ids, one per teacher, got {class_sets!r}") \
-            from exc
-    if len(blocks) < 1 or any(b.numel() == 0 or b.unique().numel() != b.numel() for b in blocks):
-        raise GraphkdError(f"class_sets must be non-empty lists of distinct class ids, got {class_sets}")
+def _class_ids(classes, num_classes: int | None = None) -> Tensor:
+    """One class set as a tensor: a non-empty list of distinct integer ids in ``[0, num_classes)``."""
+    ids = classes.tolist() if isinstance(classes, Tensor) else classes
+    ids = None if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable) else list(ids)
+    if not ids or len(set(ids)) != len(ids) or any(
+            isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < (num_classes or math.inf)
+            for c in ids):
+        within = f" below {num_classes}" if num_classes else ""
+        raise GraphkdError(f"a class set is a non-empty list of distinct integer class ids >= 0{within}, got "
+                           f"{classes!r}")
+    return torch.tensor([int(c) for c in ids], dtype=torch.long)
+
+
+def _checked_blocks(class_sets, num_classes: int | None = None) -> list[Tensor]:
+    """The class sets as tensors, one per teacher: together they cover ``0 .. C-1`` (``C``: ``num_classes``
+    when given, else one more than the largest id)."""
+    if isinstance(class_sets, (str, bytes, Tensor)) or not isinstance(class_sets, Iterable) or not class_sets:
+        raise GraphkdError(f"class_sets must be a list of class sets, one per teacher, got {class_sets!r}")
+    blocks = [_class_ids(classes, num_classes) for classes in class_sets]
     covered = torch.cat(blocks).unique()
-    if covered.min() < 0 or covered.numel() != int(covered.max()) + 1:
-        raise GraphkdError(f"class_sets {class_sets} must cover the classes 0 .. {int(covered.max())}, each at "
-                           "least once")
+    expected = num_classes or int(covered.max()) + 1
+    if covered.numel() != expected:
+        raise GraphkdError(f"class_sets {class_sets} must cover the classes 0 .. {expected - 1}, each at least once")
     return blocks
+
+
+def _num_classes(data: Data) -> int:
+    check_graph(data)
+    return int(data.y.max()) + 1
+
+
+def _checked_config(cfg, seed) -> None:
+    from graphkd.distill.config import DistillConfig
+    from graphkd.distill.teachers import ensemble_members
+
+    if not isinstance(cfg, DistillConfig) or ensemble_members(cfg.teacher) is None:
+        raise GraphkdError("partial teachers and the gate are trained here: cfg must be a DistillConfig naming a "
+                           f"teacher (gcn, gat, sage), got {cfg!r:.80}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise GraphkdError(f"seed must be an integer, got {seed!r}")
+
+
+def _checked_logits(member_logits) -> list[Tensor]:
+    """Teachers' logits as float tensors ``[num_nodes, classes_k]``, the same nodes for every teacher."""
+    if isinstance(member_logits, Tensor) or not isinstance(member_logits, Iterable) or not member_logits:
+        raise GraphkdError("member_logits must be a list of each teacher's logits [num_nodes, its classes]")
+    try:
+        member_logits = [torch.as_tensor(logits, dtype=torch.float) for logits in member_logits]
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise GraphkdError(f"teacher logits and weights must be numeric tensors or arrays ({exc})") from exc
+    for k, logits in enumerate(member_logits):
+        if logits.dim() != 2 or logits.size(0) != member_logits[0].size(0) or logits.size(1) == 0:
+            raise GraphkdError(f"teacher {k}'s logits must be [num_nodes, its classes] with the same nodes as teacher "
+                               f"0's {tuple(member_logits[0].shape)}, got {tuple(logits.shape)}")
+        check_finite(f"teacher {k}'s logits", logits)
+    return member_logits
 
 
 def partial_graph(data: Data, classes: list[int]) -> Data:
     """``data`` as a teacher of ``classes`` sees it: every node and edge, labels renumbered ``0 .. len(classes)-1``
     in the given order, and training / validation / test masks kept to the nodes of those classes."""
-    block = torch.as_tensor(list(classes), dtype=torch.long)
+    block = _class_ids(classes, _num_classes(data))
     local = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long)
     local[block] = torch.arange(block.numel())
     inside = local[data.y] >= 0
@@ -88,8 +133,8 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
     one's logits ``[num_nodes, len(class_sets[k])]`` (an ensemble: the log of its mean distribution)."""
     from graphkd.distill.teachers import train_teachers
 
-    _checked_blocks(class_sets)
-    check_graph(data)
+    _checked_config(cfg, seed)
+    _checked_blocks(class_sets, _num_classes(data))
     member_logits = []
     for classes in class_sets:
         part = partial_graph(data, classes)
@@ -101,7 +146,7 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
 
 def confidence_weights(member_logits: list[Tensor]) -> Tensor:
     """``[num_nodes, K]``: each teacher's top probability, normalised over the teachers."""
-    top = torch.stack([logits.softmax(-1).max(-1).values for logits in member_logits], dim=1)
+    top = torch.stack([logits.softmax(-1).max(-1).values for logits in _checked_logits(member_logits)], dim=1)
     return top / top.sum(1, keepdim=True)
 
 
@@ -110,8 +155,8 @@ def gate_weights(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, pr
     nodes with their block as the label (early stopping on the validation nodes, as the teachers)."""
     from graphkd.distill.teachers import train_teachers
 
-    blocks = _checked_blocks(class_sets)
-    check_graph(data)
+    _checked_config(cfg, seed)
+    blocks = _checked_blocks(class_sets, _num_classes(data))
     if torch.cat(blocks).numel() != torch.cat(blocks).unique().numel():
         raise GraphkdError(f"the gate gives each node one block: class_sets {class_sets} overlap; use the "
                            "confidence rule")
@@ -130,24 +175,22 @@ def union_logits(member_logits: list[Tensor], class_sets: list[list[int]], weigh
     ``class_sets[k]`` (global class ids). ``weights``: ``[num_nodes, K]``, each teacher's responsibility for
     each node (:func:`confidence_weights`, :func:`gate_weights`), rows summing to 1."""
     blocks = _checked_blocks(class_sets)
+    member_logits = _checked_logits(member_logits)
     if len(member_logits) != len(blocks):
         raise GraphkdError(f"{len(member_logits)} teachers but {len(blocks)} class sets: one set per teacher")
     try:
-        member_logits = [torch.as_tensor(logits, dtype=torch.float) for logits in member_logits]
-        weights = torch.as_tensor(weights, dtype=torch.float)
-    except (TypeError, ValueError, RuntimeError) as exc:
+        weights = check_finite("weights", torch.as_tensor(weights, dtype=torch.float))
+    except (TypeError, RuntimeError) as exc:
         raise GraphkdError(f"teacher logits and weights must be numeric tensors or arrays ({exc})") from exc
-    for k, logits in enumerate(member_logits):
-        check_finite(f"teacher {k}'s logits", logits)
-    check_finite("weights", weights)
-    num_nodes = member_logits[0].size(0) if member_logits[0].dim() == 2 else -1
+    num_nodes = member_logits[0].size(0)
     for k, (logits, block) in enumerate(zip(member_logits, blocks, strict=True)):
-        if logits.dim() != 2 or logits.shape != (num_nodes, block.numel()):
+        if logits.size(1) != block.numel():
             raise GraphkdError(f"teacher {k} knows {block.numel()} classes: its logits must be "
                                f"[{num_nodes}, {block.numel()}], got {tuple(logits.shape)}")
-    if weights.shape != (num_nodes, len(blocks)) or not torch.allclose(weights.sum(1), torch.ones(num_nodes)):
-        raise GraphkdError(f"weights must be [{num_nodes}, {len(blocks)}] with rows summing to 1, got "
-                           f"{tuple(weights.shape)}")
+    if weights.shape != (num_nodes, len(blocks)) or (weights < 0).any() or not torch.allclose(
+            weights.sum(1), torch.ones(num_nodes)):
+        raise GraphkdError(f"weights must be [{num_nodes}, {len(blocks)}], non-negative, with rows summing to 1; got "
+                           f"shape {tuple(weights.shape)}")
     union = torch.zeros(num_nodes, int(torch.cat(blocks).max()) + 1)
     for k, (logits, block) in enumerate(zip(member_logits, blocks, strict=True)):
         union.index_add_(1, block, weights[:, k:k + 1] * logits.detach().softmax(-1))
@@ -160,6 +203,7 @@ def union_teacher(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, r
     ``confidence``). Returns the union's log-probabilities (a teacher for ``DistillConfig(teacher=...)``)
     and each partial teacher's logits."""
     rule = check_choice("union rule", rule, UNION_RULES)
+    _checked_config(cfg, seed)
     member_logits = train_partial_teachers(cfg, data, class_sets, seed, progress)
     weights = (gate_weights(cfg, data, class_sets, seed, progress) if rule == "gate"
                else confidence_weights(member_logits))

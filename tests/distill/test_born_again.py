@@ -42,6 +42,13 @@ def test_error_born_again_options(tiny_graph, options, rounds, kind, message):
         born_again(DistillConfig(**FAST, **options), prepare_data(tiny_graph), rounds=rounds, kind=kind)
 
 
+@pytest.mark.parametrize("cfg, seed, message", [(None, 0, "cfg must be a DistillConfig, got NoneType"),
+                                                 (DistillConfig(**FAST), 1.5, "seed must be an integer, got 1.5")])
+def test_error_born_again_arguments(tiny_graph, cfg, seed, message):
+    with pytest.raises(GraphkdError, match=message):
+        born_again(cfg, prepare_data(tiny_graph), rounds=1, kind="mlp", seed=seed)
+
+
 @pytest.mark.parametrize("kind", ["gcn", "mlp"])
 def test_born_again_rounds_on_cora(data_root, kind):
     data = load_dataset("Cora", data_root, split="public")

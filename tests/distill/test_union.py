@@ -71,16 +71,49 @@ def test_partial_graph_keeps_the_graph_and_renumbers_its_classes():
 
 
 @pytest.mark.parametrize("class_sets, logits_shapes, weights, message", [
-    ([[0, 1], [2, 2, 3]], [(4, 2), (4, 3)], (4, 2), "non-empty lists of distinct class ids"),
+    ([[0, 1], [2, 2, 3]], [(4, 2), (4, 3)], (4, 2), "a class set is a non-empty list of distinct integer class ids"),
+    ([[0.0, 1.9], [2, 3]], [(4, 2), (4, 2)], (4, 2), "a class set is a non-empty list of distinct integer class ids"),
+    ([[0, 1], [2, 3]], [(4, 2), (5, 2)], (4, 2), r"teacher 1's logits must be \[num_nodes, its classes\] with the same "
+                                                 r"nodes as teacher 0's \(4, 2\), got \(5, 2\)"),
     ([[0, 1], [2, 3]], [(4, 2)], (4, 2), "1 teachers but 2 class sets"),
     ([[0, 1], [2, 3]], [(4, 2), (4, 3)], (4, 2), r"teacher 1 knows 2 classes: its logits must be \[4, 2\]"),
     ([[0, 1], [2, 7]], [(4, 2), (4, 2)], (4, 2), r"must cover the classes 0 .. 7"),
-    ([[0, 1], [2, 3]], [(4, 2), (4, 2)], (4, 3), r"weights must be \[4, 2\] with rows summing to 1"),
+    ([[0, 1], [2, 3]], [(4, 2), (4, 2)], (4, 3), r"weights must be \[4, 2\], non-negative, with rows summing to 1"),
 ])
 def test_error_union_of_teachers_that_do_not_fit(class_sets, logits_shapes, weights, message):
     with pytest.raises(GraphkdError, match=message):
         union_logits([torch.zeros(shape) for shape in logits_shapes], class_sets,
                      torch.full(weights, 1 / weights[1]))
+
+
+def test_error_weights_that_are_no_distribution():
+    weights = torch.tensor([[2.0, -1.0]]).repeat(4, 1)  # rows sum to 1, but a teacher weighs -1
+    with pytest.raises(GraphkdError, match="non-negative"):
+        union_logits([torch.zeros(4, 2), torch.zeros(4, 2)], [[0, 1], [2, 3]], weights)
+
+
+@pytest.mark.parametrize("classes", [[0, 0], [-1], [0.7], [], "ab", [9]])
+def test_error_partial_graph_of_classes_that_are_not_the_graphs(tiny_graph, classes):
+    with pytest.raises(GraphkdError, match="a class set is a non-empty list of distinct integer class ids >= 0 "
+                                           "below 2"):
+        partial_graph(tiny_graph, classes)
+
+
+@pytest.mark.parametrize("cfg, class_sets, seed, message", [
+    (DistillConfig(teacher="gcn"), [[0]], 0, r"must cover the classes 0 .. 1"),
+    (DistillConfig(teacher=torch.zeros(6, 2)), [[0], [1]], 0, "cfg must be a DistillConfig naming a teacher"),
+    ("gcn", [[0], [1]], 0, "cfg must be a DistillConfig naming a teacher"),
+    (DistillConfig(teacher="gcn"), [[0], [1]], "a", "seed must be an integer, got 'a'"),
+])
+def test_error_union_teacher_arguments(tiny_graph, cfg, class_sets, seed, message):
+    with pytest.raises(GraphkdError, match=message):
+        union_teacher(cfg, tiny_graph, class_sets, seed=seed)
+
+
+@pytest.mark.parametrize("bad", [[], torch.zeros(3, 2), [torch.zeros(3)]])
+def test_error_confidence_of_logits_that_are_not_teachers(bad):
+    with pytest.raises(GraphkdError, match="logits"):
+        confidence_weights(bad)
 
 
 def test_error_unknown_union_rule(tiny_graph):
@@ -90,8 +123,9 @@ def test_error_unknown_union_rule(tiny_graph):
 
 def test_class_halves():
     assert class_halves(7) == [[0, 1, 2, 3], [4, 5, 6]]
-    with pytest.raises(GraphkdError, match="at least 2 classes"):
-        class_halves(1)
+    for bad in (1, 2.5, "4", None, True):
+        with pytest.raises(GraphkdError, match="an integer number of classes >= 2"):
+            class_halves(bad)
 
 
 def test_union_of_two_half_teachers_teaches_a_student_on_cora(data_root):
