@@ -1023,3 +1023,18 @@ def test_error_large_distill_out_is_a_file(tmp_path, capsys):
         large_main(["--graph", "arxiv", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "graphkd.large.distill: error: output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"split": "random", "labels_per_class": 2.5}, "labels_per_class must be an integer >= 1, got 2.5"),
+    ({"split": "random", "labels_per_class": True}, "labels_per_class must be an integer >= 1, got True"),
+    ({"split": "random", "labels_per_class": 0}, "labels_per_class must be an integer >= 1, got 0"),
+])
+def test_error_load_dataset_labels_per_class(options, message):
+    with pytest.raises(GraphkdError, match=message):
+        load_dataset("CSBM", **options)
+
+
+def test_error_load_dataset_labels_per_class_with_a_fixed_split(data_root):
+    with pytest.raises(GraphkdError, match="labels_per_class=5 draws a random split: the 'public' split of Cora"):
+        load_dataset("Cora", data_root, split="public", labels_per_class=5)

@@ -120,6 +120,11 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
     """
     info = dataset_info(name)
     split = check_choice(f"split for {info.name}", split or info.default_split, info.splits)
+    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, int) or labels_per_class < 1:
+        raise GraphkdError(f"labels_per_class must be an integer >= 1, got {labels_per_class!r}")
+    if labels_per_class != 20 and split != "random":
+        raise GraphkdError(f"labels_per_class={labels_per_class} draws a random split: the {split!r} split of "
+                           f"{info.name} has its own labelled nodes")
     data = READERS[info.family](info, data_root(root), split)
     data = Data(**{k: v for k, v in data.items()})  # detach from the dataset's storage
     data.y = data.y.view(-1).long()
