@@ -1038,3 +1038,16 @@ def test_error_load_dataset_labels_per_class(options, message):
 def test_error_load_dataset_labels_per_class_with_a_fixed_split(data_root):
     with pytest.raises(GraphkdError, match="labels_per_class=5 draws a random split: the 'public' split of Cora"):
         load_dataset("Cora", data_root, split="public", labels_per_class=5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-sizes", ","], "argument --batch-sizes: expected integers >= 0 joined by '-' or ','"),
+    (["--depths", "-1"], "argument --depths: expected integers >= 0"),
+    (["--repeats", "0"], r"repeats must lie in \[1, 10000\], got 0"),
+    (["--teacher-hidden", "0"], r"teacher_hidden must lie in \[1, 65536\], got 0"),
+    (["--sparsity", "1"], r"sparsity must lie in \[0, 1\), got 1.0"),
+    (["--threads", "1-1"], r"threads repeats a value: \(1, 1\)"),
+    (["--nodes", "1000000000"], r"nodes must lie in \[1, 100000\]"),
+])
+def test_error_cli_bench_latency_option(argv, message, capsys):
+    assert re.search(message, _cli_error(["bench", "latency", "--datasets", "CSBM", "--quiet", *argv], capsys))

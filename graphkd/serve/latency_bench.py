@@ -56,16 +56,31 @@ class LatencyConfig:
     seed: int = 0
 
     def __post_init__(self):
+        """Every option within what runs and means something: a width of 0 or 0 repeats would write a report."""
+        import math
+        import os
+
         if not self.depths or min(self.depths) < 1 or max(self.depths) > 8:
             raise GraphkdError(f"depths must be between 1 and 8, got {self.depths}")
         if self.ref_depth not in self.depths:
             raise GraphkdError(f"ref_depth {self.ref_depth} must be one of the depths {self.depths}")
-        if min(self.threads) < 1 or min(self.batch_sizes) < 1 or self.nodes < 1:
-            raise GraphkdError("threads, batch sizes and nodes must be >= 1")
-        if self.positions < 0:
-            raise GraphkdError(f"positions must be >= 0 (0: no student with position features), got {self.positions}")
-        if min(self.large_epochs, self.large_student_epochs) < 1 or (self.large_batches or 1) < 1:
-            raise GraphkdError("large_epochs, large_student_epochs and large_batches must be >= 1")
+        at_least = {"student_widths": (1, 65536), "fanouts": (1, 10_000), "batch_sizes": (1, 10**8),
+                    "threads": (1, os.cpu_count() or 1), "nodes": (1, 100_000), "teacher_hidden": (1, 65536),
+                    "student_layers": (1, 8), "positions": (0, 1024), "warmup": (0, 10_000), "repeats": (1, 10_000),
+                    "epochs": (1, 100_000), "large_epochs": (1, 100_000), "large_student_epochs": (1, 100_000),
+                    "large_batches": (1, 10**8)}
+        for name, (low, high) in at_least.items():
+            value = getattr(self, name)
+            values = value if isinstance(value, tuple) else (value,)
+            if value is not None and (not values or not all(low <= v <= high for v in values)):
+                raise GraphkdError(f"{name} must lie in [{low}, {high}], got {value}")
+        for name in ("depths", "student_widths", "batch_sizes", "threads"):  # each value is one column or row
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise GraphkdError(f"{name} repeats a value: {getattr(self, name)}")
+        if not 0.01 <= self.arrival_fraction <= 0.99:
+            raise GraphkdError(f"arrival_fraction must lie in [0.01, 0.99], got {self.arrival_fraction}")
+        if not (math.isfinite(self.sparsity) and 0.0 <= self.sparsity < 1.0):
+            raise GraphkdError(f"sparsity must lie in [0, 1), got {self.sparsity}")
 
     def fanouts_for(self, depth: int) -> list[int]:
         """Fan-outs for a ``depth``-layer GNN: the given ones, the last repeated for deeper models."""
@@ -175,7 +190,13 @@ def run(datasets: Sequence[str], cfg: LatencyConfig, root: str | None = None, ou
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.replace(",", "-").split("-") if v)
+    """``1-2`` or ``1,2``: non-negative integers (argparse says so for anything else)."""
+    import argparse
+
+    parts = text.replace(",", "-").split("-")
+    if not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected integers >= 0 joined by '-' or ',' (e.g. 1-2), got {text!r}")
+    return tuple(int(part) for part in parts)
 
 
 def add_parser(subparsers) -> None:
@@ -248,5 +269,5 @@ def _run_cli(args) -> int:
 
     fields = {f.name for f in dataclasses.fields(LatencyConfig)}
     cfg = LatencyConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    run(args.datasets, cfg, args.root, args.out, args.plot, not args.quiet)
+    run(list(dict.fromkeys(args.datasets)), cfg, args.root, args.out, args.plot, not args.quiet)
     return 0
