@@ -199,6 +199,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
+# An empty rendering of the default: ArgumentDefaultsHelpFormatter then adds no "(default: True)" to a --no-X flag.
+NO_DEFAULT = "%(default).0s"
+
+
 def add_parser(subparsers) -> None:
     """``graphkd bench latency``."""
     import argparse
@@ -234,7 +238,8 @@ def add_parser(subparsers) -> None:
                         "draws of the arriving nodes; both modes use the same ones")
     p.add_argument("--no-full", dest="full", action="store_false",
                    help="skip the teachers' full L-hop neighbourhood paths (a full 3-hop fetch took about a minute per "
-                        "node on products-scale); otherwise they run on the same nodes as the sampled fetch")
+                        "node on products-scale); otherwise they run on the same nodes as the sampled fetch"
+                        + NO_DEFAULT)
     p.add_argument("--positions", type=int, default=d.positions,
                    help="also distil the widest student with this many spectral position features (an arriving "
                         "node's are the mean of its neighbours', computed in its timed call); 0: none")
@@ -255,7 +260,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--large-batches", type=int, default=d.large_batches,
                    help="sampled teacher batches of 1024 seeds per epoch on arxiv-/products-scale")
     p.add_argument("--no-compress", dest="compress", action="store_false",
-                   help="skip the compressed-teacher rows (int8, half width, pruned)")
+                   help="skip the compressed-teacher rows (int8, half width, pruned)" + NO_DEFAULT)
     p.add_argument("--sparsity", type=float, default=d.sparsity, help="target sparsity of the pruned teachers")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="seed for data, models, node choice and the held-out arrivals")
