@@ -25,7 +25,7 @@ from knowledge_table import RECIPES, machine_line, record, study_parser, unfinis
 from graphkd.data import load_dataset
 from graphkd.distill import UNION_RULES, DistillConfig, class_halves, run_distillation, summarize, union_logits
 from graphkd.distill.soft_targets import graph_fingerprint
-from graphkd.distill.union import confidence_weights, gate_weights, train_partial_teachers
+from graphkd.distill.union import confidence_weights, gate_weights, partial_graph, train_partial_teachers
 from graphkd.io import atomic_save, load_tensors
 from graphkd.report import markdown_table
 from graphkd.training import accuracy
@@ -53,10 +53,8 @@ def run_seed(args, dataset: str, seed: int) -> dict:
     row = {"teacher (all labels)": single["teacher"]["test_acc"], "labels-only MLP": single["baseline_mlp"]["test_acc"],
            "MLP from the all-label teacher": single["student"]["test_acc"]}
     for k, (logits, block) in enumerate(zip(halves, blocks, strict=True)):
-        own = data.test_mask & torch.isin(data.y, torch.tensor(block))
-        local = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long)
-        local[torch.tensor(block)] = torch.arange(len(block))
-        row[f"half teacher {k + 1} (own classes)"] = accuracy(logits[own], local[data.y[own]])
+        part = partial_graph(data, block)  # its classes' test nodes, labels in its own numbering
+        row[f"half teacher {k + 1} (own classes)"] = accuracy(logits[part.test_mask], part.y[part.test_mask])
     weights = {"confidence": confidence_weights(halves), "gate": gate_weights(cfg, data, blocks, seed)}
     for rule in UNION_RULES:
         union = union_logits(halves, blocks, weights[rule])

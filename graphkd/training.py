@@ -132,7 +132,9 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
 def _writes_checkpoints() -> bool:
     """Rank 0 of a torchrun process group (or a single process): its ranks hold one state, rank 0 writes it,
     all of them resume from it (graphkd.large.distributed keeps them identical at epoch boundaries)."""
-    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this module
+
+    return is_rank_zero()
 
 
 def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tensor], Tensor],

@@ -112,7 +112,11 @@ def _checked_logits(member_logits) -> list[Tensor]:
 def partial_graph(data: Data, classes: list[int]) -> Data:
     """``data`` as a teacher of ``classes`` sees it: every node and edge, labels renumbered ``0 .. len(classes)-1``
     in the given order, and training / validation / test masks kept to the nodes of those classes."""
-    block = _class_ids(classes, _num_classes(data))
+    return _restricted(data, _class_ids(classes, _num_classes(data)))
+
+
+def _restricted(data: Data, block: Tensor) -> Data:
+    """:func:`partial_graph` of class ids already checked against ``data``."""
     local = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long)
     local[block] = torch.arange(block.numel())
     inside = local[data.y] >= 0
@@ -134,12 +138,12 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
     from graphkd.distill.teachers import train_teachers
 
     _checked_config(cfg, seed)
-    _checked_blocks(class_sets, _num_classes(data))
     member_logits = []
-    for classes in class_sets:
-        part = partial_graph(data, classes)
+    for block in _checked_blocks(class_sets, _num_classes(data)):  # the graph checked once, not once per teacher
+        part = _restricted(data, block)
         if not part.train_mask.any():
-            raise GraphkdError(f"no training node has a class in {classes}: that teacher has nothing to learn")
+            raise GraphkdError(f"no training node has a class in {block.tolist()}: that teacher has nothing to "
+                               "learn")
         member_logits.append(_mean_distribution(train_teachers(cfg, part, seed, progress=progress)[0]).log())
     return member_logits
 
