@@ -4,8 +4,10 @@
     python benchmarks/knowledge_table.py --root DATA --datasets Cora CiteSeer
     python benchmarks/knowledge_table.py --root DATA --study depth --datasets Cora
 
-``--study knowledge``: on the CPF split, each dataset's best teacher in benchmarks/results/distill.md
-teaches an MLP with one kind of knowledge at a time (Hinton KD on logits, a FitNets hint, NOSMOG's
+``--study knowledge``: on the CPF split, the teacher is chosen first, on validation: each of graphkd's
+teachers (GCN, GAT, GraphSAGE, APPNP) is distilled into the default MLP, and the architecture whose
+student has the best mean validation accuracy teaches the rest of the table, an MLP with one kind of
+knowledge at a time (Hinton KD on logits, a FitNets hint, NOSMOG's
 in-batch similarity and adversarial augmentation, Correct-and-Smooth-refined soft targets, an ensemble
 across architectures, position features), then with the best combination. Every row's settings are
 chosen on validation accuracy only: each candidate runs ``--select-runs`` seeds, the one with the best
@@ -26,18 +28,19 @@ import json
 from pathlib import Path
 
 from graphkd.distill import DistillConfig, run_distillation
+from graphkd.distill.teachers import TEACHER_NAMES
 from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
 
 HERE = Path(__file__).resolve().parent
-# Each dataset's teacher of its best distilled MLP in results/distill.md (CPF split).
-BEST_TEACHER = {"Cora": "gcn", "CiteSeer": "gcn", "Photo": "gcn", "Computers": "gat", "CS": "gat", "Physics": "gcn"}
+DATASETS = ("Cora", "CiteSeer", "Photo", "Computers", "CS", "Physics")
 # As in distill_table.py: Computers' unnormalised binary features want a student learning rate of 0.001.
 RECIPES = {"Computers": {"lr": 0.001}}
 # ../shared/docs/anchors.md, CPF split, transductive: GLNN / NOSMOG / VQGraph distilled MLPs.
 PUBLISHED = {"Cora": (80.26, 83.04, 83.93), "CiteSeer": (71.22, 73.78, 76.08),
              "Computers": (82.71, 84.04, 85.17), "Photo": (91.95, 93.36, 94.21)}
 NOWHERE, TRAINING, INFERENCE = "nowhere", "at training only", "at inference, for nodes it has not seen"
+TEACHER_ROW = "KD at defaults, teacher chosen on validation"
 # (row, where the student uses the graph, candidate settings over graphkd's defaults)
 KINDS = [
     ("KD on logits (GLNN)", NOWHERE, [{"temperature": t, "alpha": a} for t in (1.0, 2.0) for a in (0.0, 0.3)]),
@@ -49,7 +52,7 @@ KINDS = [
     # Correction at 0.8 lowered a GCN teacher's own soft targets on Cora (seed 0, test 80.8% -> 78.4%); 1.0 did not.
     ("C&S-refined soft targets", TRAINING,
      [{"refine": "cs", "temperature": t, "cs_correction_alpha": c} for t in (1.0, 2.0) for c in (0.8, 1.0)]),
-    ("ensemble GCN+GAT+SAGE", NOWHERE, [{"teacher": "gcn+gat+sage"}]),
+    ("ensemble of every architecture", NOWHERE, [{"teacher": "+".join(TEACHER_NAMES)}]),
 ]
 # Row-normalised bag-of-words entries are about 0.05 (Cora): a radius of 0.05 in every one of 1433 dimensions
 # swamped the signal (20.9% on Cora in a 10-epoch trial), so the radii stay small.
@@ -61,7 +64,7 @@ DEPTH_DATASETS = ("Cora", "CiteSeer", "Photo")
 class Runner:
     """Runs configurations of one dataset, with shared teachers and per-seed records under ``work``."""
 
-    def __init__(self, args, dataset: str, teacher: str):
+    def __init__(self, args, dataset: str, teacher: str | None = None):
         self.args, self.dataset, self.teacher = args, dataset, teacher
         self.work = Path(args.work) / dataset
 
@@ -134,38 +137,69 @@ def _slim(row: dict) -> dict:
             "seeds": [s["seed"] for s in row["summary"]["per_seed"]]}
 
 
+def finished(row: dict | None, runs: int, configs: int | None = None) -> bool:
+    return row is not None and row["runs"] == runs and configs in (None, row["configs_tried"])
+
+
+def keep(json_path: Path, dataset: str, name: str, row: dict, graph_use: str, configs: int, teacher: str,
+         args) -> dict:
+    """Record a finished row with the teacher the table chose, which it was built on."""
+    kept = {**_slim(row), "graph": graph_use, "configs_tried": configs, "runs": args.runs,
+            "select_runs": args.select_runs, "teacher": teacher}
+    record(json_path, dataset, name, kept, write_knowledge_markdown)
+    print(f"{dataset} {name}: {pct(row['summary'])} ({configs} configs, teacher {teacher})", flush=True)
+    return kept
+
+
+def drop_stale_rows(json_path: Path, dataset: str, teacher: str) -> dict:
+    """Remove the dataset's rows that were built on another chosen teacher, or that this version of the
+    table no longer has; returns the rows left."""
+    current = {COMBINED} | {name for name, _, _ in [*KINDS, POSITIONS]}
+
+    def drop(results: dict) -> None:
+        rows = results["datasets"].setdefault(dataset, {})
+        for name in list(rows):
+            if name != TEACHER_ROW and (name not in current or rows[name].get("teacher") != teacher):
+                del rows[name]
+
+    results = update_json(json_path, drop, {"datasets": {}},
+                          then=lambda results: write_knowledge_markdown(results, json_path.with_suffix(".md")))
+    return results["datasets"][dataset]
+
+
 def knowledge_study(args, json_path: Path) -> None:
     results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
+    teachers = [{"teacher": name} for name in TEACHER_NAMES]
     for dataset in args.datasets:
-        runner, done = Runner(args, dataset, BEST_TEACHER[dataset]), results["datasets"].get(dataset, {})
+        teacher_row = results["datasets"].get(dataset, {}).get(TEACHER_ROW)
+        if not finished(teacher_row, args.runs, len(teachers)):
+            row = Runner(args, dataset).select(teachers)
+            teacher_row = keep(json_path, dataset, TEACHER_ROW, row, NOWHERE, len(teachers), row["settings"]["teacher"],
+                               args)
+        runner = Runner(args, dataset, teacher_row["teacher"])
+        done = drop_stale_rows(json_path, dataset, teacher_row["teacher"])
         rows = {}
         for name, graph_use, candidates in [*KINDS, POSITIONS]:
-            if name in done and done[name]["configs_tried"] == len(candidates) and done[name]["runs"] == args.runs:
-                rows[name] = done[name]
-                continue
-            row = runner.select(candidates)
-            rows[name] = {**_slim(row), "graph": graph_use, "configs_tried": len(row["tried"]), "runs": args.runs,
-                          "select_runs": args.select_runs}
-            results = record(json_path, dataset, name, rows[name], write_knowledge_markdown)
-            print(f"{dataset} {name}: {pct(row['summary'])} ({len(row['tried'])} configs)", flush=True)
-        if COMBINED not in done or done[COMBINED]["runs"] != args.runs:
+            rows[name] = done[name] if finished(done.get(name), args.runs, len(candidates)) else keep(
+                json_path, dataset, name, runner.select(candidates), graph_use, len(candidates), runner.teacher, args)
+        if not finished(done.get(COMBINED), args.runs):
             row = combine(runner, {name: rows[name] for name, _, _ in KINDS})
-            configs = sum(rows[name]["configs_tried"] for name, _, _ in KINDS) + len(row["tried"])
-            results = record(json_path, dataset, COMBINED, {**_slim(row), "graph": NOWHERE, "configs_tried": configs,
-                                                             "runs": args.runs, "select_runs": args.select_runs},
-                             write_knowledge_markdown)
-            print(f"{dataset} {COMBINED}: {pct(row['summary'])} ({configs} configs)", flush=True)
+            configs = len(teachers) + sum(rows[name]["configs_tried"] for name, _, _ in KINDS) + len(row["tried"])
+            keep(json_path, dataset, COMBINED, row, NOWHERE, configs, runner.teacher, args)
+        results = json.loads(json_path.read_text())
 
 
 def write_knowledge_markdown(results: dict, path: Path) -> None:
     summary_rows, sections = [], []
-    for dataset in BEST_TEACHER:
-        rows = results["datasets"].get(dataset)
-        if not rows:
+    order = [TEACHER_ROW, *(name for name, _, _ in [*KINDS, POSITIONS]), COMBINED]
+    for dataset in DATASETS:
+        rows = results["datasets"].get(dataset, {})
+        rows = {name: rows[name] for name in order if name in rows}
+        if TEACHER_ROW not in rows:
             continue
-        first = next(iter(rows.values()))["summary"]
-        table = [["teacher (" + BEST_TEACHER[dataset].upper() + ")", "at inference (it is the GNN)", "", "",
-                  pct(first, "teacher")], ["labels-only MLP", NOWHERE, "", "", pct(first, "baseline_mlp")]]
+        first, teacher = rows[TEACHER_ROW]["summary"], rows[TEACHER_ROW]["teacher"]
+        table = [[f"teacher ({teacher.upper()})", "at inference (it is the GNN)", "", "", pct(first, "teacher")],
+                 ["labels-only MLP", NOWHERE, "", "", pct(first, "baseline_mlp")]]
         for name, row in rows.items():
             table.append([name, row["graph"], row["configs_tried"], f"{100 * row['val_acc']:.2f}",
                           pct(row["summary"])])
@@ -175,9 +209,12 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
             ["row", "student uses the graph", "configs tried", "val acc (selection seeds)", "test acc"], table))
         no_graph = max((r for r in rows.values() if r["graph"] == NOWHERE), key=lambda r: r["val_acc"])
         published = [f"{p:.2f}" for p in PUBLISHED.get(dataset, ())] or ["", "", ""]
-        summary_rows.append([dataset, pct(first, "teacher"), pct(no_graph["summary"]), *published])
+        summary_rows.append([dataset, f"{teacher.upper()} {pct(first, 'teacher')}", pct(no_graph["summary"]),
+                             *published])
     text = ("# Knowledge beyond the logits (CPF split, transductive)\n\n"
-            "Each dataset's best teacher from distill.md teaches a 2 x 256 MLP. Every row's settings were chosen "
+            f"The teacher is chosen on validation first: each of {', '.join(n.upper() for n in TEACHER_NAMES)} is "
+            "distilled into graphkd's default 2 x 256 MLP (T = 1, alpha = 0), and the one whose student has the "
+            "best mean validation accuracy teaches every other row. Every row's settings were chosen "
             "on mean validation accuracy over the first selection seeds; the test accuracy is that choice's, "
             "over all seeds (mean ± std). 'configs tried' counts the candidates; the combination counts the "
             "candidates of every kind it drew on too.\n\n## Best MLP that needs no graph at inference "
@@ -251,12 +288,12 @@ def check_selection_args(p: argparse.ArgumentParser, args, valid) -> None:
 
 
 def main(argv=None) -> None:
-    p = selection_parser(__doc__, "knowledge", f"datasets (default: {', '.join(BEST_TEACHER)} for knowledge, "
+    p = selection_parser(__doc__, "knowledge", f"datasets (default: {', '.join(DATASETS)} for knowledge, "
                                                f"{', '.join(DEPTH_DATASETS)} for depth)")
     p.add_argument("--study", choices=["knowledge", "depth"], default="knowledge", help="which table to build")
     args = p.parse_args(argv)
-    args.datasets = args.datasets or list(BEST_TEACHER if args.study == "knowledge" else DEPTH_DATASETS)
-    check_selection_args(p, args, BEST_TEACHER)
+    args.datasets = args.datasets or list(DATASETS if args.study == "knowledge" else DEPTH_DATASETS)
+    check_selection_args(p, args, DATASETS)
     study = knowledge_study if args.study == "knowledge" else depth_study
     study(args, Path(args.results) / f"{args.study}.json")
 

@@ -50,12 +50,14 @@ def add_distill_parser(subparsers) -> None:
     runs.add_argument("--quiet", action="store_true", help="no progress bar")
     t = p.add_argument_group("teacher")
     t.add_argument("--teacher", default=d.teacher,
-                   help="teacher GNN to train (gcn, gat, sage), an ensemble across architectures joined by '+' "
+                   help="teacher GNN to train (gcn, gat, sage, or appnp: an MLP whose logits 10 steps of personalized "
+                        "PageRank spread over the graph), an ensemble across architectures joined by '+' "
                         "(gcn+gat+sage: the soft target is the mean of their tempered distributions), or a file of "
                         "a trained teacher's outputs: a graphkd soft-target file, or logits [num_nodes, classes] "
                         "(and hidden representations) in a .pt dict {'logits', 'hidden': {name: tensor}} or an "
                         ".npz with 'logits' and 'hidden.<name>' arrays")
-    t.add_argument("--teacher-layers", type=int, default=d.teacher_layers, help="teacher depth (1 to 8)")
+    t.add_argument("--teacher-layers", type=int, default=d.teacher_layers,
+                   help="teacher depth (1 to 8; for appnp, the layers of its MLP)")
     t.add_argument("--teacher-hidden", type=int, default=None,
                    help="teacher width; default per teacher: " +
                         ", ".join(f"{k} {v['hidden_channels']}" for k, v in TEACHER_DEFAULTS.items()))

@@ -1,15 +1,16 @@
-"""Teachers and students: the GNN family (GCN, GraphSAGE, GAT) and the MLP."""
+"""Teachers and students: the GNN family (GCN, GraphSAGE, GAT), APPNP and the MLP."""
 from graphkd.checks import check_choice
+from graphkd.models.appnp import APPNP
 from graphkd.models.gnn import GAT, GCN, GNN, GraphSAGE
 from graphkd.models.mlp import MLP
 
-__all__ = ["GAT", "GCN", "GNN", "GraphSAGE", "MLP", "MODELS", "build_model", "count_parameters"]
+__all__ = ["APPNP", "GAT", "GCN", "GNN", "GraphSAGE", "MLP", "MODELS", "build_model", "count_parameters"]
 
-MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "mlp": MLP}
+MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "appnp": APPNP, "mlp": MLP}
 
 
 def build_model(kind: str, **kwargs):
-    """Build a model from its short name (``gcn``, ``sage``, ``gat``, ``mlp``) and constructor arguments;
+    """Build a model from its short name (``gcn``, ``sage``, ``gat``, ``appnp``, ``mlp``) and constructor arguments;
     ``build_model(**model.config())`` rebuilds ``model``."""
     return MODELS[check_choice("model", kind, list(MODELS))](**kwargs)
 

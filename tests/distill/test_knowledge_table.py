@@ -62,3 +62,51 @@ def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
     assert "| Cora | GAT | 8 |" in markdown
     monkeypatch.setattr(table.Runner, "run", lambda *a, **k: pytest.fail("a finished cell ran again"))
     table.main(args)
+
+
+def fake_summary(teacher: str, settings: dict, runs: int) -> dict:
+    """APPNP's student validates best and GAT's tests best; a hint helps on validation, nothing else does."""
+    val = {"gcn": 0.80, "gat": 0.79, "sage": 0.78, "appnp": 0.82}.get(teacher, 0.81)
+    val += 0.01 * (settings.get("hint_weight", 0) == 1.0)
+    test = {"gat": 0.90}.get(teacher, 0.70)
+    score = {"test_acc_mean": test, "test_acc_std": 0.0, "val_acc_mean": val, "val_acc_std": 0.0}
+    return {"config": {"teacher": teacher, **settings}, "runs": runs, "teacher": score, "baseline_mlp": score,
+            "student": score, "per_seed": [{"seed": s} for s in range(runs)]}
+
+
+def test_teacher_is_chosen_on_validation_and_a_new_choice_rebuilds_the_rows(table, tmp_path, monkeypatch):
+    calls = []
+
+    def run(runner, overrides, runs):
+        settings = {**overrides}
+        teacher = settings.pop("teacher", runner.teacher)
+        calls.append((teacher, tuple(sorted(settings.items())), runs))
+        return fake_summary(teacher, settings, runs)
+
+    monkeypatch.setattr(table.Runner, "run", run)
+    args = ["--datasets", "Cora", "--runs", "3", "--select-runs", "2", "--results", str(tmp_path), "--quiet"]
+    table.main(args)
+    rows = json.loads((tmp_path / "knowledge.json").read_text())["datasets"]["Cora"]
+    assert rows[table.TEACHER_ROW]["teacher"] == "appnp"  # not GAT, whose test accuracy is higher
+    assert {row["teacher"] for row in rows.values()} == {"appnp"}
+    assert rows[table.COMBINED]["settings"]["hint_weight"] == 1.0
+    # The combination counts the teacher candidates and every kind's candidates it drew on.
+    assert rows[table.COMBINED]["configs_tried"] == 4 + sum(len(c) for _, _, c in table.KINDS) + len(
+        rows[table.COMBINED]["tried"])
+    markdown = (tmp_path / "knowledge.md").read_text()
+    assert "| teacher (APPNP) |" in markdown and "| Cora | APPNP 70.00 ± 0.00 |" in markdown
+
+    calls.clear()
+    table.main(args)
+    assert calls == []  # every row finished: nothing runs again
+
+    # A teacher row chosen by an earlier version of the table (GCN): the rows it taught are stale.
+    results = json.loads((tmp_path / "knowledge.json").read_text())
+    results["datasets"]["Cora"][table.TEACHER_ROW]["teacher"] = "gcn"
+    results["datasets"]["Cora"]["ensemble GCN+GAT+SAGE"] = results["datasets"]["Cora"][table.COMBINED]
+    (tmp_path / "knowledge.json").write_text(json.dumps(results))
+    table.main(args)
+    rows = json.loads((tmp_path / "knowledge.json").read_text())["datasets"]["Cora"]
+    assert "ensemble GCN+GAT+SAGE" not in rows
+    assert {row["teacher"] for row in rows.values()} == {"gcn"}
+    assert {teacher for teacher, _, _ in calls} == {"gcn", "+".join(table.TEACHER_NAMES)}

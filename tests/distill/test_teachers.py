@@ -155,6 +155,16 @@ def test_ensemble_across_architectures(graph):
     assert DistillConfig(teacher="GCN+Sage").teacher == "gcn+sage"
 
 
+def test_appnp_teaches_by_name_with_its_hidden_layer(graph):
+    cfg = DistillConfig(teacher="appnp", hint_weight=1.0, runs=1, **FAST)
+    targets = teacher_soft_targets(cfg, graph, seed=0)
+    assert targets.meta["teachers"][0] == {"kind": "appnp", "in_channels": 16, "hidden_channels": 64,
+                                           "out_channels": 5, "num_layers": 2, "dropout": 0.5, "norm": None,
+                                           "K": 10, "alpha": 0.1}
+    assert list(targets.hidden) == ["lins.0"] and targets.hidden["lins.0"].shape == (600, 64)
+    assert targets.meta["teacher_test_acc"] > 0.8  # CSBM's classes are well separated by features and edges
+
+
 def test_correct_and_smooth_refines_soft_targets(graph):
     plain = teacher_soft_targets(DistillConfig(teacher="gcn", runs=1, **FAST), graph, seed=0)
     refined = teacher_soft_targets(DistillConfig(teacher="gcn", refine="cs", runs=1, **FAST), graph, seed=0)
