@@ -32,14 +32,17 @@ def test_table_runs_cells_shares_the_teacher_and_skips_finished_cells(table, dat
 
 
 def test_best_mlp_is_compared_with_its_teacher_and_glnn(table):
-    def cell(dataset, teacher, student, teacher_acc, student_acc):
+    def cell(dataset, teacher, student, teacher_acc, student_acc, student_val=0.8):
         summary = {"teacher": {"test_acc_mean": teacher_acc, "test_acc_std": 0.01},
-                   "student": {"test_acc_mean": student_acc, "test_acc_std": 0.02}}
+                   "student": {"test_acc_mean": student_acc, "test_acc_std": 0.02, "val_acc_mean": student_val}}
         return {"dataset": dataset, "split": "random", "teacher": teacher, "student": student, "summary": summary}
 
-    # Merged out of order, as concurrent runs do: the rows still come in the table's order.
-    results = {"cells": {"d": cell("CS", "gat", "mlp", 0.9, 0.89), "b": cell("Photo", "sage", "mlp", 0.91, 0.915),
-                         "a": cell("Photo", "gcn", "mlp", 0.90, 0.92), "c": cell("Photo", "gat", "gcn-1", 0.95, 0.96)}}
+    # Merged out of order, as concurrent runs do: the rows still come in the table's order. Photo's GCN-taught
+    # MLP validates best; the SAGE-taught one tests better and is not chosen.
+    results = {"cells": {"d": cell("CS", "gat", "mlp", 0.9, 0.89),
+                         "b": cell("Photo", "sage", "mlp", 0.91, 0.93, student_val=0.85),
+                         "a": cell("Photo", "gcn", "mlp", 0.90, 0.92, student_val=0.86),
+                         "c": cell("Photo", "gat", "gcn-1", 0.95, 0.96, student_val=0.99)}}
     rows = table.best_mlp_rows(results)
     assert rows == [["Photo", "random", "gcn", "90.00 ± 1.00", "92.00 ± 2.00", "+2.00", "91.95 (+0.05)"],
                     ["CS", "random", "gat", "90.00 ± 1.00", "89.00 ± 2.00", "-1.00", ""]]
