@@ -209,7 +209,8 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
             ["row", "student uses the graph", "configs tried", "val acc (selection seeds)", "test acc"], table))
         no_graph = max((r for r in rows.values() if r["graph"] == NOWHERE), key=lambda r: r["val_acc"])
         published = [f"{p:.2f}" for p in PUBLISHED.get(dataset, ())] or ["", "", ""]
-        summary_rows.append([dataset, f"{teacher.upper()} {pct(first, 'teacher')}", pct(no_graph["summary"]),
+        label = dataset if COMBINED in rows else f"{dataset} ({len(rows)} of {len(order)} rows so far)"
+        summary_rows.append([label, f"{teacher.upper()} {pct(first, 'teacher')}", pct(no_graph["summary"]),
                              *published])
     text = ("# Knowledge beyond the logits (CPF split, transductive)\n\n"
             f"The teacher is chosen on validation first: each of {', '.join(n.upper() for n in TEACHER_NAMES)} is "
