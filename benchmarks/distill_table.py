@@ -92,7 +92,7 @@ def write_markdown(results: dict, path: Path) -> None:
         "A teacher is trained once per seed and shared by the cells run with it; cells run at different "
         "times may each have retrained it, so the same teacher can differ slightly between its two rows.\n\n"
         "## Best distilled MLP per dataset\n\nThe teacher whose distilled MLP has the best mean validation "
-        "accuracy (3 teachers tried per dataset and split; test accuracy never chooses).\n\n"
+        f"accuracy ({len(TEACHERS)} teachers tried per dataset and split; test accuracy never chooses).\n\n"
         + markdown_table(["dataset", "split", "its teacher", "teacher acc", "distilled MLP", "vs teacher",
                           "GLNN (distilled MLP vs it)"], best_mlp_rows(results))
         + "\n\n## Every cell\n\n"

@@ -84,11 +84,11 @@ def _num_classes(data: Data) -> int:
 
 def _checked_config(cfg, seed) -> None:
     from graphkd.distill.config import DistillConfig
-    from graphkd.distill.teachers import ensemble_members
+    from graphkd.distill.teachers import TEACHER_NAMES, ensemble_members
 
     if not isinstance(cfg, DistillConfig) or ensemble_members(cfg.teacher) is None:
         raise GraphkdError("partial teachers and the gate are trained here: cfg must be a DistillConfig naming a "
-                           f"teacher (gcn, gat, sage), got {cfg!r:.80}")
+                           f"teacher ({', '.join(TEACHER_NAMES)}), got {cfg!r:.80}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise GraphkdError(f"seed must be an integer, got {seed!r}")
 
@@ -207,7 +207,6 @@ def union_teacher(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, r
     ``confidence``). Returns the union's log-probabilities (a teacher for ``DistillConfig(teacher=...)``)
     and each partial teacher's logits."""
     rule = check_choice("union rule", rule, UNION_RULES)
-    _checked_config(cfg, seed)
     member_logits = train_partial_teachers(cfg, data, class_sets, seed, progress)
     weights = (gate_weights(cfg, data, class_sets, seed, progress) if rule == "gate"
                else confidence_weights(member_logits))

@@ -15,7 +15,7 @@ from torch_geometric.nn import APPNP as PageRankPropagation
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
-from graphkd.models.gnn import NORMS
+from graphkd.models.gnn import between_norms
 
 __all__ = ["APPNP"]
 
@@ -29,10 +29,7 @@ class APPNP(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, norm: str | None = None, K: int = 10, alpha: float = 0.1):
         super().__init__()
-        if not 1 <= num_layers <= 8:
-            raise GraphkdError(f"num_layers must be between 1 and 8, got {num_layers}")
-        if norm is not None and norm not in NORMS:
-            raise GraphkdError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
+        norms = between_norms(num_layers, hidden_channels, norm)
         if isinstance(K, bool) or not isinstance(K, int) or K < 1:
             raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")
         if not 0.0 < alpha <= 1.0:
@@ -41,9 +38,7 @@ class APPNP(torch.nn.Module):
         self.num_layers, self.dropout, self.norm, self.K, self.alpha = num_layers, dropout, norm, K, alpha
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.lins = torch.nn.ModuleList(torch.nn.Linear(widths[i], widths[i + 1]) for i in range(num_layers))
-        self.norms = torch.nn.ModuleList(
-            NORMS[norm](hidden_channels) if norm else torch.nn.Identity() for _ in range(num_layers - 1)
-        )
+        self.norms = norms
         self.propagation = PageRankPropagation(K, alpha)
 
     def config(self) -> dict:

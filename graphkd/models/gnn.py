@@ -20,6 +20,17 @@ __all__ = ["GAT", "GCN", "GNN", "GraphSAGE"]
 NORMS = {"batch_norm": torch.nn.BatchNorm1d, "layer_norm": torch.nn.LayerNorm}
 
 
+def between_norms(num_layers: int, hidden_channels: int, norm: str | None) -> torch.nn.ModuleList:
+    """The normalisations between ``num_layers`` layers (identities when ``norm`` is None), after checking
+    the depth (1 to 8) and the norm's name."""
+    if not 1 <= num_layers <= 8:
+        raise GraphkdError(f"num_layers must be between 1 and 8, got {num_layers}")
+    if norm is not None and norm not in NORMS:
+        raise GraphkdError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
+    return torch.nn.ModuleList(NORMS[norm](hidden_channels) if norm else torch.nn.Identity()
+                               for _ in range(num_layers - 1))
+
+
 class GNN(torch.nn.Module):
     kind = "gnn"
     # Whether the layers aggregate by sparse matmul when given a sparse adjacency (GAT needs edges).
@@ -28,10 +39,7 @@ class GNN(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
         super().__init__()
-        if not 1 <= num_layers <= 8:
-            raise GraphkdError(f"num_layers must be between 1 and 8, got {num_layers}")
-        if norm is not None and norm not in NORMS:
-            raise GraphkdError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
+        norms = between_norms(num_layers, hidden_channels, norm)  # checked before any layer is built
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.norm, self.residual = num_layers, dropout, norm, residual
         self.conv_kwargs = conv_kwargs
@@ -40,9 +48,7 @@ class GNN(torch.nn.Module):
             self.init_conv(widths[i], widths[i + 1], last=i == num_layers - 1, **conv_kwargs)
             for i in range(num_layers)
         )
-        self.norms = torch.nn.ModuleList(
-            NORMS[norm](hidden_channels) if norm else torch.nn.Identity() for _ in range(num_layers - 1)
-        )
+        self.norms = norms
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool, **kwargs) -> torch.nn.Module:
         raise NotImplementedError
