@@ -51,6 +51,8 @@ def test_combination_is_greedy_on_validation(table):
 
 
 def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
+    # Two of the deep recipes keep the real run short; the selection itself is tested below.
+    monkeypatch.setattr(table, "DEEP_RECIPES", table.DEEP_RECIPES[:2])
     args = ["--study", "depth", "--root", str(data_root), "--datasets", "Cora", "--runs", "1", "--select-runs", "1",
             "--epochs", "2", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--quiet"]
     table.main(args)
@@ -58,10 +60,35 @@ def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
     cells = results["datasets"]["Cora"]
     assert set(cells) == {f"{t}-{d}" for t in ("gcn", "gat") for d in (2, 4, 8)}
     assert cells["gat-8"]["summary"]["config"]["teacher_layers"] == 8
+    assert cells["gat-8"]["configs_tried"] == 2 and cells["gat-2"]["configs_tried"] == 1
+    # The reported run is the chosen recipe's.
+    assert cells["gat-8"]["summary"]["config"]["teacher_norm"] == cells["gat-8"]["settings"]["teacher_norm"]
     markdown = (tmp_path / "results" / "depth.md").read_text()
-    assert "| Cora | GAT | 8 |" in markdown
+    assert "| Cora | GAT | 8 | " in markdown and "(2 tried; val " in markdown and "| published |" in markdown
     monkeypatch.setattr(table.Runner, "run", lambda *a, **k: pytest.fail("a finished cell ran again"))
     table.main(args)
+
+
+def test_deep_recipe_is_chosen_on_the_teachers_validation_accuracy(table, tmp_path, monkeypatch):
+    # Layer norm makes the better teacher on validation; without a norm the student validates (and tests) better.
+    def run(runner, overrides, runs):
+        norm = overrides.get("teacher_norm")
+        teacher = {"test_acc_mean": 0.7, "test_acc_std": 0.0, "val_acc_mean": 0.80 + 0.05 * (norm == "layer_norm"),
+                   "params": 1}
+        student = {"test_acc_mean": 0.7 + 0.1 * (norm == "none"), "test_acc_std": 0.0,
+                   "val_acc_mean": 0.80 + 0.1 * (norm == "none")}
+        return {"config": {"teacher": runner.teacher, **overrides}, "runs": runs, "teacher": teacher,
+                "baseline_mlp": student, "student": student, "per_seed": [{"seed": s} for s in range(runs)]}
+
+    monkeypatch.setattr(table.Runner, "run", run)
+    table.main(["--study", "depth", "--datasets", "Cora", "--runs", "2", "--select-runs", "1", "--results",
+                str(tmp_path), "--quiet"])
+    cells = json.loads((tmp_path / "depth.json").read_text())["datasets"]["Cora"]
+    for name in ("gcn-4", "gcn-8", "gat-4", "gat-8"):
+        assert cells[name]["settings"]["teacher_norm"] == "layer_norm"
+        assert cells[name]["configs_tried"] == len(table.DEEP_RECIPES)
+        assert cells[name]["teacher_val_acc"] == pytest.approx(0.85)
+    assert "settings" in cells["gcn-2"] and cells["gcn-2"]["settings"] == {"teacher_layers": 2}
 
 
 def fake_summary(teacher: str, settings: dict, runs: int) -> dict:

@@ -2,6 +2,7 @@
 
     torchrun --standalone --nproc-per-node 2 tests/large/distributed_worker.py soft-targets OUT
     torchrun --standalone --nproc-per-node 2 tests/large/distributed_worker.py student INPUTS OUT [--die-after K]
+    torchrun --standalone --nproc-per-node 2 tests/large/distributed_worker.py hint-student INPUTS OUT
 """
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from pathlib import Path
 import torch
 from torch_geometric.data import Data
 
+import graphkd.distill.pipeline
 import graphkd.large.ddp
+from graphkd.data import prepare_data
 from graphkd.data.large import synthetic_graph
+from graphkd.distill import DistillConfig
+from graphkd.distill.soft_targets import SoftTargets
 from graphkd.distill.losses import distillation_loss
 from graphkd.io import atomic_save, load_tensors
 from graphkd.large.distributed import distributed, is_rank_zero, rank
@@ -75,6 +80,33 @@ def train_student(inputs: Path, out: Path) -> dict:
     return result
 
 
+def train_hint_student(inputs: Path, out: Path) -> dict:
+    """The pipeline's own MLP student (no dropout) with a FitNets hint, on a 16-wide teacher representation
+    (a fixed random projection of the features), trained with DDP when a process group is up; every rank
+    saves its student's and its hint projector's weights to ``out/result-rank<r>.pt``."""
+    blob = load_tensors(inputs, "test inputs")
+    data = prepare_data(Data(x=blob["x"], y=blob["y"], train_mask=blob["train_mask"], val_mask=blob["val_mask"],
+                             test_mask=blob["test_mask"], edge_index=torch.empty(2, 0, dtype=torch.long)))
+    hidden = blob["x"] @ torch.randn(blob["x"].size(1), 16, generator=torch.Generator().manual_seed(1))
+    targets = SoftTargets.from_logits([blob["soft"].log()], data, hidden={"teacher.hidden": hidden})
+    cfg = DistillConfig(epochs=6, patience=6, student_hidden=64, student_dropout=0.0, batch_size=512,
+                        hint_weight=1.0)
+    objectives = []
+
+    class Recorded(graphkd.distill.pipeline.StudentObjective):  # keeps the objective, whose projector trains
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            objectives.append((self, {k: v.clone() for k, v in self.projector.state_dict().items()}))
+
+    graphkd.distill.pipeline.StudentObjective = Recorded
+    student = graphkd.distill.pipeline.train_student(cfg, data, targets, seed=0, kind="mlp")
+    objective, initial = objectives[0]
+    result = {"student": student.state_dict(), "projector": objective.projector.state_dict(),
+              "initial_projector": initial}
+    atomic_save(result, out / f"result-rank{rank()}.pt")
+    return result
+
+
 def die_at_epoch_end(epochs: int) -> None:
     """Rank 1 kills itself (SIGKILL, no clean-up) at the end of epoch ``epochs``, before the ranks sync."""
     sync, calls = graphkd.large.ddp.sync_epoch_end, []
@@ -90,7 +122,7 @@ def die_at_epoch_end(epochs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["soft-targets", "student"])
+    parser.add_argument("task", choices=["soft-targets", "student", "hint-student"])
     parser.add_argument("paths", type=Path, nargs="+")
     parser.add_argument("--die-after", type=int, default=None)
     args = parser.parse_args()
@@ -98,6 +130,8 @@ def main() -> None:
     with distributed():
         if args.task == "soft-targets":
             soft_targets(args.paths[0])
+        elif args.task == "hint-student":
+            train_hint_student(*args.paths)
         else:
             if args.die_after is not None:
                 die_at_epoch_end(args.die_after)

@@ -133,6 +133,20 @@ def test_two_process_student_matches_one_process(cora_inputs, two_process_studen
     assert abs(one["val_acc"] - two["val_acc"]) <= 0.005
 
 
+def test_hint_projector_trains_alike_on_every_rank(cora_inputs, tmp_path, world_of_one):
+    """The hint projector is trained outside the DDP wrapper, so its gradients are averaged by hand: both ranks
+    end with the same projector, and student and projector match the one-process run (as in
+    test_two_process_student_matches_one_process: float summation order only)."""
+    ok(torchrun("hint-student", cora_inputs, tmp_path / "two"))
+    ranks = [load_tensors(tmp_path / "two" / f"result-rank{r}.pt", "result") for r in (0, 1)]
+    one = worker.train_hint_student(cora_inputs, tmp_path)
+    for part in ("student", "projector"):
+        for key, value in one[part].items():
+            assert torch.equal(ranks[0][part][key], ranks[1][part][key]), (part, key)
+            assert torch.allclose(value, ranks[0][part][key], atol=1e-4), (part, key)
+    assert not torch.allclose(one["projector"]["weight"], one["initial_projector"]["weight"])  # it trained
+
+
 def test_killed_rank_resumes_from_rank_zero_checkpoint(cora_inputs, two_process_student, tmp_path):
     """Rank 1 is SIGKILLed at the end of epoch 5; torchrun stops rank 0. Started again, both ranks resume
     from rank 0's checkpoint of epoch 4 and end bit-identical to the uninterrupted 2-process run."""
