@@ -19,8 +19,8 @@ import graphkd.large.ddp
 from graphkd.data import prepare_data
 from graphkd.data.large import synthetic_graph
 from graphkd.distill import DistillConfig
-from graphkd.distill.soft_targets import SoftTargets
 from graphkd.distill.losses import distillation_loss
+from graphkd.distill.soft_targets import SoftTargets
 from graphkd.io import atomic_save, load_tensors
 from graphkd.large.distributed import distributed, is_rank_zero, rank
 from graphkd.large.sampling import NeighborSampler
