@@ -214,20 +214,25 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
         sections.append(f"### {dataset} (selection on seeds 0-{select_runs - 1}, test over {first['runs']} seeds)\n\n"
                         + markdown_table(
             ["row", "student uses the graph", "configs tried", "val acc (selection seeds)", "test acc"], table))
-        no_graph = max((r for r in rows.values() if r["graph"] == NOWHERE), key=lambda r: r["val_acc"])
+        # A student trained on C&S-refined targets needs the graph no more at inference than plain KD's does.
+        no_graph = max((r for r in rows.values() if r["graph"] != INFERENCE), key=lambda r: r["val_acc"])
+        any_row = max(rows.values(), key=lambda r: r["val_acc"])
         published = [f"{p:.2f}" for p in PUBLISHED.get(dataset, ())] or ["", "", ""]
         label = dataset if COMBINED in rows else f"{dataset} ({len(rows)} of {len(order)} rows so far)"
         summary_rows.append([label, f"{teacher.upper()} {pct(first, 'teacher')}", pct(no_graph["summary"]),
-                             *published])
+                             pct(any_row["summary"]), *published])
     text = ("# Knowledge beyond the logits (CPF split, transductive)\n\n"
             f"The teacher is chosen on validation first: each of {', '.join(n.upper() for n in TEACHER_NAMES)} is "
             "distilled into graphkd's default 2 x 256 MLP (T = 1, alpha = 0), and the one whose student has the "
             "best mean validation accuracy teaches every other row. Every row's settings were chosen "
             "on mean validation accuracy over the first selection seeds; the test accuracy is that choice's, "
             "over all seeds (mean ± std). 'configs tried' counts the candidates; the combination counts the "
-            "candidates of every kind it drew on too.\n\n## Best MLP that needs no graph at inference "
-            "(selected on validation)\n\n"
-            + markdown_table(["dataset", "teacher", "graphkd MLP", "GLNN", "NOSMOG", "VQGraph"], summary_rows)
+            "candidates of every kind it drew on too.\n\n## Best distilled MLP (selected on validation)\n\n"
+            "'no graph at inference': the best of the rows whose student needs no graph to serve any node. "
+            "'position features allowed': the best of all rows; a node seen in training then reads its stored "
+            "position features, but a new node needs its neighbours' (NOSMOG's published numbers use them).\n\n"
+            + markdown_table(["dataset", "teacher", "graphkd MLP, no graph at inference",
+                              "graphkd MLP, position features allowed", "GLNN", "NOSMOG", "VQGraph"], summary_rows)
             + "\n\n" + "\n\n".join(sections) + f"\n\nMachine: {machine_line(results)}\n")
     path.write_text(text)
 

@@ -137,3 +137,18 @@ def test_teacher_is_chosen_on_validation_and_a_new_choice_rebuilds_the_rows(tabl
     assert "ensemble GCN+GAT+SAGE" not in rows
     assert {row["teacher"] for row in rows.values()} == {"gcn"}
     assert {teacher for teacher, _, _ in calls} == {"gcn", "+".join(table.TEACHER_NAMES)}
+
+
+def test_summary_counts_training_only_graph_use_as_no_graph_at_inference(table, tmp_path):
+    def row(graph, val, test):
+        score = {"test_acc_mean": test, "test_acc_std": 0.0}
+        return {"graph": graph, "val_acc": val, "configs_tried": 1, "select_runs": 5, "teacher": "gcn",
+                "summary": {"runs": 10, "student": score, "teacher": score, "baseline_mlp": score}}
+
+    rows = {table.TEACHER_ROW: row(table.NOWHERE, 0.80, 0.70),
+            "C&S-refined soft targets": row(table.TRAINING, 0.81, 0.71),
+            table.POSITIONS[0]: row(table.INFERENCE, 0.82, 0.72)}
+    table.write_knowledge_markdown({"datasets": {"Cora": rows}}, tmp_path / "k.md")
+    summary = next(line for line in (tmp_path / "k.md").read_text().splitlines() if line.startswith("| Cora"))
+    # the C&S student serves without the graph; the position-feature student is best once they are allowed
+    assert summary.split(" | ")[2:4] == ["71.00 ± 0.00", "72.00 ± 0.00"]
