@@ -43,6 +43,8 @@ def _count(params: int | None) -> str:
 
 
 def _accuracy(stats: dict, name: str) -> str:
+    if stats[f"{name}_mean"] is None:  # given soft targets that do not cover the scored nodes
+        return "unknown (not scored)"
     return f"{100 * stats[f'{name}_mean']:.2f} ± {100 * stats[f'{name}_std']:.2f}"
 
 

@@ -28,7 +28,7 @@ from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
-from graphkd.distill.teachers import teacher_scores, teacher_soft_targets
+from graphkd.distill.teachers import check_teacher_layer, teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, save_model, writable_folder
@@ -38,8 +38,10 @@ from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, t
 __all__ = ["cached_teachers", "run_distillation", "run_seed", "summarize", "train_student", "with_positions"]
 
 
-def summarize(values: list[float]) -> tuple[float, float]:
-    """Mean and unbiased standard deviation (0 for a single value)."""
+def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and unbiased standard deviation (0 for a single value); ``None`` when a value is unknown."""
+    if any(v is None for v in values):
+        return None, None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -173,15 +175,19 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     run_key = hashlib.sha256(f"{cfg.key()}-{graph_fingerprint(data)}".encode()).hexdigest()[:12]
     checkpoints = out / "checkpoints" / run_key if out is not None else None
     student_data = with_positions(cfg, data)  # before any training: a graph they do not fit is refused first
+    check_teacher_layer(cfg, data)
     targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints, arrivals)
-    targets.check_compatible(data)
+    targets.check_compatible(data, int(data.y.max()) + 1)
+    if cfg.needs_representations():  # given outputs may lack the representation a term reads
+        targets.hidden_layer(cfg.teacher_layer)
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
     student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
     scores = {**targets.meta, **_scores_of_targets(targets, data)}
     result = {
         "seed": seed,
-        "teacher": {"val_acc": scores["teacher_val_acc"], "test_acc": scores["teacher_test_acc"],
-                    "params": targets.meta["params"]},
+        # Given soft targets may not say how large their teacher was, nor cover the nodes it is scored on.
+        "teacher": {"val_acc": scores.get("teacher_val_acc"), "test_acc": scores.get("teacher_test_acc"),
+                    "params": targets.meta.get("params")},
         "baseline_mlp": _scores(baseline, data),
         "student": _scores(student, student_data),
         "soft_targets_hash": targets.meta["content_hash"],
@@ -335,9 +341,8 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
             if record is not None and _writes_files():
                 atomic_write_text(record, json.dumps(result, indent=1))
         per_seed[seed] = result
-        bar.set_postfix(teacher=f"{result['teacher']['test_acc']:.3f}",
-                        mlp=f"{result['baseline_mlp']['test_acc']:.3f}",
-                        student=f"{result['student']['test_acc']:.3f}")
+        bar.set_postfix({role: "?" if result[key]["test_acc"] is None else f"{result[key]['test_acc']:.3f}"
+                         for role, key in (("teacher", "teacher"), ("mlp", "baseline_mlp"), ("student", "student"))})
 
     for seed in bar:  # the ranks of a torchrun group run every seed together: no claims between them
         with _claim(out if not torch.distributed.is_initialized() else None, seed, wait=False) as held:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "TEACHER_NAMES",
     "build_teacher",
     "capture",
+    "check_teacher_layer",
     "default_hidden_layer",
     "ensemble_members",
     "load_teacher_outputs",
@@ -82,11 +84,7 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     from graphkd.inputs import model_inputs
     from graphkd.models import GNN, MLP
 
-    modules = dict(model.named_modules())
-    unknown = [name for name in layers if name not in modules]
-    if unknown:
-        raise GraphkdError(f"teacher has no submodule {unknown[0]!r}; its submodules: "
-                           f"{', '.join(n for n in modules if n)}")
+    modules = _check_layers(model, layers)
     outputs: dict[str, Tensor] = {}
     hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
              for name in layers]
@@ -97,6 +95,9 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     except TypeError as exc:  # a forward that is not model(x, edge_index)
         raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
                            f"refused that ({exc})") from exc
+    except (RuntimeError, ValueError, IndexError) as exc:  # e.g. a model built for another feature size
+        raise GraphkdError(f"the teacher {type(model).__name__} failed on this graph ({data.num_nodes} nodes, "
+                           f"{data.num_features} features): {exc}") from exc
     finally:
         for module, training in modes.items():  # the user's module is left as it came, submodules too
             module.training = training
@@ -105,12 +106,43 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != data.num_nodes:
         raise GraphkdError(f"the teacher must return logits [num_nodes={data.num_nodes}, num_classes], got "
                            f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
-    not_tensors = [name for name, out in outputs.items() if not isinstance(out, Tensor)]
-    if not_tensors:
-        kind = type(outputs[not_tensors[0]]).__name__
-        raise GraphkdError(f"teacher layer {not_tensors[0]!r} returns {kind}, not one "
-                           "tensor; name a layer whose output is the representation [num_nodes, d]")
+    if not logits.is_floating_point():
+        raise GraphkdError(f"the teacher must return real floating-point logits, got {logits.dtype}")
+    for name, out in outputs.items():
+        if not isinstance(out, Tensor):
+            raise GraphkdError(f"teacher layer {name!r} returns {type(out).__name__}, not one "
+                               "tensor; name a layer whose output is the representation [num_nodes, d]")
+        if out.dim() != 2 or out.size(0) != data.num_nodes:  # e.g. one row per edge: not a node representation
+            raise GraphkdError(f"teacher layer {name!r} returns {list(out.shape)}; a representation must be "
+                               f"[num_nodes={data.num_nodes}, d], one row per node")
     return logits, outputs
+
+
+def _warn_if_probabilities(logits: Tensor) -> None:
+    """Soft targets are the softmax of the logits: given probabilities, that softmax flattens them."""
+    if logits.numel() and bool((logits >= 0).all()) and bool(((logits.sum(-1) - 1).abs() < 1e-3).all()):
+        warnings.warn("the teacher outputs look like probabilities (non-negative, rows summing to 1); graphkd "
+                      "takes logits and applies the softmax itself, so pass their log instead", stacklevel=3)
+
+
+def _check_layers(model: torch.nn.Module, layers) -> dict[str, torch.nn.Module]:
+    """``model``'s submodules by name, after refusing a name in ``layers`` that is not one of them."""
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules]
+    if unknown:
+        raise GraphkdError(f"teacher has no submodule {unknown[0]!r}; its submodules: "
+                           f"{', '.join(n for n in modules if n)}")
+    return modules
+
+
+def check_teacher_layer(cfg, data: Data) -> None:
+    """Before any teacher trains: refuse a representation layer that a teacher named by ``cfg`` would not
+    have (checked on an untrained copy; the random state is left as it was)."""
+    if not cfg.needs_representations() or not isinstance(cfg.teacher, str) or ensemble_members(cfg.teacher) is None:
+        return
+    with torch.random.fork_rng():
+        model = build_teacher(cfg, data, ensemble_members(cfg.teacher)[0])
+    _check_layers(model, [cfg.teacher_layer or default_hidden_layer(model)])
 
 
 def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = (),
@@ -135,6 +167,11 @@ def _check_outputs(outputs, data: Data) -> dict[str, Tensor]:
             raise GraphkdError(f"teacher {name} is not a tensor ({type(h).__name__}: {exc})") from exc
         if h.is_complex():
             raise GraphkdError(f"teacher {name} must be real-valued, got complex numbers")
+        if name == "logits" and not h.is_floating_point():
+            raise GraphkdError(f"teacher logits must be floating point, got {h.dtype} (class labels or one-hot "
+                               "rows are not logits)")
+        if h.layout != torch.strided:
+            h = h.to_dense()
         if h.dim() != 2 or h.size(0) != data.num_nodes:
             raise GraphkdError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
         checked[str(name)] = h.float()
@@ -306,12 +343,14 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
     elif isinstance(teacher, torch.nn.Module):
         logits, hidden = teacher_outputs(teacher, data, [name or default_hidden_layer(teacher) for name in layers])
         member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
+        _warn_if_probabilities(logits)
     else:
         blob = {"logits": teacher} if isinstance(teacher, Tensor) else teacher
         if "logits" not in blob:
             raise GraphkdError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
         member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
         hidden, meta = _check_outputs(blob.get("hidden") or {}, data), {"params": None}
+        _warn_if_probabilities(member_logits[0])
     probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)
     meta.update(teacher_scores(probs, data))
     if cfg.refine == "cs":

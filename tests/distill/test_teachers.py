@@ -1,6 +1,7 @@
 """Teachers from anywhere: a user's trained module, precomputed outputs and files, ensembles across
 architectures; hidden representations captured once and stored with the soft targets."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -292,3 +293,73 @@ def test_given_soft_targets_must_match_the_transfer_set(graph, trained_pyg_gcn):
     with pytest.raises(ValueError, match="cover the 'labelled' transfer set and the configuration asks for 'all'"):
         teacher_soft_targets(DistillConfig(teacher=targets, **FAST), graph, seed=0)
     assert teacher_soft_targets(DistillConfig(teacher=targets, transfer="labelled", **FAST), graph, seed=0) is targets
+
+
+def test_hand_made_soft_targets_teach_though_their_teacher_is_unknown(graph, trained_pyg_gcn):
+    from graphkd.report import format_summary
+
+    logits, _ = teacher_outputs(trained_pyg_gcn, graph)
+    summary = run_distillation(DistillConfig(teacher=SoftTargets.from_logits([logits], graph), runs=1, **FAST),
+                               data=graph, progress=False)
+    assert summary["teacher"]["params"] is None  # nobody said how large the teacher was
+    assert summary["teacher"]["test_acc_mean"] == pytest.approx(
+        (logits[graph.test_mask].argmax(-1) == graph.y[graph.test_mask]).float().mean().item())
+    # on the labelled nodes alone they cannot be scored on the test nodes: the table says so
+    labelled = SoftTargets.from_logits([logits], graph, transfer="labelled")
+    summary = run_distillation(DistillConfig(teacher=labelled, transfer="labelled", runs=1, **FAST), data=graph,
+                               progress=False)
+    assert summary["teacher"]["test_acc_mean"] is None and summary["student"]["test_acc_mean"] > 0.3
+    assert "unknown (not scored)" in format_summary(summary)
+
+
+class PerEdgeLayer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.edge = torch.nn.Linear(32, 8)
+        self.lin = torch.nn.Linear(16, 5)
+
+    def forward(self, x, edge_index):
+        self.edge(torch.cat([x[edge_index[0]], x[edge_index[1]]], dim=1))  # one row per edge
+        return self.lin(x)
+
+
+class ReturnsLabels(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(16, 5)
+
+    def forward(self, x, edge_index):
+        return self.lin(x).argmax(-1, keepdim=True).expand(-1, 5)
+
+
+@pytest.mark.parametrize("teacher, options, message", [
+    (torch.zeros(600, 5, dtype=torch.long), {}, "logits must be floating point, got torch.int64"),
+    (ReturnsLabels(), {}, "must return real floating-point logits, got torch.int64"),
+    (PyGGCN(7, hidden_channels=8, num_layers=2, out_channels=5), {}, r"failed on this graph \(600 nodes, 16 "),
+    (PerEdgeLayer(), {"hint_weight": 1.0, "teacher_layer": "edge"}, r"returns \[\d+, 8\]; a representation must "
+                                                                    r"be \[num_nodes=600, d\], one row per node"),
+    (torch.zeros(600, 4), {}, "teacher has 4 classes, student 5"),
+    (torch.zeros(600, 5), {"hint_weight": 1.0}, "hold no teacher representation"),
+    ("gat", {"teacher_layers": 1, "hint_weight": 1.0}, "cannot tell which layer of GAT"),
+    ("gcn", {"hint_weight": 1.0, "teacher_layer": "conv.0"}, "teacher has no submodule 'conv.0'"),
+])
+def test_teachers_that_cannot_teach_are_refused_before_any_training(graph, monkeypatch, teacher, options, message):
+    import graphkd.distill.pipeline
+    import graphkd.distill.teachers
+
+    def fail(*args, **kwargs):
+        pytest.fail("a model trained before the refusal")
+
+    monkeypatch.setattr(graphkd.distill.pipeline, "train_student", fail)
+    monkeypatch.setattr(graphkd.distill.teachers, "train_teachers", fail)
+    with pytest.raises(ValueError, match=message):
+        run_distillation(DistillConfig(teacher=teacher, runs=1, **FAST, **options), data=graph, progress=False)
+
+
+def test_probabilities_given_as_logits_are_warned_about(graph, trained_pyg_gcn):
+    logits, _ = teacher_outputs(trained_pyg_gcn, graph)
+    with pytest.warns(UserWarning, match="look like probabilities"):
+        teacher_soft_targets(DistillConfig(teacher=logits.softmax(-1), **FAST), graph, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        teacher_soft_targets(DistillConfig(teacher=logits, **FAST), graph, seed=0)

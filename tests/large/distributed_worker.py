@@ -98,8 +98,11 @@ def train_hint_student(inputs: Path, out: Path) -> dict:
             super().__init__(*args, **kwargs)
             objectives.append((self, {k: v.clone() for k, v in self.projector.state_dict().items()}))
 
-    graphkd.distill.pipeline.StudentObjective = Recorded
-    student = graphkd.distill.pipeline.train_student(cfg, data, targets, seed=0, kind="mlp")
+    original, graphkd.distill.pipeline.StudentObjective = graphkd.distill.pipeline.StudentObjective, Recorded
+    try:
+        student = graphkd.distill.pipeline.train_student(cfg, data, targets, seed=0, kind="mlp")
+    finally:  # the test process calls this too: leave the pipeline as it was
+        graphkd.distill.pipeline.StudentObjective = original
     objective, initial = objectives[0]
     result = {"student": student.state_dict(), "projector": objective.projector.state_dict(),
               "initial_projector": initial}
