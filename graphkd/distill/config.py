@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from graphkd.checks import check_alpha, check_choice, check_temperature
+from graphkd.distill import teachers
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
 from graphkd.distill.settings import SETTINGS
@@ -197,15 +198,22 @@ class DistillConfig:
                   if k in names and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
         return hashlib.sha256(json.dumps({**fields, **derived}, sort_keys=True).encode()).hexdigest()[:12]
 
+    def _deep_defaults(self) -> dict:
+        """A deep teacher left at graphkd's deep recipe is keyed by that recipe: when the default changes, so
+        do the keys, and teachers trained under the old one are not reused."""
+        if self.teacher_layers > 2 and (self.teacher_norm is None or self.teacher_dropout is None):
+            return {"deep_teacher": teachers.DEEP_TEACHER}
+        return {}
+
     def key(self) -> str:
         """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
-        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"})
+        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"}, **self._deep_defaults())
 
     def teacher_key(self) -> str:
         """Hash of what changes the teacher's soft targets: students with equal keys share teachers."""
         if self.needs_representations():  # the soft targets then hold the teacher's representation too
-            return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True)
-        return self._hash(TEACHER_FIELDS)
+            return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True, **self._deep_defaults())
+        return self._hash(TEACHER_FIELDS, **self._deep_defaults())
 
     def label(self) -> str:
         """A short name for progress bars: ``gat->mlp``, ``module->mlp``."""

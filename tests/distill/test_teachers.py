@@ -363,3 +363,19 @@ def test_probabilities_given_as_logits_are_warned_about(graph, trained_pyg_gcn):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         teacher_soft_targets(DistillConfig(teacher=logits, **FAST), graph, seed=0)
+
+
+def test_a_deep_teacher_at_defaults_is_keyed_by_the_deep_recipe(graph, monkeypatch):
+    import graphkd.distill.teachers as teachers
+
+    deep = DistillConfig(teacher="gcn", teacher_layers=4)
+    assert teachers.build_teacher(deep, graph, "gcn").norm == "layer_norm"
+    explicit = DistillConfig(teacher="gcn", teacher_layers=4, teacher_norm="batch_norm", teacher_dropout=0.2)
+    shallow = DistillConfig(teacher="gcn")
+    configs = (deep, explicit, shallow)
+    before = [(cfg.key(), cfg.teacher_key()) for cfg in configs]
+    monkeypatch.setitem(teachers.DEEP_TEACHER, "norm", "batch_norm")  # the default of an earlier release
+    after = [(cfg.key(), cfg.teacher_key()) for cfg in configs]
+    # teachers trained under another default recipe are not reused; runs that name the recipe keep their keys
+    assert after[0][0] != before[0][0] and after[0][1] != before[0][1]
+    assert after[1:] == before[1:]
