@@ -53,3 +53,23 @@ def test_odd_inputs():
     assert torch.equal(new_node_positions(np.ones((4, 2), np.float32), [1, 2]), torch.ones(2))  # a NumPy table
     with pytest.raises(ValueError, match="must be integers"):
         new_node_positions(torch.ones(4, 2), [1.7])
+
+
+def path(n):
+    src = torch.arange(n - 1)
+    return torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+
+
+def test_each_connected_component_gets_its_own_positions():
+    # A 12-path, a 10-path, a 2-node component and an isolated node. Eigenvalue 1 repeats once per
+    # component, so a whole-graph eigensolver returns an arbitrary rotation of component indicators.
+    # (Paths, not cycles: a path's eigenvalues are distinct, so each eigenvector is unique up to sign.)
+    edges = torch.cat([path(12), path(10) + 12, torch.tensor([[22, 23], [23, 22]])], dim=1)
+    positions = spectral_positions(edges, 25, dim=3)
+    assert torch.allclose(positions, spectral_positions(edges, 25, dim=3, seed=1), atol=1e-5)  # not the start's
+    alone = spectral_positions(path(12), 12, dim=3)
+    # The 12-path's own modes, up to one scale per column (the RMS is taken over the whole graph).
+    assert torch.allclose(positions[:12] / positions[:12].norm(dim=0), alone / alone.norm(dim=0), atol=1e-4)
+    assert torch.equal(positions[22:], torch.zeros(3, 3))  # too small for 3 dimensions, and isolated
+    with pytest.raises(ValueError, match="component of more than 3 nodes; the largest has 2"):
+        spectral_positions(torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]]), 10, dim=2)
