@@ -5,7 +5,7 @@
     python benchmarks/knowledge_table.py --root DATA --study depth --datasets Cora
 
 ``--study knowledge``: on the CPF split, the teacher is chosen first, on validation: each of graphkd's
-teachers (GCN, GAT, GraphSAGE, APPNP) is distilled into the default MLP, and the architecture whose
+teachers (GCN, GAT, GraphSAGE, APPNP, GRAND) is distilled into the default MLP, and the architecture whose
 student has the best mean validation accuracy teaches the rest of the table, an MLP with one kind of
 knowledge at a time (Hinton KD on logits, a FitNets hint, NOSMOG's
 in-batch similarity and adversarial augmentation, Correct-and-Smooth-refined soft targets, an ensemble

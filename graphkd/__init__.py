@@ -6,8 +6,8 @@ __version__ = "0.1.0"
 # Public names and the module holding each, imported on first use (PEP 562): `import graphkd.serve.predictor`
 # serves an exported student with NumPy alone and must not pull in torch.
 _EXPORTS = {
-    "GAT": "graphkd.models", "GCN": "graphkd.models", "GNN": "graphkd.models", "GraphSAGE": "graphkd.models",
-    "MLP": "graphkd.models", "build_model": "graphkd.models",
+    "APPNP": "graphkd.models", "GAT": "graphkd.models", "GCN": "graphkd.models", "GNN": "graphkd.models",
+    "GRAND": "graphkd.models", "GraphSAGE": "graphkd.models", "MLP": "graphkd.models", "build_model": "graphkd.models",
     "DistillConfig": "graphkd.distill", "run_distillation": "graphkd.distill",
     "SoftTargets": "graphkd.distill.soft_targets", "born_again": "graphkd.distill.born_again",
     "union_logits": "graphkd.distill.union", "union_teacher": "graphkd.distill.union",

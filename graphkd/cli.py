@@ -7,10 +7,18 @@ import sys
 
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 from graphkd.distill.settings import SETTINGS
+from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
 from graphkd.serve import export, latency_bench
 
 __all__ = ["build_parser", "main"]
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except ``None``: the help of such an option says what leaving it unset means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def add_distill_parser(subparsers) -> None:
@@ -20,7 +28,7 @@ def add_distill_parser(subparsers) -> None:
                     "a student; a labels-only MLP of the student's architecture is trained beside it. "
                     "Prints teacher / labels-only MLP / distilled student test accuracy (mean ± std over "
                     "runs) and writes student weights, soft targets and results.json to --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     d = DistillConfig()
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=d.dataset,
@@ -50,14 +58,15 @@ def add_distill_parser(subparsers) -> None:
     runs.add_argument("--quiet", action="store_true", help="no progress bar")
     t = p.add_argument_group("teacher")
     t.add_argument("--teacher", default=d.teacher,
-                   help="teacher GNN to train (gcn, gat, sage, or appnp: an MLP whose logits 10 steps of personalized "
-                        "PageRank spread over the graph), an ensemble across architectures joined by '+' "
-                        "(gcn+gat+sage: the soft target is the mean of their tempered distributions), or a file of "
-                        "a trained teacher's outputs: a graphkd soft-target file, or logits [num_nodes, classes] "
-                        "(and hidden representations) in a .pt dict {'logits', 'hidden': {name: tensor}} or an "
-                        ".npz with 'logits' and 'hidden.<name>' arrays")
+                   help="teacher GNN to train (gcn, gat, sage; appnp: an MLP whose logits 10 steps of personalized "
+                        "PageRank spread over the graph; grand: DropNode and 8-hop mixed-order propagation before an "
+                        "MLP, trained with a consistency term on every node), an ensemble across architectures "
+                        "joined by '+' (gcn+gat+sage: the soft target is the mean of their tempered distributions), "
+                        "or a file of a trained teacher's outputs: a graphkd soft-target file, or logits "
+                        "[num_nodes, classes] (and hidden representations) in a .pt dict {'logits', 'hidden': "
+                        "{name: tensor}} or an .npz with 'logits' and 'hidden.<name>' arrays")
     t.add_argument("--teacher-layers", type=int, default=d.teacher_layers,
-                   help="teacher depth (1 to 8; for appnp, the layers of its MLP)")
+                   help="teacher depth (1 to 8; for appnp and grand, the layers of their MLP)")
     t.add_argument("--teacher-hidden", type=int, default=None,
                    help="teacher width; default per teacher: " +
                         ", ".join(f"{k} {v['hidden_channels']}" for k, v in TEACHER_DEFAULTS.items()))
@@ -68,6 +77,21 @@ def add_distill_parser(subparsers) -> None:
     t.add_argument("--teacher-norm", default=None, choices=["batch_norm", "layer_norm", "none"],
                    help="normalisation between teacher layers; default none for 2 layers, "
                         f"{DEEP_TEACHER['norm']} for deeper teachers")
+    t.add_argument("--teacher-hops", type=int, default=None,
+                   help="propagation steps of appnp and grand (1 to 64); default: " +
+                        ", ".join(f"{k} {v['K']}" for k, v in TEACHER_DEFAULTS.items() if "K" in v))
+    t.add_argument("--teacher-node-dropout", type=float, default=None,
+                   help="grand's DropNode: probability that a node's features are zeroed in a training pass "
+                        f"(default {TEACHER_DEFAULTS['grand']['node_dropout']})")
+    t.add_argument("--teacher-consistency", type=float, default=None,
+                   help="weight of GRAND's consistency term: the teacher's random passes must agree on every node, "
+                        "labelled or not, with their sharpened mean; any teacher may use it (default: "
+                        f"{TEACHER_DEFAULTS['grand']['consistency']} for grand, 0 for the others). A teacher trained "
+                        f"with it gets {CONSISTENCY_PATIENCE_SCALE}x --patience and {CONSISTENCY_EPOCHS_SCALE}x "
+                        "--epochs")
+    t.add_argument("--teacher-samples", type=int, default=None,
+                   help=f"random forward passes per teacher step (1 to 16; default {CONSISTENCY_SAMPLES} with the "
+                        "consistency term, else 1)")
     t.add_argument("--heads", type=int, default=d.heads, help="GAT attention heads")
     t.add_argument("--ensemble", type=int, default=d.ensemble,
                    help="teachers per architecture and seed; the soft target is the mean of all members' "

@@ -22,7 +22,8 @@ from graphkd.checkpoint import load_training_state, save_training_state, trainin
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
 
-__all__ = ["TrainConfig", "accuracy", "cross_entropy_on", "fit", "predict", "train_full_batch", "train_minibatch"]
+__all__ = ["TrainConfig", "accuracy", "consistency_loss", "cross_entropy_on", "fit", "predict", "train_full_batch",
+           "train_minibatch"]
 
 
 # A killed run loses at most this much training; on small graphs whole runs finish sooner and write
@@ -137,17 +138,19 @@ def _writes_checkpoints() -> bool:
     return is_rank_zero()
 
 
-def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[[Tensor], Tensor],
+def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[..., Tensor],
                      config: TrainConfig, desc: str = "train", progress: bool = False,
                      checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                     auxiliary: torch.nn.Module | None = None) -> float:
-    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. ``checkpoint``,
-    ``checkpoint_every`` and ``auxiliary`` as in :func:`fit`."""
+                     auxiliary: torch.nn.Module | None = None, samples: int = 1) -> float:
+    """Train a GNN on the whole graph; ``loss_fn`` maps all-node logits to the loss. With ``samples`` above 1
+    the model runs that many times per step (dropout differs each time) and ``loss_fn`` receives every run's
+    logits (see :func:`consistency_loss`). ``checkpoint``, ``checkpoint_every`` and ``auxiliary`` as in
+    :func:`fit`."""
     val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
         optimizer.zero_grad()
-        loss = loss_fn(model(*inputs))
+        loss = loss_fn(*(model(*inputs) for _ in range(samples)))
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -179,6 +182,27 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
                desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
 
 
-def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:
-    """Full-graph loss: cross-entropy over the nodes in ``mask``."""
-    return lambda logits: F.cross_entropy(logits[mask], y[mask])
+def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[..., Tensor]:
+    """Full-graph loss: cross-entropy over the nodes in ``mask`` (averaged over the logits of several forward
+    passes, when given several)."""
+    return lambda *logits: sum(F.cross_entropy(lg[mask], y[mask]) for lg in logits) / len(logits)
+
+
+def consistency_loss(mask: Tensor, y: Tensor, weight: float, sharpening: float = 0.5) -> Callable[..., Tensor]:
+    """GRAND's objective over the logits of several random forward passes: their mean cross-entropy over the
+    nodes in ``mask``, plus ``weight`` times the mean over passes and all nodes of the squared distance
+    between a pass's class distribution and the passes' average distribution sharpened at temperature
+    ``sharpening`` (``p_c^(1/T) / sum_j p_j^(1/T)``, a target without gradient). The second term is what
+    teaches from the unlabelled nodes: predictions must agree however the graph was perturbed, and lean
+    toward their more confident mean."""
+    def loss(*logits: Tensor) -> Tensor:
+        if len(logits) < 2:
+            raise GraphkdError("the consistency term compares several random forward passes: give samples >= 2")
+        probs = [lg.softmax(dim=-1) for lg in logits]
+        sharpened = (torch.stack(probs).mean(0).detach() ** (1.0 / sharpening))
+        sharpened = sharpened / sharpened.sum(dim=-1, keepdim=True)
+        supervised = sum(F.cross_entropy(lg[mask], y[mask]) for lg in logits) / len(logits)
+        agreement = sum((p - sharpened).pow(2).sum(dim=-1).mean() for p in probs) / len(probs)
+        return supervised + weight * agreement
+
+    return loss

@@ -115,6 +115,14 @@ def _cli_error(argv, capsys) -> str:
     (["--teacher-layer", "convs.0"], "teacher_layer is read by the hint, similarity and LSP terms only"),
     (["--positions", "-1"], "positions must be an integer in [0, 1024], got -1"),
     (["--cs-correction-alpha", "2"], "cs_correction_alpha must be a number in [0.0, 1.0], got 2.0"),
+    (["--teacher", "gcn", "--teacher-hops", "4"], "teacher_hops is for the appnp and grand teachers; gcn has none"),
+    (["--teacher", "grand", "--teacher-hops", "0"], "teacher_hops must be an integer in [1, 64], got 0"),
+    (["--teacher", "appnp", "--teacher-node-dropout", "0.3"], "teacher_node_dropout is for the grand teachers"),
+    (["--teacher", "grand", "--teacher-node-dropout", "1"], "teacher_node_dropout must be a number in [0.0, 0.95]"),
+    (["--teacher", "grand", "--teacher-samples", "1"], "teacher_samples must be at least 2"),
+    (["--teacher", "gcn", "--teacher-consistency", "1", "--teacher-samples", "1"], "teacher_samples must be at least"),
+    (["--teacher-consistency", "-1"], "teacher_consistency must be a number in [0.0, 1000.0], got -1.0"),
+    (["--teacher-samples", "17"], "teacher_samples must be an integer in [1, 16], got 17"),
 ])
 def test_error_cli_option(argv, message, capsys):
     assert message in _cli_error(["distill", "--quiet", "--runs", "1", *argv], capsys)
@@ -217,6 +225,10 @@ def test_error_cli_export_onto_a_file(tmp_path, capsys):
     ({"teacher_layer": "convs.0"}, "teacher_layer is read by the hint, similarity and LSP terms only"),
     ({"student_weight_decay": float("nan")}, "student_weight_decay must be a number"),
     ({"teacher": torch.zeros(6, 2), "split": "random"}, "a given teacher was trained on one split"),
+    ({"teacher": torch.zeros(6, 2), "teacher_consistency": 1.0}, "teacher_consistency set how graphkd trains"),
+    ({"teacher": "gat+sage", "teacher_hops": 3}, "teacher_hops is for the appnp and grand teachers; gat\\+sage has"),
+    ({"teacher": "grand", "teacher_samples": 2.5}, "teacher_samples must be an integer"),
+    ({"teacher": "grand", "teacher_node_dropout": float("nan")}, "teacher_node_dropout must be a number"),
 ])
 def test_error_api_config(options, message):
     with pytest.raises(GraphkdError, match=message):

@@ -1,10 +1,22 @@
-"""Training loops: early stopping, best-weight restore, full-batch and mini-batch training, chunked predict."""
+"""Training loops: early stopping, best-weight restore, full-batch and mini-batch training, chunked predict;
+the consistency objective."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from graphkd.models import build_model
-from graphkd.training import TrainConfig, accuracy, cross_entropy_on, fit, predict, train_full_batch, train_minibatch
+from graphkd.training import (
+    TrainConfig,
+    accuracy,
+    consistency_loss,
+    cross_entropy_on,
+    fit,
+    predict,
+    train_full_batch,
+    train_minibatch,
+)
 
 
 def test_accuracy_and_cross_entropy_on_golden_values():
@@ -14,6 +26,64 @@ def test_accuracy_and_cross_entropy_on_golden_values():
     mask = torch.tensor([True, False, False, True])
     expected = (F.cross_entropy(logits[:1], y[:1]) + F.cross_entropy(logits[3:], y[3:])) / 2
     assert torch.allclose(cross_entropy_on(mask, y)(logits), expected)
+
+
+# Two random passes over node 0 (label 0): logits [0, 0] and [ln 3, 0], distributions [1/2, 1/2] and [3/4, 1/4].
+# Their mean [5/8, 3/8] sharpened at T = 1/2 (squared, renormalised) is [25/34, 9/34]. Squared distances to it:
+# 2 (8/34)^2 = 128/1156 and 2 (1/68)^2 = 0.5/1156, mean over passes 128.5/2312. Cross-entropy: ln 2 and
+# ln(4/3), mean ln(8/3)/2. Node 1 is unlabelled and both passes give [0, 0]: target [1/2, 1/2], distance 0.
+CONSISTENCY_PASSES = (torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]))
+
+
+def test_consistency_loss_golden_value():
+    labelled, y = torch.tensor([True, False]), torch.tensor([0, 1])
+    loss = consistency_loss(labelled, y, weight=2.0, sharpening=0.5)(*CONSISTENCY_PASSES)
+    # the agreement term is a mean over both nodes, the cross-entropy over the labelled one only
+    assert loss.item() == pytest.approx(math.log(8 / 3) / 2 + 2.0 * (128.5 / 2312) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="samples >= 2"):
+        consistency_loss(labelled, y, 1.0)(CONSISTENCY_PASSES[0])
+    # several passes without the term: their mean cross-entropy
+    assert cross_entropy_on(labelled, y)(*CONSISTENCY_PASSES).item() == pytest.approx(math.log(8 / 3) / 2, rel=1e-6)
+
+
+def test_consistency_loss_gradient_treats_the_sharpened_mean_as_a_target():
+    """Finite differences of CE + w * mean ||softmax(z_s) - target||^2 with the target held fixed."""
+    generator = torch.Generator().manual_seed(0)
+    passes = [torch.randn(3, 4, dtype=torch.float64, generator=generator) for _ in range(3)]
+    labelled, y = torch.tensor([True, False, True]), torch.tensor([1, 0, 3])
+    mean = torch.stack([p.softmax(-1) for p in passes]).mean(0)
+    target = mean**2 / (mean**2).sum(-1, keepdim=True)
+
+    def fixed_target_loss(logits):
+        ce = sum(F.cross_entropy(z[labelled], y[labelled]) for z in logits) / 3
+        return ce + 0.7 * sum((z.softmax(-1) - target).pow(2).sum(-1).mean() for z in logits) / 3
+
+    inputs = [p.clone().requires_grad_() for p in passes]
+    consistency_loss(labelled, y, weight=0.7, sharpening=0.5)(*inputs).backward()
+    eps = 1e-6
+    for s, logits in enumerate(passes):
+        numeric = torch.zeros_like(logits)
+        for index in range(logits.numel()):
+            shift = torch.zeros(logits.numel(), dtype=torch.float64)
+            shift[index] = eps
+            up = [p + shift.view_as(p) if k == s else p for k, p in enumerate(passes)]
+            down = [p - shift.view_as(p) if k == s else p for k, p in enumerate(passes)]
+            numeric.view(-1)[index] = (fixed_target_loss(up) - fixed_target_loss(down)) / (2 * eps)
+        assert torch.allclose(inputs[s].grad, numeric, atol=1e-8)
+
+
+def test_train_full_batch_hands_the_loss_every_random_pass(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("gcn", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, dropout=0.5)
+    seen = []
+
+    def loss(*logits):
+        seen.append(len(logits))
+        assert not torch.allclose(logits[0], logits[1])  # dropout drew other masks
+        return consistency_loss(tiny_graph.train_mask, tiny_graph.y, 1.0)(*logits)
+
+    train_full_batch(model, tiny_graph, loss, TrainConfig(epochs=3, patience=3), samples=3)
+    assert seen == [3, 3, 3]
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -26,11 +26,17 @@ STUDENTS = ("mlp", "gcn", "sage")
 class DistillConfig:
     """A run: data, teacher, student, and the knowledge the student learns.
 
-    ``teacher``: a name (``gcn``, ``gat``, ``sage``), an ensemble across architectures
+    ``teacher``: a name (``gcn``, ``gat``, ``sage``, ``appnp``, ``grand``), an ensemble across architectures
     (``"gcn+gat+sage"``), a trained ``torch.nn.Module`` called as ``model(x, edge_index)``, teacher
     logits ``[num_nodes, C]``, a dict ``{"logits", "hidden"}``, :class:`SoftTargets`, or a file of
     any of these (see :mod:`graphkd.distill.teachers`). A given teacher distils on the graph as it
     comes: it was trained on that graph's split, so ``split="random"`` (a new split per seed) is refused.
+
+    A named teacher's settings default per architecture (``None``; see
+    :func:`graphkd.distill.teachers.teacher_recipe`): ``teacher_hidden``, ``teacher_dropout``, ``teacher_norm``;
+    ``teacher_hops``, the propagation steps of APPNP and GRAND; ``teacher_node_dropout``, GRAND's DropNode;
+    ``teacher_consistency``, the weight of GRAND's consistency term (1.0 for GRAND, 0 for the others; any
+    teacher can train with it), over ``teacher_samples`` random forward passes per step (4 with the term).
 
     Knowledge terms (weights; 0 leaves a term out): ``hint_weight`` (FitNets, ``hint_metric`` ``mse`` or
     ``cosine``), ``similarity_weight`` (NOSMOG in-batch similarity), ``lsp_weight`` (local structure,
@@ -58,6 +64,10 @@ class DistillConfig:
     teacher_hidden: int | None = None
     teacher_dropout: float | None = None
     teacher_norm: str | None = None
+    teacher_hops: int | None = None
+    teacher_node_dropout: float | None = None
+    teacher_consistency: float | None = None
+    teacher_samples: int | None = None
     heads: int = 8
     ensemble: int = 1
     student: str = "mlp"
@@ -118,6 +128,7 @@ class DistillConfig:
             raise GraphkdError("local structure preserving (lsp_weight) needs a GNN student: an MLP has no neighbours")
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
             raise GraphkdError("adversarial augmentation and position features are for MLP students")
+        self._check_teacher_recipe()
         if self.given_teacher() and self.setting != "transductive":
             raise GraphkdError(f"the {self.setting} setting holds test nodes out before the teacher trains; a given "
                                "teacher has trained already, so they cannot be held out of it: name a teacher")
@@ -155,6 +166,10 @@ class DistillConfig:
         for name in ("teacher_dropout", "student_dropout"):
             bounded(name, 0.0, 0.95, optional=name == "teacher_dropout")
         bounded("teacher_layers", 1, 8, integer=True)
+        bounded("teacher_hops", 1, 64, optional=True, integer=True)
+        bounded("teacher_node_dropout", 0.0, 0.95, optional=True)
+        bounded("teacher_consistency", 0.0, 1e3, optional=True)
+        bounded("teacher_samples", 1, 16, optional=True, integer=True)
         bounded("student_layers", 1, 8, integer=True)
         bounded("heads", 1, 64, integer=True)
         bounded("temperature", 0.05, 100.0)
@@ -172,6 +187,21 @@ class DistillConfig:
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
         if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
             raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
+
+    def _check_teacher_recipe(self) -> None:
+        """Teacher settings only where a teacher trained here has what they set: never silently ignored."""
+        recipe = {name: getattr(self, name) for name in ("teacher_hops", "teacher_node_dropout", "teacher_consistency",
+                                                         "teacher_samples") if getattr(self, name) is not None}
+        if recipe and self.given_teacher():
+            raise GraphkdError(f"{', '.join(recipe)} set how graphkd trains a teacher; a given teacher has trained "
+                               "already: leave them out")
+        members = ensemble_members(self.teacher) or []
+        for name, kinds in (("teacher_hops", ("appnp", "grand")), ("teacher_node_dropout", ("grand",))):
+            if name in recipe and not set(members) & set(kinds):
+                raise GraphkdError(f"{name} is for the {' and '.join(kinds)} teachers; {self.teacher_id} has none")
+        if self.teacher_samples == 1 and any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):
+            raise GraphkdError("the consistency term compares several random forward passes per step: "
+                               "teacher_samples must be at least 2 (or set teacher_consistency=0)")
 
     @property
     def teacher_id(self) -> str:
@@ -199,11 +229,18 @@ class DistillConfig:
         return hashlib.sha256(json.dumps({**fields, **derived}, sort_keys=True).encode()).hexdigest()[:12]
 
     def _deep_defaults(self) -> dict:
-        """A deep teacher left at graphkd's deep recipe is keyed by that recipe: when the default changes, so
-        do the keys, and teachers trained under the old one are not reused."""
+        """A deep teacher left at graphkd's deep recipe, and a GRAND or consistency-trained one, is keyed by that
+        recipe: when the default changes, so do the keys, and teachers trained under the old one are not reused."""
+        derived = {}
         if self.teacher_layers > 2 and (self.teacher_norm is None or self.teacher_dropout is None):
-            return {"deep_teacher": teachers.DEEP_TEACHER}
-        return {}
+            derived["deep_teacher"] = teachers.DEEP_TEACHER
+        members = ensemble_members(self.teacher) or []
+        if "grand" in members:
+            derived["grand"] = teachers.TEACHER_DEFAULTS["grand"]
+        if any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):
+            derived["consistency_training"] = [teachers.CONSISTENCY_SAMPLES, teachers.CONSISTENCY_PATIENCE_SCALE,
+                                               teachers.CONSISTENCY_EPOCHS_SCALE]
+        return derived
 
     def key(self) -> str:
         """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
@@ -215,6 +252,11 @@ class DistillConfig:
             return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True, **self._deep_defaults())
         return self._hash(TEACHER_FIELDS, **self._deep_defaults())
 
+    def training_key(self) -> str:
+        """Hash of what changes how a named teacher trains: its trained members are cached under it and shared by
+        soft targets of any transfer set, refinement or captured representation."""
+        return self._hash(TRAINING_FIELDS, **self._deep_defaults())
+
     def label(self) -> str:
         """A short name for progress bars: ``gat->mlp``, ``module->mlp``."""
         return f"{self.teacher_id.split(':')[0]}->{self.student}"
@@ -222,10 +264,15 @@ class DistillConfig:
 
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
-                  "teacher_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
+                  "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
+                  "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
                   "refine", "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction",
                   "labels_per_class")
+# What a teacher's soft targets depend on beyond its training: which nodes they cover, and their refinement.
+TRAINING_FIELDS = tuple(name for name in TEACHER_FIELDS
+                        if name not in ("transfer", "refine", "cs_correction_alpha", "cs_smoothing_alpha"))
 ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
                 "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
-                "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20}
+                "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20, "teacher_hops": None,
+                "teacher_node_dropout": None, "teacher_consistency": None, "teacher_samples": None}

@@ -28,6 +28,7 @@ from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
+from graphkd.distill.teacher_cache import cached_teachers
 from graphkd.distill.teachers import check_teacher_layer, teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
@@ -35,7 +36,7 @@ from graphkd.io import atomic_write_text, file_sha256, save_model, writable_fold
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
-__all__ = ["cached_teachers", "run_distillation", "run_seed", "summarize", "train_student", "with_positions"]
+__all__ = ["run_distillation", "run_seed", "summarize", "train_student", "with_positions"]
 
 
 def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -136,31 +137,6 @@ def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
     probs = targets.dense(targets.probs(1.0), data.num_nodes)
     prefix = "soft_targets" if "soft_targets_test_acc" in targets.meta else "teacher"
     return teacher_scores(probs, data, prefix)
-
-
-def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
-                    progress: bool = False, checkpoints: Path | None = None, arrivals: Arrivals | None = None
-                    ) -> SoftTargets:
-    """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
-    seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
-    teacher) and store them there."""
-    if isinstance(cfg.teacher, torch.nn.Module):  # its code can change while its weights do not: run it again
-        return teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
-    path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            targets = SoftTargets.load(path)
-            targets.check_compatible(data)
-            if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
-                raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
-            return targets
-        except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
-            said = str(exc) if str(path) in str(exc) else f"{path}: {exc}"  # name the file once
-            warnings.warn(f"{said}; making them again", stacklevel=2)
-    targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
-    if path is not None and _writes_files():
-        targets.save(path)
-    return targets
 
 
 def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teacher_dir: Path | None = None,

@@ -3,8 +3,8 @@ outputs computed elsewhere. Each ends as one :class:`SoftTargets`: logits, and o
 representations, for the transfer set.
 
 A teacher is given as
-- a name, ``gcn``, ``gat`` or ``sage``, or an ensemble across architectures such as ``gcn+gat+sage``
-  (graphkd trains it: see :mod:`graphkd.distill.pipeline`);
+- a name, ``gcn``, ``gat``, ``sage``, ``appnp`` or ``grand``, or an ensemble across architectures such as
+  ``gcn+gat+sage`` (graphkd trains it: see :mod:`graphkd.distill.pipeline`; :func:`teacher_recipe` says how);
 - any trained ``torch.nn.Module`` called the PyG way, ``model(x, edge_index)`` (PyG's ``GCN``,
   ``GraphSAGE``, ``GAT``, graphkd's models, or the user's own class);
 - precomputed outputs: a ``[num_nodes, num_classes]`` logits tensor, a dict ``{"logits": ...,
@@ -29,6 +29,7 @@ from graphkd.io import load_tensors, update_hash
 from graphkd.training import accuracy
 
 __all__ = [
+    "CONSISTENCY_SAMPLES",
     "DEEP_TEACHER",
     "TEACHER_DEFAULTS",
     "TEACHER_NAMES",
@@ -37,15 +38,18 @@ __all__ = [
     "check_teacher_layer",
     "default_hidden_layer",
     "ensemble_members",
+    "fit_teachers",
     "load_teacher_outputs",
+    "member_outputs",
     "teacher_fingerprint",
     "teacher_outputs",
+    "teacher_recipe",
     "teacher_scores",
     "teacher_soft_targets",
     "train_teachers",
 ]
 
-TEACHER_NAMES = ("gcn", "gat", "sage", "appnp")
+TEACHER_NAMES = ("gcn", "gat", "sage", "appnp", "grand")
 
 
 def ensemble_members(teacher) -> list[str] | None:
@@ -57,9 +61,12 @@ def ensemble_members(teacher) -> list[str] | None:
 
 
 def default_hidden_layer(model: torch.nn.Module) -> str:
-    """The module whose output is the teacher's last hidden representation: the second-to-last entry of a
-    ``convs`` list (graphkd's GNNs and PyG's ``BasicGNN`` models) or of a ``lins`` list (graphkd's APPNP,
-    whose layers before the propagation are linear). Other modules must name one."""
+    """The module whose output is the teacher's last hidden representation: the one a model names as its
+    ``representation`` (graphkd's GRAND: its propagation), else the second-to-last entry of a ``convs`` list
+    (graphkd's GNNs and PyG's ``BasicGNN`` models) or of a ``lins`` list (graphkd's APPNP, whose layers before
+    the propagation are linear). Other modules must name one."""
+    if isinstance(getattr(model, "representation", None), str):
+        return model.representation
     for attribute in ("convs", "lins"):
         layers = getattr(model, attribute, None)
         if isinstance(layers, torch.nn.ModuleList) and len(layers) >= 2:
@@ -248,13 +255,22 @@ def teacher_fingerprint(teacher) -> str:
 
 
 # Published teacher recipes (anchors.md): GAT 8 heads / dropout 0.6, GCN 64 hidden, SAGE 128 hidden;
-# APPNP as its paper trains it (64 hidden, dropout 0.5, K = 10, alpha = 0.1).
+# APPNP as its paper trains it (64 hidden, dropout 0.5, K = 10, alpha = 0.1); GRAND as its paper trains it on
+# Cora (K = 8 hops, DropNode 0.5, consistency weight 1.0 over 4 random passes), 64 hidden instead of 32.
 TEACHER_DEFAULTS = {
     "gat": {"hidden_channels": 64, "dropout": 0.6, "lr": 0.005},
     "gcn": {"hidden_channels": 64, "dropout": 0.8, "lr": 0.01},
     "sage": {"hidden_channels": 128, "dropout": 0.5, "lr": 0.01},
-    "appnp": {"hidden_channels": 64, "dropout": 0.5, "lr": 0.01},
+    "appnp": {"hidden_channels": 64, "dropout": 0.5, "lr": 0.01, "K": 10},
+    "grand": {"hidden_channels": 64, "dropout": 0.5, "lr": 0.01, "K": 8, "node_dropout": 0.5, "consistency": 1.0},
 }
+# Random forward passes per step of a teacher trained with the consistency term (GRAND's S on Cora).
+CONSISTENCY_SAMPLES = 4
+# With the consistency term, validation accuracy climbs slowly and noisily: such a teacher trains with 4x the
+# patience and 2x the epochs (GRAND's own 200 and 1000 at graphkd's defaults). GRAND on Cora, seeds 0-2:
+# patience 50 stopped at 84.3% validation accuracy (test 83.2%), 100 at 85.4% (84.1%), 200 at 86.0% (84.6%);
+# on Computers seed 0 the best epoch was 526.
+CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_EPOCHS_SCALE = 4, 2
 # The published dropouts are 2-layer recipes; compounded over deeper stacks they stop training (on
 # CSBM a 4-layer GAT reached 30% at dropout 0.6 and 97% at 0.2; an 8-layer GCN 24% at 0.8, 99% at 0.2).
 # Layer norm, not batch norm: in the depth study (benchmarks/results/depth.md) it validated best for every
@@ -266,60 +282,91 @@ DEEP_TEACHER = {"dropout": 0.2, "norm": "layer_norm"}
 DEEP_MIN_EPOCHS_PER_PATIENCE = 2
 
 
+def teacher_recipe(cfg, kind: str) -> dict:
+    """How a teacher of architecture ``kind`` is built and trained: ``cfg``'s teacher settings where given,
+    else the architecture's defaults (with :data:`DEEP_TEACHER` above 2 layers). Hops (``K``) and DropNode
+    apply to the architectures that have them; the consistency weight and random passes to any."""
+    recipe = {"norm": None, "consistency": 0.0, **TEACHER_DEFAULTS[kind],
+              **(DEEP_TEACHER if cfg.teacher_layers > 2 else {})}
+    given = {"hidden_channels": cfg.teacher_hidden, "dropout": cfg.teacher_dropout, "norm": cfg.teacher_norm,
+             "K": cfg.teacher_hops, "node_dropout": cfg.teacher_node_dropout, "consistency": cfg.teacher_consistency}
+    recipe.update({key: value for key, value in given.items() if value is not None and key in recipe})
+    recipe["norm"] = None if recipe["norm"] == "none" else recipe["norm"]
+    recipe["samples"] = cfg.teacher_samples or (CONSISTENCY_SAMPLES if recipe["consistency"] else 1)
+    return recipe
+
+
 def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
-    """A fresh teacher of architecture ``kind`` with ``cfg``'s depth, width, dropout and norm (defaults
-    per architecture and depth)."""
+    """A fresh teacher of architecture ``kind`` as :func:`teacher_recipe` describes it."""
     from graphkd.models import build_model
 
-    defaults = TEACHER_DEFAULTS[kind] if cfg.teacher_layers <= 2 else {**TEACHER_DEFAULTS[kind], **DEEP_TEACHER}
+    recipe = teacher_recipe(cfg, kind)
     kwargs = {"heads": cfg.heads} if kind == "gat" else {}
-    norm = defaults.get("norm") if cfg.teacher_norm is None else cfg.teacher_norm
-    return build_model(kind, in_channels=data.num_features,
-                       hidden_channels=cfg.teacher_hidden or defaults["hidden_channels"],
-                       out_channels=int(data.y.max()) + 1, num_layers=cfg.teacher_layers,
-                       dropout=defaults["dropout"] if cfg.teacher_dropout is None else cfg.teacher_dropout,
-                       norm=None if norm == "none" else norm, **kwargs)
+    kwargs.update({key: recipe[key] for key in ("K", "node_dropout") if key in recipe})
+    return build_model(kind, in_channels=data.num_features, hidden_channels=recipe["hidden_channels"],
+                       out_channels=int(data.y.max()) + 1, num_layers=cfg.teacher_layers, dropout=recipe["dropout"],
+                       norm=recipe["norm"], **kwargs)
+
+
+def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints: Path | None = None
+                 ) -> list[torch.nn.Module]:
+    """Train the teacher(s) ``cfg.teacher`` names (each architecture ``cfg.ensemble`` times) on the training
+    labels, each as :func:`teacher_recipe` describes it; returns the trained members in eval mode.
+
+    ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
+    from graphkd.training import TrainConfig, consistency_loss, cross_entropy_on, train_full_batch
+
+    models = []
+    for member, kind in enumerate(ensemble_members(cfg.teacher) * cfg.ensemble):
+        torch.manual_seed(seed * 1000 + member)
+        model = build_teacher(cfg, data, kind)
+        recipe = teacher_recipe(cfg, kind)
+        epochs, patience = cfg.epochs, cfg.patience
+        if recipe["consistency"]:
+            epochs, patience = epochs * CONSISTENCY_EPOCHS_SCALE, patience * CONSISTENCY_PATIENCE_SCALE
+        min_epochs = min(DEEP_MIN_EPOCHS_PER_PATIENCE * patience, epochs) if cfg.teacher_layers > 2 else 0
+        train_cfg = TrainConfig(epochs, recipe["lr"], cfg.weight_decay, patience, min_epochs=min_epochs)
+        loss = (consistency_loss(data.train_mask, data.y, recipe["consistency"]) if recipe["consistency"]
+                else cross_entropy_on(data.train_mask, data.y))
+        checkpoint = checkpoints / f"seed{seed}-teacher{member}.ckpt" if checkpoints is not None else None
+        train_full_batch(model, data, loss, train_cfg, desc=f"teacher {kind} #{member}", progress=progress,
+                         checkpoint=checkpoint, samples=recipe["samples"])
+        models.append(model)
+    return models
+
+
+def member_outputs(models: list[torch.nn.Module], data: Data, layers: list[str] | None = None
+                   ) -> tuple[list[Tensor], dict[str, Tensor], dict]:
+    """Every trained member's full-graph logits, the first member's representations at ``layers`` (default:
+    none; ``[None]`` means its last hidden layer), and metadata: the members' configs and parameter count."""
+    first_layers = [name or default_hidden_layer(models[0]) for name in layers or []]
+    outputs = [teacher_outputs(model, data, first_layers if member == 0 else [])
+               for member, model in enumerate(models)]
+    meta = {"teachers": [model.config() for model in models],
+            "params": sum(p.numel() for model in models for p in model.parameters())}
+    return [logits for logits, _ in outputs], outputs[0][1], meta
 
 
 def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, progress: bool = False,
                    checkpoints: Path | None = None
                    ) -> tuple[list[Tensor], dict[str, Tensor], dict, list[torch.nn.Module]]:
-    """Train the teacher(s) ``cfg.teacher`` names (each architecture ``cfg.ensemble`` times) on the
-    training labels. Returns every member's full-graph logits, the first member's representations at
-    ``layers`` (default: none; ``[None]`` means its last hidden layer), metadata and the trained members.
-
-    ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
-    from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
-
-    kinds = ensemble_members(cfg.teacher) * cfg.ensemble
-    logits, configs, params, hidden, models = [], [], 0, {}, []
-    for member, kind in enumerate(kinds):
-        torch.manual_seed(seed * 1000 + member)
-        model = build_teacher(cfg, data, kind)
-        min_epochs = min(DEEP_MIN_EPOCHS_PER_PATIENCE * cfg.patience, cfg.epochs) if cfg.teacher_layers > 2 else 0
-        train_cfg = TrainConfig(cfg.epochs, TEACHER_DEFAULTS[kind]["lr"], cfg.weight_decay, cfg.patience,
-                                min_epochs=min_epochs)
-        checkpoint = checkpoints / f"seed{seed}-teacher{member}.ckpt" if checkpoints is not None else None
-        train_full_batch(model, data, cross_entropy_on(data.train_mask, data.y), train_cfg,
-                         desc=f"teacher {kind} #{member}", progress=progress, checkpoint=checkpoint)
-        member_layers = [name or default_hidden_layer(model) for name in layers or []] if member == 0 else []
-        member_logits, member_hidden = teacher_outputs(model, data, member_layers)
-        logits.append(member_logits)
-        hidden = hidden or member_hidden
-        configs.append(model.config())
-        params += sum(p.numel() for p in model.parameters())
-        models.append(model)
-    return logits, hidden, {"teachers": configs, "params": params}, models
+    """:func:`fit_teachers`, then :func:`member_outputs`: every member's full-graph logits, the first member's
+    representations at ``layers``, metadata, and the trained members."""
+    models = fit_teachers(cfg, data, seed, progress, checkpoints)
+    return (*member_outputs(models, data, layers), models)
 
 
 def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
-                         checkpoints: Path | None = None, arrivals=None) -> SoftTargets:
+                         checkpoints: Path | None = None, arrivals=None,
+                         members: list[torch.nn.Module] | None = None) -> SoftTargets:
     """The soft targets of ``cfg.teacher``, whatever it is (see the module docstring): trained here,
     run here, or read; with the hidden representation the knowledge terms need, refined if
     ``cfg.refine`` asks, and scored on the validation and test nodes from the numbers used.
 
     ``arrivals`` (:class:`graphkd.distill.settings.Arrivals`, with ``data`` its observed graph): the
-    trained teacher is also scored on the held-out nodes, with their edges and without."""
+    trained teacher is also scored on the held-out nodes, with their edges and without. ``members``: a
+    named teacher's members as :func:`fit_teachers` trained them for ``cfg`` and ``seed`` (a cache's), instead
+    of training them here."""
     from graphkd.distill.refine import correct_and_smooth
 
     teacher = cfg.teacher
@@ -336,7 +383,8 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
                                f"configuration asks for {cfg.transfer!r}: set transfer to match")
         return teacher
     if ensemble_members(teacher) is not None:
-        member_logits, hidden, meta, models = train_teachers(cfg, data, seed, layers, progress, checkpoints)
+        models = members if members is not None else fit_teachers(cfg, data, seed, progress, checkpoints)
+        member_logits, hidden, meta = member_outputs(models, data, layers)
         if arrivals is not None:
             from graphkd.distill.settings import arrival_accuracy
 

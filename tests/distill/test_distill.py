@@ -8,6 +8,7 @@ import time
 import pytest
 
 import graphkd.distill.pipeline as distill
+import graphkd.distill.teacher_cache as teacher_cache
 from graphkd.data import csbm, load_dataset
 from graphkd.distill import DistillConfig, run_distillation
 from graphkd.distill.soft_targets import SoftTargets
@@ -59,7 +60,7 @@ def test_rerun_reuses_finished_seeds(tmp_path, monkeypatch):
     assert run_distillation(cfg, out=tmp_path, progress=False)["student"] == first["student"]
     # A different student reuses the cached teacher, and trains only the students.
     monkeypatch.undo()
-    monkeypatch.setattr(distill, "teacher_soft_targets", must_not_train)
+    monkeypatch.setattr(teacher_cache, "teacher_soft_targets", must_not_train)
     run_distillation(DistillConfig(runs=1, teacher="sage", student_hidden=64, **FAST), out=tmp_path, progress=False)
 
 

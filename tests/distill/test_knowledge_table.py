@@ -118,7 +118,8 @@ def test_teacher_is_chosen_on_validation_and_a_new_choice_rebuilds_the_rows(tabl
     assert {row["teacher"] for row in rows.values()} == {"appnp"}
     assert rows[table.COMBINED]["settings"]["hint_weight"] == 1.0
     # The combination counts the teacher candidates and every kind's candidates it drew on.
-    assert rows[table.COMBINED]["configs_tried"] == 4 + sum(len(c) for _, _, c in table.KINDS) + len(
+    kinds_tried = sum(len(candidates) for _, _, candidates in table.KINDS)
+    assert rows[table.COMBINED]["configs_tried"] == len(table.TEACHER_NAMES) + kinds_tried + len(
         rows[table.COMBINED]["tried"])
     markdown = (tmp_path / "knowledge.md").read_text()
     assert "| teacher (APPNP) |" in markdown and "| Cora | APPNP 70.00 ± 0.00 |" in markdown

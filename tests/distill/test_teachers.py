@@ -166,6 +166,59 @@ def test_appnp_teaches_by_name_with_its_hidden_layer(graph):
     assert targets.meta["teacher_test_acc"] > 0.8  # CSBM's classes are well separated by features and edges
 
 
+def test_grand_teaches_by_name_with_its_propagated_representation(graph):
+    cfg = DistillConfig(teacher="grand", hint_weight=1.0, runs=1, **FAST)
+    targets = teacher_soft_targets(cfg, graph, seed=0)
+    assert targets.meta["teachers"][0] == {"kind": "grand", "in_channels": 16, "hidden_channels": 64,
+                                           "out_channels": 5, "num_layers": 2, "dropout": 0.5, "norm": None,
+                                           "K": 8, "node_dropout": 0.5}
+    assert list(targets.hidden) == ["propagation"] and targets.hidden["propagation"].shape == (600, 64)
+    assert targets.meta["teacher_test_acc"] > 0.8
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"teacher": "grand"}, {"K": 8, "node_dropout": 0.5, "consistency": 1.0, "samples": 4, "dropout": 0.5}),
+    ({"teacher": "grand", "teacher_hops": 2, "teacher_consistency": 0.0, "teacher_node_dropout": 0.1},
+     {"K": 2, "node_dropout": 0.1, "consistency": 0.0, "samples": 1}),
+    ({"teacher": "gcn"}, {"consistency": 0.0, "samples": 1, "dropout": 0.8}),
+    ({"teacher": "gcn", "teacher_consistency": 0.5, "teacher_samples": 2}, {"consistency": 0.5, "samples": 2}),
+    ({"teacher": "appnp", "teacher_hops": 3}, {"K": 3, "consistency": 0.0}),
+])
+def test_teacher_recipe_takes_the_configuration_over_the_architectures_defaults(options, expected):
+    from graphkd.distill.teachers import teacher_recipe
+
+    cfg = DistillConfig(**options)
+    recipe = teacher_recipe(cfg, cfg.teacher)
+    assert {key: recipe[key] for key in expected} == expected
+
+
+def test_a_consistency_teacher_trains_longer_on_several_passes(graph, monkeypatch):
+    import graphkd.training
+
+    calls, real = [], graphkd.training.train_full_batch
+
+    def recording(model, data, loss, config, **kwargs):
+        calls.append((model.kind, config.epochs, config.patience, kwargs["samples"]))
+        return real(model, data, loss, config, **kwargs)
+
+    monkeypatch.setattr(graphkd.training, "train_full_batch", recording)
+    teacher_soft_targets(DistillConfig(teacher="gcn+grand", epochs=6, patience=2), graph, seed=0)
+    assert calls == [("gcn", 6, 2, 1), ("grand", 12, 8, 4)]
+
+
+def test_a_changed_grand_recipe_changes_the_keys(monkeypatch):
+    import graphkd.distill.teachers as teachers
+
+    configs = (DistillConfig(teacher="grand"), DistillConfig(teacher="gcn", teacher_consistency=1.0),
+               DistillConfig(teacher="gcn"))
+    before = [(cfg.key(), cfg.teacher_key()) for cfg in configs]
+    monkeypatch.setitem(teachers.TEACHER_DEFAULTS, "grand", {**teachers.TEACHER_DEFAULTS["grand"], "K": 4})
+    monkeypatch.setattr(teachers, "CONSISTENCY_SAMPLES", 2)
+    after = [(cfg.key(), cfg.teacher_key()) for cfg in configs]
+    assert after[0][1] != before[0][1] and after[1][1] != before[1][1]  # not reused from the earlier recipe
+    assert after[2] == before[2]
+
+
 def test_correct_and_smooth_refines_soft_targets(graph):
     plain = teacher_soft_targets(DistillConfig(teacher="gcn", runs=1, **FAST), graph, seed=0)
     refined = teacher_soft_targets(DistillConfig(teacher="gcn", refine="cs", runs=1, **FAST), graph, seed=0)

@@ -1,0 +1,109 @@
+"""Teachers cached in a folder, so that each trains once per seed and graph however many students it teaches.
+
+Two levels. Soft targets are stored per teacher configuration (:meth:`DistillConfig.teacher_key`): the
+transfer set, refinement and captured representation included. Below them, a named teacher's trained
+members are stored per training configuration (:meth:`DistillConfig.training_key`), so soft targets for
+another transfer set, refined by Correct and Smooth, or with a representation for the hint and similarity
+terms, are computed from the stored members instead of training them again (GRAND on Amazon Computers
+trains for minutes per seed). Anything stored for another seed or graph, damaged or edited, is made again
+with a warning, never mixed in.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Data
+
+from graphkd.distill.config import DistillConfig
+from graphkd.distill.settings import Arrivals
+from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
+from graphkd.distill.teachers import fit_teachers, teacher_soft_targets
+from graphkd.errors import GraphkdError
+from graphkd.io import atomic_save, load_tensors, update_hash
+
+__all__ = ["cached_members", "cached_teachers"]
+
+MEMBERS_FORMAT = "graphkd-teacher-members-v1"
+
+
+def _is_rank_zero() -> bool:
+    """Under torchrun every rank computes the same teachers; rank 0 alone writes them."""
+    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this package
+
+    return is_rank_zero()
+
+
+def _made_again(path: Path, exc: Exception, what: str) -> None:
+    said = str(exc) if str(path) in str(exc) else f"{path}: {exc}"  # name the file once
+    warnings.warn(f"{said}; making {what} again", stacklevel=3)
+
+
+def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None,
+                    progress: bool = False, checkpoints: Path | None = None, arrivals: Arrivals | None = None
+                    ) -> SoftTargets:
+    """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
+    seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
+    teacher, a named one's members coming from :func:`cached_members`) and store them there."""
+    if isinstance(cfg.teacher, torch.nn.Module):  # its code can change while its weights do not: run it again
+        return teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
+    path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            targets = SoftTargets.load(path)
+            targets.check_compatible(data)
+            if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
+                raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
+            return targets
+        except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
+            _made_again(path, exc, "them")
+    members = cached_members(cfg, data, seed, teacher_dir, progress, checkpoints)
+    targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals, members=members)
+    if path is not None and _is_rank_zero():
+        targets.save(path)
+    return targets
+
+
+def _members_hash(blob: dict) -> str:
+    h = hashlib.sha256()
+    update_hash(h, {key: value for key, value in blob.items() if key != "content_hash"})
+    return h.hexdigest()
+
+
+def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None, progress: bool = False,
+                   checkpoints: Path | None = None) -> list[torch.nn.Module] | None:
+    """The trained members of the teacher ``cfg`` names, from ``teacher_dir`` when trained there before with
+    the same training configuration, seed and graph, else trained (:func:`fit_teachers`) and stored there.
+    ``None`` for a given teacher (nothing to train) or without a folder (the caller trains)."""
+    from graphkd.models import build_model
+
+    if cfg.given_teacher() or teacher_dir is None:
+        return None
+    path = teacher_dir / f"teacher-{cfg.training_key()}-seed{seed}.pt"
+    meta = {"seed": seed, "graph_fingerprint": graph_fingerprint(data), "training_key": cfg.training_key()}
+    if path.is_file():
+        try:
+            blob = load_tensors(path, "file of trained teachers")
+            if not isinstance(blob, dict) or blob.get("format") != MEMBERS_FORMAT:
+                raise GraphkdError(f"not a file of trained teachers (expected format {MEMBERS_FORMAT!r})")
+            if blob.get("content_hash") != _members_hash(blob):
+                raise GraphkdError("changed after it was written (its content hash is missing or differs)")
+            if blob["meta"] != meta:
+                raise GraphkdError(f"trained for {blob['meta']}, not {meta}")
+            members = []
+            for member in blob["members"]:
+                model = build_model(**member["config"])
+                model.load_state_dict(member["state_dict"])
+                members.append(model.eval())
+            return members
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # another seed or graph, or damaged
+            _made_again(path, exc, "the teacher")
+    members = fit_teachers(cfg, data, seed, progress, checkpoints)
+    if _is_rank_zero():
+        blob = {"format": MEMBERS_FORMAT, "meta": meta,
+                "members": [{"config": m.config(), "state_dict": m.state_dict()} for m in members]}
+        blob["content_hash"] = _members_hash(blob)
+        atomic_save(blob, path)
+    return members
