@@ -156,24 +156,18 @@ def test_ensemble_across_architectures(graph):
     assert DistillConfig(teacher="GCN+Sage").teacher == "gcn+sage"
 
 
-def test_appnp_teaches_by_name_with_its_hidden_layer(graph):
-    cfg = DistillConfig(teacher="appnp", hint_weight=1.0, runs=1, **FAST)
+@pytest.mark.parametrize("teacher, own_settings, layer", [
+    ("appnp", {"K": 10, "alpha": 0.1}, "lins.0"),  # its last linear layer before the propagation
+    ("grand", {"K": 8, "node_dropout": 0.5}, "propagation"),  # its propagated representation
+])
+def test_propagating_teachers_teach_by_name_with_their_hidden_layer(graph, teacher, own_settings, layer):
+    cfg = DistillConfig(teacher=teacher, hint_weight=1.0, runs=1, **FAST)
     targets = teacher_soft_targets(cfg, graph, seed=0)
-    assert targets.meta["teachers"][0] == {"kind": "appnp", "in_channels": 16, "hidden_channels": 64,
+    assert targets.meta["teachers"][0] == {"kind": teacher, "in_channels": 16, "hidden_channels": 64,
                                            "out_channels": 5, "num_layers": 2, "dropout": 0.5, "norm": None,
-                                           "K": 10, "alpha": 0.1}
-    assert list(targets.hidden) == ["lins.0"] and targets.hidden["lins.0"].shape == (600, 64)
+                                           **own_settings}
+    assert list(targets.hidden) == [layer] and targets.hidden[layer].shape == (600, 64)
     assert targets.meta["teacher_test_acc"] > 0.8  # CSBM's classes are well separated by features and edges
-
-
-def test_grand_teaches_by_name_with_its_propagated_representation(graph):
-    cfg = DistillConfig(teacher="grand", hint_weight=1.0, runs=1, **FAST)
-    targets = teacher_soft_targets(cfg, graph, seed=0)
-    assert targets.meta["teachers"][0] == {"kind": "grand", "in_channels": 16, "hidden_channels": 64,
-                                           "out_channels": 5, "num_layers": 2, "dropout": 0.5, "norm": None,
-                                           "K": 8, "node_dropout": 0.5}
-    assert list(targets.hidden) == ["propagation"] and targets.hidden["propagation"].shape == (600, 64)
-    assert targets.meta["teacher_test_acc"] > 0.8
 
 
 @pytest.mark.parametrize("options, expected", [
