@@ -6,7 +6,7 @@ by ``1 / (1 - node_dropout)``), and mixed-order propagation averages the result 
 features were dropped must be recognised from its neighbourhood. GRAND trains several such random
 augmentations per step and pulls their predictions on every node, labelled or not, toward their sharpened
 mean (:func:`graphkd.training.consistency_loss`): with 20 labels per class that is what lifts it above
-GCN (on the CPF split, Cora seeds 0-2: 84.6% against GCN's 81.3% over 10 seeds).
+GCN (on Cora's CPF split, seeds 0-5: 84.0%, where GCN scores 81.3% over 10 seeds).
 
 The first linear layer is applied before propagating, not after: propagation is linear and DropNode scales
 whole rows, so it is the same function, but the hops carry ``hidden_channels`` values per node instead of
