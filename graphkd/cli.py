@@ -81,10 +81,11 @@ def add_distill_parser(subparsers) -> None:
                    help="propagation steps of appnp and grand (1 to 64); default: " +
                         ", ".join(f"{k} {v['K']}" for k, v in TEACHER_DEFAULTS.items() if "K" in v))
     t.add_argument("--teacher-node-dropout", type=float, default=None,
-                   help="grand's DropNode: probability that a node's features are zeroed in a training pass "
-                        f"(default {TEACHER_DEFAULTS['grand']['node_dropout']})")
+                   help="grand's DropNode: probability (0 to 0.95) that a node's features are zeroed in a training "
+                        f"pass (default {TEACHER_DEFAULTS['grand']['node_dropout']})")
     t.add_argument("--teacher-consistency", type=float, default=None,
-                   help="weight of GRAND's consistency term: the teacher's random passes must agree on every node, "
+                   help="weight (0 to 1000) of GRAND's consistency term: the teacher's random passes must agree on "
+                        "every node, "
                         "labelled or not, with their sharpened mean; any teacher may use it (default: "
                         f"{TEACHER_DEFAULTS['grand']['consistency']} for grand, 0 for the others). A teacher trained "
                         f"with it gets {CONSISTENCY_PATIENCE_SCALE}x --patience and {CONSISTENCY_EPOCHS_SCALE}x "
@@ -129,7 +130,8 @@ def add_distill_parser(subparsers) -> None:
     n = p.add_argument_group("knowledge beyond the logits (weights add terms to the student's loss; 0 = off)")
     n.add_argument("--teacher-layer", default=None,
                    help="name of the teacher submodule whose output is distilled by --hint/--similarity/--lsp "
-                        "(default: its last hidden layer, convs.<L-2>)")
+                        "(default: its last hidden layer: convs.<L-2> for gcn, gat and sage, lins.<L-2> for appnp, "
+                        "propagation for grand)")
     n.add_argument("--hint", type=float, default=d.hint_weight, dest="hint_weight",
                    help="FitNets hint: the student's last hidden layer, through a learned projector, matches the "
                         "teacher's representation")

@@ -90,8 +90,11 @@ def sparse_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
 def model_inputs(model: torch.nn.Module, data: Data) -> tuple[Tensor, Tensor]:
     """``(x, graph)`` for ``model(x, graph)`` on the whole of ``data``: sparse features where they are
     sparse, and a CSR adjacency for models that aggregate by sparse matmul (GAT's attention needs the
-    edge list). Build once per training run; the conversion is not free on large graphs."""
+    edge list), or the graph as a model's own ``prepare_graph`` builds it (GRAND's normalised adjacency).
+    Build once per training run; the conversion is not free on large graphs."""
     graph = data.edge_index
-    if getattr(model, "spmm_aggregation", False) and graph.layout == torch.strided:
+    if hasattr(model, "prepare_graph") and graph.layout == torch.strided:
+        graph = model.prepare_graph(graph, data.num_nodes)
+    elif getattr(model, "spmm_aggregation", False) and graph.layout == torch.strided:
         graph = sparse_adjacency(graph, data.num_nodes)
     return sparse_features(data.x), graph

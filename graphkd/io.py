@@ -107,7 +107,9 @@ def _weights_only_reason(exc: Exception) -> str:
     """The line of a ``weights_only`` refusal that says what was found, without PyTorch's advice around it."""
     advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(advice)]
-    return lines[0].removeprefix("WeightsUnpickler error:").strip() if lines else type(exc).__name__
+    # newer releases put numbered advice ("(1) In PyTorch 2.6, ...") before the line that says what was found
+    found = [line for line in lines if line.startswith("WeightsUnpickler error:")] or lines
+    return found[0].removeprefix("WeightsUnpickler error:").strip() if found else type(exc).__name__
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

@@ -146,6 +146,8 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[..., 
     the model runs that many times per step (dropout differs each time) and ``loss_fn`` receives every run's
     logits (see :func:`consistency_loss`). ``checkpoint``, ``checkpoint_every`` and ``auxiliary`` as in
     :func:`fit`."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise GraphkdError(f"samples (forward passes per step) must be an integer >= 1, got {samples!r}")
     val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
 
     def step(optimizer):
@@ -194,13 +196,21 @@ def consistency_loss(mask: Tensor, y: Tensor, weight: float, sharpening: float =
     between a pass's class distribution and the passes' average distribution sharpened at temperature
     ``sharpening`` (``p_c^(1/T) / sum_j p_j^(1/T)``, a target without gradient). The second term is what
     teaches from the unlabelled nodes: predictions must agree however the graph was perturbed, and lean
-    toward their more confident mean."""
+    toward their more confident mean. The sharpening is computed in log space: ``softmax(log p / T)``, the
+    same distribution, without the underflow of ``p^(1/T)`` at small T."""
+    for name, value, low in (("weight", weight, 0.0), ("sharpening", sharpening, 1e-6)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < float("inf"):
+            raise GraphkdError(f"consistency {name} must be a finite number >= {low:g}, got {value!r}")
+
     def loss(*logits: Tensor) -> Tensor:
         if len(logits) < 2:
             raise GraphkdError("the consistency term compares several random forward passes: give samples >= 2")
+        if len({tuple(lg.shape) for lg in logits}) > 1 or not all(lg.is_floating_point() for lg in logits):
+            raise GraphkdError(f"the passes' logits must be floating point and of one shape, got "
+                               f"{[(tuple(lg.shape), lg.dtype) for lg in logits]}")
         probs = [lg.softmax(dim=-1) for lg in logits]
-        sharpened = (torch.stack(probs).mean(0).detach() ** (1.0 / sharpening))
-        sharpened = sharpened / sharpened.sum(dim=-1, keepdim=True)
+        mean = torch.stack(probs).mean(0).detach()
+        sharpened = (mean.clamp_min(torch.finfo(mean.dtype).tiny).log() / sharpening).softmax(dim=-1)
         supervised = sum(F.cross_entropy(lg[mask], y[mask]) for lg in logits) / len(logits)
         agreement = sum((p - sharpened).pow(2).sum(dim=-1).mean() for p in probs) / len(probs)
         return supervised + weight * agreement

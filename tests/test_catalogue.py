@@ -441,6 +441,42 @@ def test_recomputed_soft_targets_renamed_to_another_seed(tmp_path):
     assert remade.meta["seed"] == 1 and not torch.equal(remade.logits, made.logits)
 
 
+def test_recomputed_soft_targets_renamed_to_another_teachers_name(tmp_path):
+    data, gcn, sage = prepare_data(_graph()), DistillConfig(**FAST), DistillConfig(**{**FAST, "teacher": "sage"})
+    pipeline.cached_teachers(gcn, data, seed=0, teacher_dir=tmp_path)
+    stored = tmp_path / f"soft_targets-{gcn.teacher_key()}-seed0.pt"
+    shutil.copy(stored, tmp_path / f"soft_targets-{sage.teacher_key()}-seed0.pt")
+    with pytest.warns(UserWarning, match=f"made for teacher options {gcn.teacher_key()}, not {sage.teacher_key()}"):
+        remade = pipeline.cached_teachers(sage, data, seed=0, teacher_dir=tmp_path)
+    assert remade.meta["teachers"][0]["kind"] == "sage"
+
+
+def test_recomputed_teacher_members_rewritten_as_other_models(tmp_path):
+    # A forger can recompute the content hash; the members must still be the models the options build.
+    from graphkd.distill import teacher_cache
+
+    cfg, data = DistillConfig(**{**FAST, "teacher": "grand"}), prepare_data(_graph())
+    teacher_cache.cached_members(cfg, data, seed=0, teacher_dir=tmp_path)
+    path = tmp_path / f"teacher-{cfg.training_key()}-seed0.pt"
+    for change in (lambda members: members.clear(), lambda members: members[0]["config"].update(K=2)):
+        blob = torch.load(path, weights_only=True)
+        change(blob["members"])
+        blob["content_hash"] = teacher_cache._members_hash(blob)
+        torch.save(blob, path)
+        with pytest.warns(UserWarning, match="its members are not the models these options build; making the "
+                                             "teacher again"):
+            members = teacher_cache.cached_members(cfg, data, seed=0, teacher_dir=tmp_path)
+        assert [m.K for m in members] == [8]
+
+
+def test_error_api_teacher_layer_never_called():
+    # GRAND applies its first layer's weight directly, so a hook on lins.0 would never fire.
+    cfg = DistillConfig(hint_weight=1.0, teacher_layer="lins.0", **{**FAST, "teacher": "grand"})
+    with pytest.raises(GraphkdError, match="teacher layer 'lins.0' of GRAND is not called in its forward pass.*"
+                                           "e.g. 'propagation'"):
+        run_distillation(cfg, data=_graph(), progress=False)
+
+
 def test_recomputed_soft_targets_cached_for_another_graph(tmp_path):
     cfg = DistillConfig(**FAST)
     pipeline.cached_teachers(cfg, prepare_data(_graph()), seed=0, teacher_dir=tmp_path)
@@ -890,6 +926,19 @@ def test_accepted_numpy_numbers_as_options_become_python_numbers():
     json.dumps(cfg.describe())  # NumPy scalars would not serialise
     with pytest.raises(GraphkdError, match="runs must be an integer"):
         DistillConfig(runs=np.float64(2.5))
+
+
+def test_accepted_numpy_floats_leave_readable_files(tmp_path):
+    # np.float64 is a float subclass: kept as it was, it reached a model's config and made the saved student (and a
+    # cached teacher) a file that weights_only loading refuses.
+    cfg = DistillConfig(runs=1, student_dropout=np.float64(0.3), teacher_node_dropout=np.float64(0.3),
+                        teacher="grand", teacher_consistency=1, epochs=3, patience=3)
+    assert type(cfg.student_dropout) is float and type(cfg.teacher_consistency) is float
+    assert cfg.key() == DistillConfig(runs=1, student_dropout=0.3, teacher_node_dropout=0.3, teacher="grand",
+                                      teacher_consistency=1.0, epochs=3, patience=3).key()
+    run_distillation(cfg, data=_graph(), out=tmp_path, progress=False)
+    model, _ = load_model(tmp_path / "student_seed0.pt")
+    assert model.dropout == 0.3
 
 
 def test_accepted_numpy_logits_as_the_teacher_equal_tensor_logits():

@@ -72,6 +72,18 @@ def test_consistency_loss_gradient_treats_the_sharpened_mean_as_a_target():
         assert torch.allclose(inputs[s].grad, numeric, atol=1e-8)
 
 
+def test_consistency_loss_refuses_what_it_cannot_compare():
+    labelled, y = torch.tensor([True, False]), torch.tensor([0, 1])
+    for weight, sharpening in ((float("nan"), 0.5), (-1.0, 0.5), (1.0, 0.0), ("x", 0.5)):
+        with pytest.raises(ValueError, match="consistency (weight|sharpening) must be a finite number"):
+            consistency_loss(labelled, y, weight, sharpening)
+    with pytest.raises(ValueError, match="of one shape"):
+        consistency_loss(labelled, y, 1.0)(torch.zeros(2, 2), torch.zeros(2, 3))
+    # a sharp temperature is no underflow: p^(1/T) would be 0/0 here
+    sharp = consistency_loss(labelled, y, 1.0, sharpening=1e-3)(*CONSISTENCY_PASSES)
+    assert torch.isfinite(sharp)
+
+
 def test_train_full_batch_hands_the_loss_every_random_pass(tiny_graph):
     torch.manual_seed(0)
     model = build_model("gcn", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, dropout=0.5)
@@ -84,6 +96,8 @@ def test_train_full_batch_hands_the_loss_every_random_pass(tiny_graph):
 
     train_full_batch(model, tiny_graph, loss, TrainConfig(epochs=3, patience=3), samples=3)
     assert seen == [3, 3, 3]
+    with pytest.raises(ValueError, match="samples .* must be an integer >= 1, got 0"):
+        train_full_batch(model, tiny_graph, loss, TrainConfig(epochs=3, patience=3), samples=0)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -151,7 +151,7 @@ class DistillConfig:
                     math.isfinite(value) and low <= value <= high):
                 raise GraphkdError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], "
                                    f"got {value!r}")
-            if not isinstance(value, (int, float)):
+            if type(value) is not (int if integer else float):  # NumPy numbers, and 1 for 1.0: one key for one value
                 setattr(self, name, int(value) if integer else float(value))
 
         for name in KNOWLEDGE_WEIGHTS:  # NaN or inf would turn the loss into NaN and the student into noise

@@ -20,11 +20,11 @@ from torch_geometric.data import Data
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.settings import Arrivals
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
-from graphkd.distill.teachers import fit_teachers, teacher_soft_targets
+from graphkd.distill.teachers import build_teacher, ensemble_members, fit_teachers, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors, update_hash
 
-__all__ = ["cached_members", "cached_teachers"]
+__all__ = ["cached_members", "cached_teachers", "expected_configs"]
 
 MEMBERS_FORMAT = "graphkd-teacher-members-v1"
 
@@ -56,11 +56,16 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
             targets.check_compatible(data)
             if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
                 raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
+            if targets.meta.get("teacher_key") != cfg.teacher_key():  # renamed from another teacher's file
+                raise GraphkdError(f"made for teacher options {targets.meta.get('teacher_key')}, not "
+                                   f"{cfg.teacher_key()}")
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
             _made_again(path, exc, "them")
     members = cached_members(cfg, data, seed, teacher_dir, progress, checkpoints)
-    targets = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals, members=members)
+    made = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals, members=members)
+    # a copy (given soft targets stay as the user's) whose metadata names the options it was made for
+    targets = SoftTargets(made.logits, made.node_index, {**made.meta, "teacher_key": cfg.teacher_key()}, made.hidden)
     if path is not None and _is_rank_zero():
         targets.save(path)
     return targets
@@ -70,6 +75,13 @@ def _members_hash(blob: dict) -> str:
     h = hashlib.sha256()
     update_hash(h, {key: value for key, value in blob.items() if key != "content_hash"})
     return h.hexdigest()
+
+
+def expected_configs(cfg: DistillConfig, data: Data) -> list[dict]:
+    """The ``config()`` of every member :func:`fit_teachers` would train for ``cfg`` on ``data`` (untrained
+    copies; the random state is left as it was)."""
+    with torch.random.fork_rng():
+        return [build_teacher(cfg, data, kind).config() for kind in ensemble_members(cfg.teacher) * cfg.ensemble]
 
 
 def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None, progress: bool = False,
@@ -92,6 +104,8 @@ def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path 
                 raise GraphkdError("changed after it was written (its content hash is missing or differs)")
             if blob["meta"] != meta:
                 raise GraphkdError(f"trained for {blob['meta']}, not {meta}")
+            if [member["config"] for member in blob["members"]] != expected_configs(cfg, data):
+                raise GraphkdError("its members are not the models these options build")
             members = []
             for member in blob["members"]:
                 model = build_model(**member["config"])

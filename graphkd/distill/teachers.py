@@ -87,9 +87,9 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
                     ) -> tuple[Tensor, dict[str, Tensor]]:
     """Run a trained ``model(x, edge_index)`` once on the whole graph in eval mode; return its logits
     ``[num_nodes, C]`` and the outputs of the submodules named in ``layers`` (forward hooks; a module
-    called several times in one forward pass keeps its last output)."""
+    called several times in one forward pass keeps its last output; one never called is refused)."""
     from graphkd.inputs import model_inputs
-    from graphkd.models import GNN, MLP
+    from graphkd.models import MODELS
 
     modules = _check_layers(model, layers)
     outputs: dict[str, Tensor] = {}
@@ -98,7 +98,8 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     modes = {module: module.training for module in model.modules()}
     model.eval()
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
-        logits = model(*(model_inputs(model, data) if isinstance(model, (GNN, MLP)) else (data.x, data.edge_index)))
+        graphkd_model = isinstance(model, tuple(MODELS.values()))
+        logits = model(*(model_inputs(model, data) if graphkd_model else (data.x, data.edge_index)))
     except TypeError as exc:  # a forward that is not model(x, edge_index)
         raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
                            f"refused that ({exc})") from exc
@@ -115,6 +116,12 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
                            f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
     if not logits.is_floating_point():
         raise GraphkdError(f"the teacher must return real floating-point logits, got {logits.dtype}")
+    silent = [name for name in layers if name not in outputs]
+    if silent:  # e.g. GRAND's first layer, whose weight it applies directly
+        raise GraphkdError(f"teacher layer {silent[0]!r} of {type(model).__name__} is not called in its forward pass, "
+                           f"so it has no output to capture; name a layer that is"
+                           + (f", e.g. {model.representation!r}" if isinstance(getattr(model, "representation", None),
+                                                                              str) else ""))
     for name, out in outputs.items():
         if not isinstance(out, Tensor):
             raise GraphkdError(f"teacher layer {name!r} returns {type(out).__name__}, not one "
@@ -144,12 +151,12 @@ def _check_layers(model: torch.nn.Module, layers) -> dict[str, torch.nn.Module]:
 
 def check_teacher_layer(cfg, data: Data) -> None:
     """Before any teacher trains: refuse a representation layer that a teacher named by ``cfg`` would not
-    have (checked on an untrained copy; the random state is left as it was)."""
+    have, or would not call (checked by running an untrained copy once; the random state is left as it was)."""
     if not cfg.needs_representations() or not isinstance(cfg.teacher, str) or ensemble_members(cfg.teacher) is None:
         return
     with torch.random.fork_rng():
         model = build_teacher(cfg, data, ensemble_members(cfg.teacher)[0])
-    _check_layers(model, [cfg.teacher_layer or default_hidden_layer(model)])
+        teacher_outputs(model, data, [cfg.teacher_layer or default_hidden_layer(model)])
 
 
 def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = (),

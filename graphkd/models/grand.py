@@ -15,43 +15,55 @@ input (it would not commute); dropout acts between the MLP's layers.
 """
 from __future__ import annotations
 
+import numbers
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import to_edge_index, to_torch_csr_tensor
+from torch_geometric.utils import coalesce, to_edge_index, to_torch_csr_tensor
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
 from graphkd.models.gnn import between_norms
 
-__all__ = ["GRAND", "MixedOrderPropagation", "drop_nodes", "normalized_adjacency"]
+__all__ = ["GRAND", "MixedOrderPropagation", "NormalizedAdjacency", "drop_nodes", "normalized_adjacency"]
 
 
 def drop_nodes(h: Tensor, p: float) -> Tensor:
     """DropNode: each row of ``h`` zeroed with probability ``p``, the kept rows scaled by ``1 / (1 - p)``."""
-    keep = torch.rand(h.size(0), 1, dtype=h.dtype) >= p
+    keep = torch.rand(h.size(0), 1, dtype=h.dtype, device=h.device) >= p
     return h * (keep.to(h.dtype) / (1.0 - p))
 
 
-def normalized_adjacency(graph: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-    """``Â = D^-1/2 (A + I) D^-1/2`` (GCN's normalisation, degrees counted at the target) as two CSR matrices:
-    ``Â`` with a row per target node, and its transpose, for the backward pass. ``graph`` is an
-    ``edge_index`` or a sparse adjacency with a row per target (:func:`graphkd.inputs.sparse_adjacency`)."""
+class NormalizedAdjacency(NamedTuple):
+    """``Â = D^-1/2 (A + I) D^-1/2`` as a CSR matrix with a row per target node, and its transpose."""
+
+    matrix: Tensor
+    transposed: Tensor
+
+
+def normalized_adjacency(graph: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> NormalizedAdjacency:
+    """GCN's normalisation of ``graph`` (self-loops added, degrees counted at the target), from an
+    ``edge_index`` or a sparse adjacency with a row per target (:func:`graphkd.inputs.sparse_adjacency`).
+    The graph is its pattern of edges: duplicate edges count once and a sparse adjacency's values are ignored,
+    so both forms give the same matrix."""
     edge_index = graph if graph.layout == torch.strided else to_edge_index(graph)[0].flip(0)
-    edge_index, weight = gcn_norm(edge_index, None, num_nodes, dtype=dtype)
+    edge_index, weight = gcn_norm(coalesce(edge_index, num_nodes=num_nodes), None, num_nodes, dtype=dtype)
     size = (num_nodes, num_nodes)
-    return to_torch_csr_tensor(edge_index.flip(0), weight, size), to_torch_csr_tensor(edge_index, weight, size)
+    return NormalizedAdjacency(to_torch_csr_tensor(edge_index.flip(0), weight, size),
+                               to_torch_csr_tensor(edge_index, weight, size))
 
 
 class _Propagate(torch.autograd.Function):
-    """``adjacency @ h`` whose gradient is ``transposed @ grad``: torch's own backward for a CSR product
+    """``matrix @ h`` whose gradient is ``transposed @ grad``: torch's own backward for a CSR product
     transposes the matrix on every call (Photo, width 64: 37 ms forward and backward, against about 8 ms)."""
 
     @staticmethod
-    def forward(ctx, adjacency: Tensor, transposed: Tensor, h: Tensor) -> Tensor:
+    def forward(ctx, matrix: Tensor, transposed: Tensor, h: Tensor) -> Tensor:
         ctx.transposed = transposed
-        return adjacency @ h
+        return matrix @ h
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -59,25 +71,19 @@ class _Propagate(torch.autograd.Function):
 
 
 class MixedOrderPropagation(torch.nn.Module):
-    """``mean over k = 0..K of Â^k h``. The normalised adjacency is built once per graph tensor and kept while
-    that tensor is neither replaced nor changed in place (``Tensor._version``)."""
+    """``mean over k = 0..K of Â^k h``; ``graph`` an ``edge_index``, a sparse adjacency, or the
+    :class:`NormalizedAdjacency` built from one (once per training run: see :meth:`GRAND.prepare_graph`)."""
 
     def __init__(self, K: int):
         super().__init__()
         self.K = K
-        self._cached: tuple | None = None
 
-    def matrices(self, graph: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-        cached, state = self._cached, (graph._version, num_nodes, dtype)
-        if cached is None or cached[0] is not graph or cached[1] != state:
-            self._cached = cached = (graph, state, normalized_adjacency(graph, num_nodes, dtype))
-        return cached[2]
-
-    def forward(self, h: Tensor, graph: Tensor) -> Tensor:
-        adjacency, transposed = self.matrices(graph, h.size(0), h.dtype)
+    def forward(self, h: Tensor, graph: Tensor | NormalizedAdjacency) -> Tensor:
+        if not isinstance(graph, NormalizedAdjacency) or graph.matrix.dtype != h.dtype:
+            graph = normalized_adjacency(graph if isinstance(graph, Tensor) else graph.matrix, h.size(0), h.dtype)
         total = z = h
         for _ in range(self.K):
-            z = _Propagate.apply(adjacency, transposed, z)
+            z = _Propagate.apply(graph.matrix, graph.transposed, z)
             total = total + z
         return total / (self.K + 1)
 
@@ -89,22 +95,24 @@ class GRAND(torch.nn.Module):
     Its hidden representation for the hint and similarity terms is the propagated one, ``propagation``."""
 
     kind = "grand"
-    spmm_aggregation = True  # takes a sparse adjacency as well as an edge_index
     representation = "propagation"
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, norm: str | None = None, K: int = 8, node_dropout: float = 0.5):
         super().__init__()
         self.norms = between_norms(num_layers, hidden_channels, norm)
-        if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
             raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")
-        if not 0.0 <= node_dropout < 1.0:
-            raise GraphkdError(f"node_dropout must be in [0, 1), got {node_dropout!r}")
+        if isinstance(node_dropout, bool) or not isinstance(node_dropout, numbers.Real) or not 0 <= node_dropout < 1:
+            raise GraphkdError(f"node_dropout must be a number in [0, 1), got {node_dropout!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+            raise GraphkdError(f"dropout must be a number in [0, 1], got {dropout!r}")
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
-        self.num_layers, self.dropout, self.norm, self.K, self.node_dropout = num_layers, dropout, norm, K, node_dropout
+        self.num_layers, self.norm = num_layers, norm
+        self.dropout, self.K, self.node_dropout = float(dropout), int(K), float(node_dropout)
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.lins = torch.nn.ModuleList(torch.nn.Linear(widths[i], widths[i + 1]) for i in range(num_layers))
-        self.propagation = MixedOrderPropagation(K)
+        self.propagation = MixedOrderPropagation(self.K)
 
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the model with :func:`graphkd.models.build_model`."""
@@ -112,7 +120,13 @@ class GRAND(torch.nn.Module):
                 "out_channels": self.out_channels, "num_layers": self.num_layers, "dropout": self.dropout,
                 "norm": self.norm, "K": self.K, "node_dropout": self.node_dropout}
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    @staticmethod
+    def prepare_graph(edge_index: Tensor, num_nodes: int) -> NormalizedAdjacency:
+        """The graph as the propagation uses it, built once per training run by
+        :func:`graphkd.inputs.model_inputs` (``model(x, edge_index)`` builds it on every call)."""
+        return normalized_adjacency(edge_index, num_nodes)
+
+    def forward(self, x: Tensor, edge_index: Tensor | NormalizedAdjacency) -> Tensor:
         h = F.linear(x, self.lins[0].weight)  # x may be a sparse CSR matrix
         if self.training and self.node_dropout:
             h = drop_nodes(h, self.node_dropout)

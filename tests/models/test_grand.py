@@ -1,10 +1,12 @@
 """GRAND: DropNode, mixed-order propagation written out with dense matrices, its gradient, and its checks."""
+import copy
+
 import pytest
 import torch
 
-from graphkd.inputs import sparse_adjacency
+from graphkd.inputs import model_inputs, sparse_adjacency
 from graphkd.models import GRAND, build_model
-from graphkd.models.grand import MixedOrderPropagation, drop_nodes
+from graphkd.models.grand import MixedOrderPropagation, NormalizedAdjacency, drop_nodes
 from graphkd.training import TrainConfig, accuracy, cross_entropy_on, train_full_batch
 
 
@@ -52,15 +54,27 @@ def test_propagation_gradient_equals_the_dense_one_on_a_directed_graph():
     assert torch.allclose(sparse_grad, h.grad, atol=1e-12)
 
 
-def test_the_normalised_adjacency_is_built_again_when_the_graph_changes(tiny_graph):
-    propagation = MixedOrderPropagation(1)
+def test_the_graph_is_prepared_once_per_run_and_equals_the_one_built_per_call(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2).eval()
+    x, prepared = model_inputs(model, tiny_graph)
+    assert isinstance(prepared, NormalizedAdjacency)
+    assert torch.allclose(prepared.matrix.to_dense(), dense_propagation(tiny_graph.edge_index, 6), atol=1e-6)
+    assert torch.allclose(model(x, prepared), model(tiny_graph.x, tiny_graph.edge_index), atol=1e-6)
+    # a graph given as edges keeps nothing between calls: edited in place, the next call uses the edit
     edge_index = tiny_graph.edge_index.clone()
-    first = propagation.matrices(edge_index, 6)[0]
-    assert propagation.matrices(edge_index, 6)[0] is first  # kept for the same, unchanged tensor
-    edge_index[1, 0] = 5  # changed in place: the edge 0 -> 1 becomes 0 -> 5
-    changed = propagation.matrices(edge_index, 6)[0].to_dense()
-    assert torch.allclose(changed, dense_propagation(edge_index, 6), atol=1e-6)
-    assert not torch.allclose(changed, first.to_dense())
+    before = model(tiny_graph.x, edge_index)
+    edge_index.numpy()[1, 0] = 5  # through NumPy, unseen by torch's version counter
+    assert not torch.allclose(model(tiny_graph.x, edge_index), before)
+    copy.deepcopy(model)  # nothing unpicklable kept either
+
+
+def test_duplicate_edges_count_once(tiny_graph):
+    torch.manual_seed(0)
+    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2).eval()
+    doubled = torch.cat([tiny_graph.edge_index, tiny_graph.edge_index[:, :4]], dim=1)
+    assert torch.allclose(model(tiny_graph.x, doubled), model(tiny_graph.x, tiny_graph.edge_index), atol=1e-6)
+    assert torch.allclose(model(tiny_graph.x, sparse_adjacency(doubled, 6)), model(tiny_graph.x, doubled), atol=1e-6)
 
 
 def test_drop_nodes_zeroes_whole_rows_and_keeps_the_expectation():
@@ -95,7 +109,9 @@ def test_grand_trains(tiny_graph):
 @pytest.mark.parametrize("kwargs, message", [
     ({"K": 0}, "K .* integer >= 1"),
     ({"K": 2.0}, "K .* integer >= 1"),
-    ({"node_dropout": 1.0}, r"node_dropout must be in \[0, 1\)"),
+    ({"node_dropout": 1.0}, r"node_dropout must be a number in \[0, 1\)"),
+    ({"node_dropout": "0.5"}, r"node_dropout must be a number in \[0, 1\)"),
+    ({"dropout": float("nan")}, r"dropout must be a number in \[0, 1\]"),
     ({"num_layers": 9}, "between 1 and 8"),
 ])
 def test_bad_grand_arguments(kwargs, message):
