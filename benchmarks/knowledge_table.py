@@ -144,8 +144,16 @@ def _slim(row: dict) -> dict:
             "seeds": [s["seed"] for s in row["summary"]["per_seed"]]}
 
 
-def finished(row: dict | None, runs: int, configs: int | None = None) -> bool:
-    return row is not None and row["runs"] == runs and configs in (None, row.get("configs_tried"))
+def finished(row: dict | None, runs: int, candidates: list[dict] | None = None) -> bool:
+    """Whether ``row`` holds ``runs`` seeds, chosen among these very ``candidates`` (when given): a row whose
+    candidates changed (a teacher added to the ensemble, say) runs again."""
+    if row is None or row["runs"] != runs:
+        return False
+    if candidates is None:
+        return True
+    if "tried" in row:
+        return [t["settings"] for t in row["tried"]] == candidates
+    return row.get("configs_tried") == len(candidates)
 
 
 def keep(json_path: Path, dataset: str, name: str, row: dict, graph_use: str, configs: int, teacher: str,
@@ -179,7 +187,7 @@ def knowledge_study(args, json_path: Path) -> None:
     teachers = [{"teacher": name} for name in TEACHER_NAMES]
     for dataset in args.datasets:
         teacher_row = results["datasets"].get(dataset, {}).get(TEACHER_ROW)
-        if not finished(teacher_row, args.runs, len(teachers)):
+        if not finished(teacher_row, args.runs, teachers):
             row = Runner(args, dataset).select(teachers)
             teacher_row = keep(json_path, dataset, TEACHER_ROW, row, NOWHERE, len(teachers), row["settings"]["teacher"],
                                args)
@@ -187,10 +195,11 @@ def knowledge_study(args, json_path: Path) -> None:
         done = drop_stale_rows(json_path, dataset, teacher_row["teacher"])
         rows = {}
         for name, graph_use, candidates in [*KINDS, POSITIONS]:
-            rows[name] = done[name] if finished(done.get(name), args.runs, len(candidates)) else keep(
+            rows[name] = done[name] if finished(done.get(name), args.runs, candidates) else keep(
                 json_path, dataset, name, runner.select(candidates), graph_use, len(candidates), runner.teacher, args)
-        if not finished(done.get(COMBINED), args.runs):
-            row = combine(runner, {name: rows[name] for name, _, _ in KINDS})
+        basis = {name: rows[name]["settings"] for name, _, _ in KINDS}  # the rows it combines, as chosen now
+        if not (finished(done.get(COMBINED), args.runs) and done[COMBINED].get("basis") == basis):
+            row = {**combine(runner, {name: rows[name] for name, _, _ in KINDS}), "basis": basis}
             configs = len(teachers) + sum(rows[name]["configs_tried"] for name, _, _ in KINDS) + len(row["tried"])
             keep(json_path, dataset, COMBINED, row, NOWHERE, configs, runner.teacher, args)
         results = json.loads(json_path.read_text())
@@ -262,7 +271,7 @@ def depth_study(args, json_path: Path) -> None:
             for layers in (2, 4, 8):
                 name = f"{teacher}-{layers}"
                 candidates = depth_candidates(layers)
-                if finished(results["datasets"].get(dataset, {}).get(name), args.runs, len(candidates)):
+                if finished(results["datasets"].get(dataset, {}).get(name), args.runs, candidates):
                     continue
                 if len(candidates) > 1:
                     chosen = runner.select(candidates, role="teacher")

@@ -128,6 +128,21 @@ def test_teacher_is_chosen_on_validation_and_a_new_choice_rebuilds_the_rows(tabl
     table.main(args)
     assert calls == []  # every row finished: nothing runs again
 
+    # A row chosen among other candidates (an ensemble without a teacher added since) runs again, and so does the
+    # combination, which drew on it.
+    results = json.loads((tmp_path / "knowledge.json").read_text())
+    ensemble = next(name for name, _, candidates in table.KINDS if "+" in str(candidates))
+    results["datasets"]["Cora"][ensemble]["tried"][0]["settings"] = {"teacher": "gcn+gat"}
+    results["datasets"]["Cora"][table.COMBINED]["basis"][ensemble] = {"teacher": "gcn+gat"}
+    (tmp_path / "knowledge.json").write_text(json.dumps(results))
+    calls.clear()
+    table.main(args)
+    assert {teacher for teacher, _, _ in calls} == {"+".join(table.TEACHER_NAMES), "appnp"}
+    assert [runs for teacher, _, runs in calls if "+" in teacher] == [2, 3]  # selection seeds, then all seeds
+    calls.clear()
+    table.main(args)
+    assert calls == []
+
     # A teacher row chosen by an earlier version of the table (GCN): the rows it taught are stale.
     results = json.loads((tmp_path / "knowledge.json").read_text())
     results["datasets"]["Cora"][table.TEACHER_ROW]["teacher"] = "gcn"
