@@ -56,9 +56,10 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
             targets.check_compatible(data)
             if not cfg.given_teacher() and targets.meta.get("seed") != seed:  # renamed from another seed's file
                 raise GraphkdError(f"made for seed {targets.meta.get('seed')}, not {seed}")
-            if targets.meta.get("teacher_key") != cfg.teacher_key():  # renamed from another teacher's file
-                raise GraphkdError(f"made for teacher options {targets.meta.get('teacher_key')}, not "
-                                   f"{cfg.teacher_key()}")
+            made_for = targets.meta.get("teacher_key")
+            if made_for != cfg.teacher_key():  # renamed from another teacher's file, or from an earlier graphkd
+                raise GraphkdError(f"made for teacher options {made_for}, not {cfg.teacher_key()}" if made_for else
+                                   "made by an earlier graphkd, which did not record the teacher options")
             return targets
         except ValueError as exc:  # made for another graph (or damaged): made again, never mixed in
             _made_again(path, exc, "them")
