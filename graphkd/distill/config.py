@@ -228,7 +228,7 @@ class DistillConfig:
                   if k in names and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
         return hashlib.sha256(json.dumps({**fields, **derived}, sort_keys=True).encode()).hexdigest()[:12]
 
-    def _deep_defaults(self) -> dict:
+    def _recipe_defaults(self) -> dict:
         """A deep teacher left at graphkd's deep recipe, and a GRAND or consistency-trained one, is keyed by that
         recipe: when the default changes, so do the keys, and teachers trained under the old one are not reused."""
         derived = {}
@@ -244,18 +244,18 @@ class DistillConfig:
 
     def key(self) -> str:
         """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
-        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"}, **self._deep_defaults())
+        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"}, **self._recipe_defaults())
 
     def teacher_key(self) -> str:
         """Hash of what changes the teacher's soft targets: students with equal keys share teachers."""
         if self.needs_representations():  # the soft targets then hold the teacher's representation too
-            return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True, **self._deep_defaults())
-        return self._hash(TEACHER_FIELDS, **self._deep_defaults())
+            return self._hash(TEACHER_FIELDS + ("teacher_layer",), representations=True, **self._recipe_defaults())
+        return self._hash(TEACHER_FIELDS, **self._recipe_defaults())
 
     def training_key(self) -> str:
         """Hash of what changes how a named teacher trains: its trained members are cached under it and shared by
         soft targets of any transfer set, refinement or captured representation."""
-        return self._hash(TRAINING_FIELDS, **self._deep_defaults())
+        return self._hash(TRAINING_FIELDS, **self._recipe_defaults())
 
     def label(self) -> str:
         """A short name for progress bars: ``gat->mlp``, ``module->mlp``."""
