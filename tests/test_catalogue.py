@@ -941,6 +941,16 @@ def test_accepted_numpy_floats_leave_readable_files(tmp_path):
     assert model.dropout == 0.3
 
 
+def test_error_option_set_after_making_the_config():
+    cfg = DistillConfig(runs=1, **FAST)
+    cfg.temperature = 0.0
+    with pytest.raises(GraphkdError, match="temperature"):
+        run_distillation(cfg, data=_graph(), progress=False)
+    cfg.temperature, cfg.student = 1.0, "transformer"
+    with pytest.raises(GraphkdError, match="student"):
+        run_distillation(cfg, data=_graph(), progress=False)
+
+
 def test_accepted_numpy_logits_as_the_teacher_equal_tensor_logits():
     logits = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
     as_array = run_distillation(DistillConfig(runs=1, teacher=logits, epochs=3, patience=3), data=_graph(),

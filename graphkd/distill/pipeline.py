@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -272,6 +273,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     targets are cached and reused across students (default ``out``). Processes given the same
     ``out`` share the work: each takes the seeds no other is running and waits for the rest.
     """
+    cfg = dataclasses.replace(cfg)  # checks again what a user set on the config after making it
     out = Path(out) if out is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
