@@ -3,8 +3,8 @@
 - :func:`hint_loss`: FitNets-style feature distillation; the student's hidden layer, through a learned
   projector, matches the teacher's hidden layer (squared error or cosine distance).
 - :func:`similarity_loss`: NOSMOG-style representation similarity; the in-batch cosine-similarity
-  matrices of teacher and student representations are matched. Memory is O(batch^2), never
-  O(num_nodes^2): the batch is the unit.
+  matrices of teacher and student representations are matched. The batch is the unit, never all
+  nodes, and neither ``batch x batch`` matrix is formed when the batch outnumbers the channels.
 - :func:`local_structure_loss`: LSP (Yang et al., CVPR 2020) for GNN students; for each node, the
   distribution of its similarities to its neighbours (an RBF kernel, softmax over the neighbours) in
   the student's space is pulled towards the teacher's with KL.
@@ -49,16 +49,22 @@ def hint_loss(projected_student: Tensor, teacher_hidden: Tensor, metric: str = "
     return (1 - F.cosine_similarity(projected_student, teacher_hidden, dim=-1)).mean()
 
 
-def _cosine_matrix(h: Tensor) -> Tensor:
-    h = F.normalize(h, dim=-1)
-    return h @ h.T
-
-
 def similarity_loss(student_hidden: Tensor, teacher_hidden: Tensor) -> Tensor:
     """Mean over the ``B x B`` entries of ``(S_student - S_teacher)^2``, where ``S`` holds the cosine
-    similarities between the batch's nodes. The widths may differ: only similarities are compared."""
+    similarities between the batch's nodes. The widths may differ: only similarities are compared.
+
+    With unit rows ``A`` (student) and ``C`` (teacher), ``S = A A^T`` and, exactly,
+    ``||A A^T - C C^T||^2 = ||A^T A||^2 - 2 ||A^T C||^2 + ||C^T C||^2``: channel-by-channel products
+    in ``O(B d^2)`` time and ``O(d^2)`` memory instead of ``O(B^2 d)`` and ``O(B^2)`` (on a batch of
+    4,096 nodes and widths 256 and 64, about 15 times faster). Used when the batch outnumbers the
+    channels; a smaller batch forms the two matrices."""
     _same_rows("similarity", student_hidden, teacher_hidden)
-    return F.mse_loss(_cosine_matrix(student_hidden), _cosine_matrix(teacher_hidden))
+    a, c = F.normalize(student_hidden, dim=-1), F.normalize(teacher_hidden, dim=-1)
+    nodes = a.size(0)
+    if nodes <= a.size(1) + c.size(1):
+        return F.mse_loss(a @ a.T, c @ c.T)
+    squared = (a.T @ a).pow(2).sum() - 2 * (a.T @ c).pow(2).sum() + (c.T @ c).pow(2).sum()
+    return squared.clamp_min(0) / nodes**2  # rounding could leave a tiny negative
 
 
 def _neighbour_log_distribution(h: Tensor, edge_index: Tensor, sigma: float) -> Tensor:

@@ -27,6 +27,24 @@ def test_similarity_loss_golden_value_and_width_free():
         similarity_loss(torch.zeros(3, 2), torch.zeros(4, 2))
 
 
+def test_similarity_loss_golden_value_when_the_batch_outnumbers_the_channels():
+    # 4 nodes, 1 + 2 channels: computed through channel products. Student similarities v v^T with
+    # v = (1, 1, -1, 1); teacher: nodes {0, 1} and {2, 3} alike, the pairs orthogonal. Squared
+    # differences: rows 0 and 1 add 1 + 1, rows 2 and 3 add 1 + 1 + 4: 16 over 16 entries.
+    student = torch.tensor([[1.0], [2.0], [-1.0], [3.0]])
+    teacher = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 5.0]])
+    assert similarity_loss(student, teacher).item() == pytest.approx(1.0)
+    assert similarity_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_similarity_loss_through_channel_products_equals_the_two_matrices():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(300, 16, dtype=torch.double), torch.randn(300, 8, dtype=torch.double)
+    a, c = torch.nn.functional.normalize(student, dim=-1), torch.nn.functional.normalize(teacher, dim=-1)
+    assert similarity_loss(student, teacher).item() == pytest.approx(((a @ a.T - c @ c.T) ** 2).mean().item(),
+                                                                     rel=1e-12)
+
+
 def test_local_structure_loss_golden_value():
     # Node 0 has neighbours 1 and 2 (edges 1->0, 2->0); the others have none and do not count.
     edge_index = torch.tensor([[1, 2], [0, 0]])
@@ -75,6 +93,9 @@ def test_gradients_match_finite_differences():
         assert torch.autograd.gradcheck(lambda a, m=metric: hint_loss(a, t, m), (s,))
     wide_teacher = torch.randn(5, 7, dtype=torch.double)
     assert torch.autograd.gradcheck(lambda a: similarity_loss(a, wide_teacher), (s,))
+    many = torch.randn(12, 3, dtype=torch.double, requires_grad=True)  # more nodes than channels
+    many_teacher = torch.randn(12, 4, dtype=torch.double)
+    assert torch.autograd.gradcheck(lambda a: similarity_loss(a, many_teacher), (many,))
     edge_index = torch.tensor([[1, 2, 3, 0, 4, 2], [0, 0, 1, 2, 3, 4]])
     assert torch.autograd.gradcheck(lambda a: local_structure_loss(a, t, edge_index), (s,))
     weight = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
