@@ -7,8 +7,10 @@ its repository reports it does not fit). graphkd matches them within each mini-b
 channel products that never form a batch x batch matrix when the batch outnumbers the channels.
 Each size runs twice in a fresh process: a SAGE teacher's soft targets, then an MLP student trained
 for a few epochs with the similarity term off and on. The peak resident memory is measured over the
-student's training alone (the kernel's peak counter is reset before it); the extra peak the term
-costs is what must not depend on the node count. Writes ``results/similarity_memory.{json,md}``.
+student's training alone (the kernel's peak counter is reset before it). The extra peak holds the
+teacher's stored representation of every node (the knowledge itself, like the logits: nodes x width);
+what the term needs beyond it, its working memory, is what must not depend on the node count.
+Writes ``results/similarity_memory.{json,md}``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import argparse
 import json
 import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -26,7 +29,8 @@ def _peak_mib() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
-def _run(num_nodes: int, similarity: float, batch_size: int, epochs: int, queue) -> None:
+def _run(num_nodes: int, similarity: float, batch_size: int, epochs: int) -> dict:
+    import ctypes
     import gc
 
     import torch
@@ -43,24 +47,23 @@ def _run(num_nodes: int, similarity: float, batch_size: int, epochs: int, queue)
                         batch_size=batch_size, student_hidden=256)
     targets = teacher_soft_targets(cfg, graph, seed=0)
     gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed memory back: the peak then starts from live memory
     with open("/proc/self/clear_refs", "w") as clear:  # reset the peak: measure the student's training alone
         clear.write("5")
     start, before = time.perf_counter(), _peak_mib()
     student = train_student(cfg, graph, targets, seed=0, kind="mlp")
     logits = predict(student, graph, graph.test_mask.nonzero().view(-1))
-    queue.put({"num_nodes": num_nodes, "similarity_weight": similarity, "batch_size": batch_size,
-               "rss_before_mib": before, "peak_rss_mib": _peak_mib(), "seconds": time.perf_counter() - start,
-               "student_test_acc": accuracy(logits, graph.y[graph.test_mask])})
+    stored = sum(h.numel() * h.element_size() for h in targets.hidden.values()) / 2**20
+    return {"num_nodes": num_nodes, "similarity_weight": similarity, "batch_size": batch_size,
+            "teacher_representation_mib": stored,
+            "rss_before_mib": before, "peak_rss_mib": _peak_mib(), "seconds": time.perf_counter() - start,
+            "student_test_acc": accuracy(logits, graph.y[graph.test_mask])}
 
 
 def measure(num_nodes: int, similarity: float, batch_size: int, epochs: int) -> dict:
-    context = multiprocessing.get_context("spawn")  # a fresh process: its peak is this run's alone
-    queue = context.Queue()
-    process = context.Process(target=_run, args=(num_nodes, similarity, batch_size, epochs, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    # A fresh process: its peak is this run's alone. An error there is raised here, a crash ends the pool.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_run, num_nodes, similarity, batch_size, epochs).result()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     from graphkd.report import environment
 
     rows = [measure(n, w, args.batch_size, args.epochs) for n in args.sizes for w in (0.0, 1.0)]
-    extra = {n: next(r for r in rows if r["num_nodes"] == n and r["similarity_weight"])["peak_rss_mib"]
+    extra = {str(n): next(r for r in rows if r["num_nodes"] == n and r["similarity_weight"])["peak_rss_mib"]
              - next(r for r in rows if r["num_nodes"] == n and not r["similarity_weight"])["peak_rss_mib"]
              for n in args.sizes}
     results = {"environment": environment(), "batch_size": args.batch_size, "epochs": args.epochs, "runs": rows,
@@ -89,9 +92,12 @@ def write_markdown(results: dict, path: Path) -> str:
     rows, extra, env = results["runs"], results["extra_peak_mib"], results["environment"]
     table = markdown_table(
         ["nodes", "similarity term", "resident before training (MiB)", "peak while training (MiB)",
-         "extra peak for the term (MiB)"],
+         "extra peak for the term (MiB)", "of which the stored teacher representation (MiB)",
+         "the term's working memory (MiB)"],
         [[f"{r['num_nodes']:,}", "on" if r["similarity_weight"] else "off", f"{r['rss_before_mib']:.0f}",
-          f"{r['peak_rss_mib']:.0f}", f"{extra[str(r['num_nodes'])]:.0f}" if r["similarity_weight"] else ""]
+          f"{r['peak_rss_mib']:.0f}", *((f"{extra[str(r['num_nodes'])]:.0f}", f"{r['teacher_representation_mib']:.0f}",
+                                         f"{extra[str(r['num_nodes'])] - r['teacher_representation_mib']:.0f}")
+                                        if r["similarity_weight"] else ("", "", ""))]
          for r in rows])
     largest = max(r["num_nodes"] for r in rows)
     text = (f"# Similarity term: peak memory against graph size\n\nStudent training alone (the peak counter is "
@@ -99,8 +105,9 @@ def write_markdown(results: dict, path: Path) -> str:
             f"{results['epochs']} epochs, one process per row, 1 thread. A full-graph similarity matrix at "
             f"{largest:,} nodes would take {largest ** 2 * 4 / 2**30:.0f} GiB per copy; per batch it would be "
             f"{results['batch_size'] ** 2 * 4 / 2**20:.0f} MiB, and graphkd forms neither matrix (it matches "
-            "channel-by-channel products, a width x width matrix).\n\n{table}\n\nMachine: {env['cpu']}, {env['cores']} "
-            f"cores, {env['memory_gib']} GiB; torch {env['torch']}, torch_geometric {env['torch_geometric']}.\n")
+            f"channel-by-channel products, a width x width matrix).\n\n{table}\n\nMachine: {env['cpu']}, "
+            f"{env['cores']} cores, {env['memory_gib']} GiB; torch {env['torch']}, "
+            f"torch_geometric {env['torch_geometric']}.\n")
     path.write_text(text)
     return text
 

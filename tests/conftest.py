@@ -6,6 +6,7 @@ root setting. ``GRAPHKD_SHARED_DATA`` overrides the location.
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def benchmark_script(monkeypatch):
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)  # a spawned process pickles its functions by module name
         spec.loader.exec_module(module)
         return module
 
