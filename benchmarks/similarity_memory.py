@@ -86,6 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     print(write_markdown(results, args.out / "similarity_memory.md"))
 
 
+def _term_columns(row: dict, extra: dict) -> list[str]:
+    """The extra peak, the stored representation in it and the rest (working memory); blank with the term off."""
+    if not row["similarity_weight"]:
+        return ["", "", ""]
+    peak, stored = extra[str(row["num_nodes"])], row["teacher_representation_mib"]
+    return [f"{peak:.0f}", f"{stored:.0f}", f"{peak - stored:.0f}"]
+
+
 def write_markdown(results: dict, path: Path) -> str:
     from graphkd.report import markdown_table
 
@@ -95,10 +103,7 @@ def write_markdown(results: dict, path: Path) -> str:
          "extra peak for the term (MiB)", "of which the stored teacher representation (MiB)",
          "the term's working memory (MiB)"],
         [[f"{r['num_nodes']:,}", "on" if r["similarity_weight"] else "off", f"{r['rss_before_mib']:.0f}",
-          f"{r['peak_rss_mib']:.0f}", *((f"{extra[str(r['num_nodes'])]:.0f}", f"{r['teacher_representation_mib']:.0f}",
-                                         f"{extra[str(r['num_nodes'])] - r['teacher_representation_mib']:.0f}")
-                                        if r["similarity_weight"] else ("", "", ""))]
-         for r in rows])
+          f"{r['peak_rss_mib']:.0f}", *_term_columns(r, extra)] for r in rows])
     largest = max(r["num_nodes"] for r in rows)
     text = (f"# Similarity term: peak memory against graph size\n\nStudent training alone (the peak counter is "
             f"reset after the teacher's soft targets are made), batches of {results['batch_size']} nodes, "
