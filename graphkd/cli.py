@@ -5,7 +5,9 @@ import argparse
 import dataclasses
 import sys
 
+from graphkd.data import dataset_info
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers
 from graphkd.distill.settings import SETTINGS
 from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
@@ -56,6 +58,11 @@ def add_distill_parser(subparsers) -> None:
                       help="output folder: results.json, student weights, soft targets and per-seed records "
                            "(a rerun with the same options skips seeds already done)")
     runs.add_argument("--quiet", action="store_true", help="no progress bar")
+    runs.add_argument("--workers", type=int, default=None,
+                      help="seeds run at once, each in a process of its own that holds a copy of the graph "
+                           "(on small graphs two 1-thread processes do twice the work of one 2-thread process); "
+                           "default: one per CPU core, at most --runs, on catalogue graphs of at most "
+                           f"{PARALLEL_SEEDS_MAX_NODES:,} nodes, else 1 (and 1 under torchrun)")
     t = p.add_argument_group("teacher")
     t.add_argument("--teacher", default=d.teacher,
                    help="teacher GNN to train (gcn, gat, sage; appnp: an MLP whose logits 10 steps of personalized "
@@ -162,8 +169,11 @@ def _distill(args) -> int:
 
     fields = {f.name for f in dataclasses.fields(DistillConfig)}
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    with distributed():
-        summary = run_distillation(cfg, out=args.out, progress=not args.quiet and is_rank_zero())
+    with distributed() as world:
+        workers = args.workers
+        if workers is None:
+            workers = 1 if world > 1 else default_workers(cfg.runs, dataset_info(cfg.dataset).num_nodes)
+        summary = run_distillation(cfg, out=args.out, progress=not args.quiet and is_rank_zero(), workers=workers)
         if not is_rank_zero():
             return 0
     print(format_summary(summary))

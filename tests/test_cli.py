@@ -20,6 +20,13 @@ def test_distill_command(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.glob("student_seed*.pt")) == ["student_seed0.pt", "student_seed1.pt"]
 
 
+def test_a_bad_worker_count_is_one_line_of_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["distill", "--runs", "2", "--workers", "0", "--out", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "graphkd distill: error: workers must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
 def test_fewer_labels_per_class(tmp_path, capsys):
     assert main(["distill", "--runs", "1", "--teacher", "gcn", "--epochs", "10", "--labels-per-class", "3",
                  "--out", str(tmp_path), "--quiet"]) == 0
@@ -37,7 +44,7 @@ def test_every_distill_option_has_help_and_maps_to_the_config():
         if action.dest in ("help",):
             continue
         assert action.help, f"--{action.dest} has no help"
-        assert action.dest in fields | {"out", "quiet"}, f"--{action.dest} is not a DistillConfig field"
+        assert action.dest in fields | {"out", "quiet", "workers"}, f"--{action.dest} is not a DistillConfig field"
 
 
 def _subcommands(parser):

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import statistics
@@ -27,6 +28,7 @@ from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset,
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
+from graphkd.distill.seeds import map_seeds
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teacher_cache import cached_teachers
@@ -263,8 +265,38 @@ def _claim(out: Path | None, seed: int, wait: bool):
         yield True
 
 
+def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teacher_dir: Path | None,
+                 seed: int) -> dict:
+    """The seed's record: read back from ``out`` if it finished before with these options on this graph, else
+    run (:func:`run_seed`) and written there."""
+    record = out / "runs" / f"seed{seed}.json" if out is not None else None
+    seed_data = _seed_data(cfg, data, seed)
+    data_key = graph_fingerprint(seed_data)
+    result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
+    if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
+        now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]
+        result = result if result.get("soft_targets_hash") == now else None
+    if result is None:
+        result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
+                  "data_key": data_key, "threads": torch.get_num_threads(),
+                  "dataset": getattr(seed_data, "dataset", cfg.dataset),
+                  "split": getattr(seed_data, "split", cfg.split)}
+        result["record_hash"] = _record_hash(result)
+        if record is not None and _writes_files():
+            atomic_write_text(record, json.dumps(result, indent=1))
+    return result
+
+
+def _claimed_seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teacher_dir: Path | None,
+                         wait: bool, seed: int) -> dict | None:
+    """:func:`_seed_record` under the seed's lock; ``None`` when another process holds it and ``wait`` is
+    False. The ranks of a torchrun group run every seed together: no claims between them."""
+    with _claim(out if not torch.distributed.is_initialized() else None, seed, wait) as held:
+        return _seed_record(cfg, data, out, teacher_dir, seed) if held else None
+
+
 def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Path | None = None,
-                     teacher_dir: str | Path | None = None, progress: bool = True) -> dict:
+                     teacher_dir: str | Path | None = None, progress: bool = True, workers: int = 1) -> dict:
     """Run ``cfg.runs`` seeds and return the summary written to ``out/results.json``.
 
     ``data``: a user's own graph, a PyG ``Data`` or a ``networkx`` graph (see
@@ -272,6 +304,8 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     ``cfg.split == "random"``; by default ``cfg.dataset`` is loaded. ``teacher_dir``: where soft
     targets are cached and reused across students (default ``out``). Processes given the same
     ``out`` share the work: each takes the seeds no other is running and waits for the rest.
+    ``workers``: seeds run at once, each in a spawned process of its own (see :mod:`graphkd.distill.seeds`;
+    ``data`` and ``cfg.teacher`` must then pickle, and each process holds a copy of the graph).
     """
     cfg = dataclasses.replace(cfg)  # checks again what a user set on the config after making it
     out = Path(out) if out is not None else None
@@ -288,6 +322,8 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         raise GraphkdError(f"split={cfg.split!r} names one of a dataset's standard splits, but data= brings its own "
                            "masks, which are used: leave split unset, or set 'random' to draw a new split per seed")
     _check_distributable(cfg)
+    if workers != 1 and torch.distributed.is_initialized():
+        raise GraphkdError("under torchrun the ranks run each seed together: leave workers at 1")
     if out is not None:
         writable_folder(out, "output folder")
     if teacher_dir is not None:
@@ -299,38 +335,23 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
                             getattr(data, "split_seed", None))
     teacher_dir = Path(teacher_dir) if teacher_dir is not None else out
     per_seed, taken_elsewhere = {}, []
-    bar = tqdm(range(cfg.seed, cfg.seed + cfg.runs), desc=f"distill {cfg.label()}",
-               disable=not progress)
+    bar = tqdm(total=cfg.runs, desc=f"distill {cfg.label()}", disable=not progress)
 
-    def run_and_record(seed: int) -> None:
-        record = out / "runs" / f"seed{seed}.json" if out is not None else None
-        seed_data = _seed_data(cfg, data, seed)
-        data_key = graph_fingerprint(seed_data)
-        result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
-        if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
-            now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]
-            result = result if result.get("soft_targets_hash") == now else None
-        if result is None:
-            result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
-                      "data_key": data_key, "threads": torch.get_num_threads(),
-                      "dataset": getattr(seed_data, "dataset", cfg.dataset),
-                      "split": getattr(seed_data, "split", cfg.split)}
-            result["record_hash"] = _record_hash(result)
-            if record is not None and _writes_files():
-                atomic_write_text(record, json.dumps(result, indent=1))
-        per_seed[seed] = result
-        bar.set_postfix({role: "?" if result[key]["test_acc"] is None else f"{result[key]['test_acc']:.3f}"
-                         for role, key in (("teacher", "teacher"), ("mlp", "baseline_mlp"), ("student", "student"))})
-
-    for seed in bar:  # the ranks of a torchrun group run every seed together: no claims between them
-        with _claim(out if not torch.distributed.is_initialized() else None, seed, wait=False) as held:
-            if held:
-                run_and_record(seed)
-            else:
+    def collect(seeds, wait: bool) -> None:
+        work = functools.partial(_claimed_seed_record, cfg, data, out, teacher_dir, wait)
+        for seed, result in map_seeds(work, seeds, workers):
+            if result is None:
                 taken_elsewhere.append(seed)
-    for seed in taken_elsewhere:  # wait for the other process; run the seed here if it died first
-        with _claim(out, seed, wait=True):
-            run_and_record(seed)
+                continue
+            per_seed[seed] = result
+            bar.update()
+            bar.set_postfix({role: "?" if result[key]["test_acc"] is None else f"{result[key]['test_acc']:.3f}"
+                             for role, key in (("teacher", "teacher"), ("mlp", "baseline_mlp"),
+                                               ("student", "student"))})
+
+    collect(range(cfg.seed, cfg.seed + cfg.runs), wait=False)
+    collect(taken_elsewhere, wait=True)  # wait for the other process; run the seed here if it died first
+    bar.close()
     per_seed = [per_seed[seed] for seed in sorted(per_seed)]
     summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
                "setting": cfg.setting, "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}

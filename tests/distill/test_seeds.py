@@ -1,0 +1,63 @@
+"""Seeds run one after another or in spawned worker processes: the same records either way."""
+import functools
+
+import pytest
+import torch
+
+from graphkd.distill import DistillConfig, run_distillation
+from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers, map_seeds, worker_threads
+from graphkd.errors import GraphkdError
+
+FAST = {"epochs": 60, "patience": 20}
+
+
+def test_map_seeds_gives_every_seed_its_own_result_in_workers():
+    work = functools.partial(pow, 3)  # picklable, so it can run in a spawned process
+    assert list(map_seeds(work, [0, 1, 2])) == [(0, 1), (1, 3), (2, 9)]
+    assert sorted(map_seeds(work, [4, 5, 6], workers=2)) == [(4, 81), (5, 243), (6, 729)]
+
+
+def test_map_seeds_raises_a_workers_error():
+    with pytest.raises(ZeroDivisionError):
+        list(map_seeds(functools.partial(divmod, 1), [1, 0, 2], workers=2))
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_map_seeds_refuses_a_bad_worker_count(workers):
+    with pytest.raises(GraphkdError, match="workers must be an integer >= 1"):
+        list(map_seeds(abs, [0], workers))
+
+
+def test_default_workers_run_small_graphs_one_seed_per_thread(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert default_workers(10, 2708) == 4
+    assert default_workers(3, 2708) == 3
+    assert default_workers(10, PARALLEL_SEEDS_MAX_NODES + 1) == 1
+    assert worker_threads(4) == 1 and worker_threads(2) == 2 and worker_threads(8) == 1
+
+
+def test_workers_give_the_records_one_process_of_their_thread_count_gives(tmp_path):
+    cfg = DistillConfig(runs=3, teacher="sage", **FAST)
+    parallel = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(worker_threads(2))
+    try:
+        alone = run_distillation(cfg, out=tmp_path / "alone", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+    def content(record):
+        return {key: value for key, value in record.items() if key not in ("seconds", "record_hash")}
+
+    assert [r["seed"] for r in parallel["per_seed"]] == [0, 1, 2]
+    assert [content(r) for r in parallel["per_seed"]] == [content(r) for r in alone["per_seed"]]
+    assert parallel["threads"] == [worker_threads(2)]
+    # Each worker wrote its seed's record: a rerun reads them all back and trains nothing.
+    again = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+    assert again["per_seed"] == parallel["per_seed"]
+
+
+def test_workers_are_refused_under_torchrun(monkeypatch):
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    with pytest.raises(GraphkdError, match="under torchrun"):
+        run_distillation(DistillConfig(runs=2, **FAST), progress=False, workers=2)
