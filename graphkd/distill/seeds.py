@@ -7,7 +7,11 @@ whose OpenMP pool has run can hang), and each holds its own copy of the graph.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +39,17 @@ def worker_threads(workers: int) -> int:
     return max(1, torch.get_num_threads() // workers)
 
 
+def _start_worker(threads: int, parent: int) -> None:
+    """Set a worker's threads and, on Linux, end it with its parent: a parent killed outright cannot cancel
+    the seeds its workers are running, which would otherwise train on to the end for nothing."""
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+
 def map_seeds(work: Callable[[int], Any], seeds: Iterable[int], workers: int = 1) -> Iterator[tuple[int, Any]]:
     """Yield ``(seed, work(seed))`` for every seed: in order in this process when ``workers`` is 1, else in
     the order they finish in ``workers`` spawned processes of :func:`worker_threads` threads each (``work``
@@ -48,8 +63,8 @@ def map_seeds(work: Callable[[int], Any], seeds: Iterable[int], workers: int = 1
             yield seed, work(seed)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context, initializer=torch.set_num_threads,
-                             initargs=(worker_threads(workers),)) as pool:
+    with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context, initializer=_start_worker,
+                             initargs=(worker_threads(workers), os.getpid())) as pool:
         pending = {pool.submit(work, seed): seed for seed in seeds}
         try:
             while pending:

@@ -1,5 +1,11 @@
 """Seeds run one after another or in spawned worker processes: the same records either way."""
 import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +26,35 @@ def test_map_seeds_gives_every_seed_its_own_result_in_workers():
 def test_map_seeds_raises_a_workers_error():
     with pytest.raises(ZeroDivisionError):
         list(map_seeds(functools.partial(divmod, 1), [1, 0, 2], workers=2))
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a dead process that no one has reaped yet is a zombie: state Z)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers end with their parent on Linux")
+def test_workers_end_when_their_parent_is_killed():
+    code = ("import functools, time\nfrom graphkd.distill.seeds import map_seeds\n"
+            "list(map_seeds(functools.partial(time.sleep), [120, 120], workers=2))")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    children_file = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 60
+    children = []
+    while time.monotonic() < deadline and len(children) < 3:  # two workers and multiprocessing's resource tracker
+        children = [int(pid) for pid in children_file.read_text().split()]
+        time.sleep(0.2)
+    assert len(children) >= 3
+    time.sleep(5)  # the workers start (import torch) and ask to end with their parent
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(map(_alive, children)):
+        time.sleep(0.2)
+    assert not any(map(_alive, children))
 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
