@@ -58,7 +58,9 @@ def map_seeds(work: Callable[[int], Any], seeds: Iterable[int], workers: int = 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise GraphkdError(f"workers must be an integer >= 1, got {workers!r}")
     seeds = list(seeds)
-    if workers == 1 or len(seeds) < 2:
+    # A single seed left (a resumed run) still goes to a worker: in this process it would run with every
+    # thread, and so differ slightly from the seeds the workers ran.
+    if workers == 1 or not seeds:
         for seed in seeds:
             yield seed, work(seed)
         return

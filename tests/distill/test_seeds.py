@@ -1,9 +1,11 @@
 """Seeds run one after another or in spawned worker processes: the same records either way."""
+import fcntl
 import functools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,10 +75,20 @@ def test_default_workers_run_small_graphs_one_seed_per_thread(monkeypatch):
 
 def test_workers_give_the_records_one_process_of_their_thread_count_gives(tmp_path):
     cfg = DistillConfig(runs=3, teacher="sage", **FAST)
-    parallel = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
     threads = torch.get_num_threads()
-    torch.set_num_threads(worker_threads(2))
+    torch.set_num_threads(2)  # as on a 2-core machine: each of 2 workers gets 1 thread
     try:
+        parallel = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+        # Each worker wrote its seed's record: a rerun reads them all back and trains nothing.
+        again = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+        # A seed another process held, and left unfinished, runs alone afterwards: in a worker too, at the
+        # workers' thread count.
+        (tmp_path / "parallel" / "runs" / "seed2.json").unlink()
+        lock = open(tmp_path / "parallel" / "runs" / "seed2.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        threading.Timer(10.0, lock.close).start()  # after the first pass has found it held
+        resumed = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+        torch.set_num_threads(worker_threads(2))
         alone = run_distillation(cfg, out=tmp_path / "alone", progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -86,10 +98,9 @@ def test_workers_give_the_records_one_process_of_their_thread_count_gives(tmp_pa
 
     assert [r["seed"] for r in parallel["per_seed"]] == [0, 1, 2]
     assert [content(r) for r in parallel["per_seed"]] == [content(r) for r in alone["per_seed"]]
-    assert parallel["threads"] == [worker_threads(2)]
-    # Each worker wrote its seed's record: a rerun reads them all back and trains nothing.
-    again = run_distillation(cfg, out=tmp_path / "parallel", progress=False, workers=2)
+    assert parallel["threads"] == [1]
     assert again["per_seed"] == parallel["per_seed"]
+    assert content(resumed["per_seed"][2]) == content(parallel["per_seed"][2])
 
 
 def test_workers_are_refused_under_torchrun(monkeypatch):
