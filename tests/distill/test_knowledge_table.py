@@ -37,17 +37,26 @@ def test_selection_uses_validation_accuracy_only(table):
 
 def test_combination_is_greedy_on_validation(table):
     kd = table.KINDS[0][0]
-    rows = {kd: {"settings": {}, "val_acc": 0.80},
+    rows = {kd: {"settings": {"t": 2}, "val_acc": 0.80},  # KD's tuned T, no better than KD at defaults here
             "hint": {"settings": {"h": 1}, "val_acc": 0.83},
             "sim": {"settings": {"s": 1}, "val_acc": 0.82},
-            "adv": {"settings": {"d": 1}, "val_acc": 0.79}}  # below plain KD: never tried
+            "adv": {"settings": {"d": 1}, "val_acc": 0.79}}  # below KD at defaults: never tried
     runner = FakeRunner({key(h=1): (0.83, 0.5), key(h=1, s=1): (0.84, 0.6)})
-    combined = table.combine(runner, rows)
+    combined = table.combine(runner, rows, base_val=0.80)
     assert combined["settings"] == {"h": 1, "s": 1} and combined["val_acc"] == 0.84
     assert [t["settings"] for t in combined["tried"]] == [{"h": 1, "s": 1}]
     # A combination that does not raise validation accuracy is not kept.
     runner = FakeRunner({key(h=1): (0.83, 0.5), key(h=1, s=1): (0.81, 0.9)})
-    assert table.combine(runner, rows)["settings"] == {"h": 1}
+    assert table.combine(runner, rows, base_val=0.80)["settings"] == {"h": 1}
+    # KD's tuned T joins like any other row once it beats KD at defaults.
+    runner = FakeRunner({key(h=1, s=1): (0.84, 0.6), key(h=1, s=1, t=2): (0.85, 0.6)})
+    combined = table.combine(runner, rows, base_val=0.795)
+    assert combined["settings"] == {"h": 1, "s": 1, "t": 2}
+    assert [t["settings"] for t in combined["tried"]] == [{"h": 1, "s": 1}, {"h": 1, "s": 1, "t": 2}]
+    # Nothing beats KD at defaults: the combination is the KD row.
+    runner = FakeRunner({key(t=2): (0.80, 0.7)})
+    combined = table.combine(runner, rows, base_val=0.9)
+    assert combined["settings"] == {"t": 2} and combined["tried"] == [] and runner.runs == [(key(t=2), 10)]
 
 
 def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
@@ -138,7 +147,9 @@ def test_teacher_is_chosen_on_validation_and_a_new_choice_rebuilds_the_rows(tabl
     calls.clear()
     table.main(args)
     assert {teacher for teacher, _, _ in calls} == {"+".join(table.TEACHER_NAMES), "appnp"}
-    assert [runs for teacher, _, runs in calls if "+" in teacher] == [2, 3]  # selection seeds, then all seeds
+    # Both candidates on the selection seeds, then the one that validates better (APPNP's, 3 inits) on all seeds.
+    assert [(teacher, runs) for teacher, settings, runs in calls if "+" in teacher or ("ensemble", 3) in settings
+            ] == [("+".join(table.TEACHER_NAMES), 2), ("appnp", 2), ("appnp", 3)]
     calls.clear()
     table.main(args)
     assert calls == []
