@@ -242,7 +242,7 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
         no_graph = max((r for r in rows.values() if r["graph"] != INFERENCE), key=all_seeds_val)
         any_row = max(rows.values(), key=all_seeds_val)
         published = [f"{p:.2f}" for p in PUBLISHED.get(dataset, ())] or ["", "", ""]
-        label = dataset if COMBINED in rows else f"{dataset} ({len(rows)} of {len(order)} rows so far)"
+        label = dataset if len(rows) == len(order) else f"{dataset} ({len(rows)} of {len(order)} rows so far)"
         summary_rows.append([label, f"{teacher.upper()} {pct(first, 'teacher')}", pct(no_graph["summary"]),
                              pct(any_row["summary"]), *published])
     text = ("# Knowledge beyond the logits (CPF split, transductive)\n\n"
