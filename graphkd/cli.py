@@ -145,7 +145,8 @@ def add_distill_parser(subparsers) -> None:
     n.add_argument("--hint-metric", default=d.hint_metric, choices=["mse", "cosine"], help="distance of the hint")
     n.add_argument("--similarity", type=float, default=d.similarity_weight, dest="similarity_weight",
                    help="NOSMOG representation similarity: in-batch cosine-similarity matrices of student and "
-                        "teacher matched (memory O(batch^2))")
+                        "teacher matched (memory O(batch x width): a batch of B nodes never forms the B x B "
+                        "matrices when B exceeds the widths)")
     n.add_argument("--lsp", type=float, default=d.lsp_weight, dest="lsp_weight",
                    help="local structure preserving (GNN students): each node's similarity distribution over its "
                         "neighbours, teacher vs student, matched with KL")

@@ -1,7 +1,8 @@
 """Training loops: full-batch for GNNs, node mini-batches for MLPs, early stopping on validation accuracy.
 
-With ``checkpoint=path`` a run saves its state every ``checkpoint_every`` epochs and, started again
-with the same path, continues where it stopped with bit-identical results (see graphkd.checkpoint).
+With ``checkpoint=path`` a run saves its state once ``checkpoint_seconds`` have passed since the last save
+(or every ``checkpoint_every`` epochs, when set) and, started again with the same path, continues where it
+stopped with bit-identical results (see graphkd.checkpoint).
 """
 from __future__ import annotations
 

@@ -8,7 +8,15 @@ from graphkd.distill.positions import new_node_positions, spectral_positions
 from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint, split_fingerprint, transfer_nodes
 from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
-from graphkd.distill.union import UNION_RULES, class_halves, partial_graph, union_logits, union_teacher
+from graphkd.distill.union import (
+    UNION_RULES,
+    class_halves,
+    confidence_weights,
+    gate_weights,
+    partial_graph,
+    union_logits,
+    union_teacher,
+)
 
 __all__ = [
     "DEEP_TEACHER",
@@ -21,8 +29,10 @@ __all__ = [
     "born_again",
     "capture",
     "class_halves",
+    "confidence_weights",
     "correct_and_smooth",
     "distillation_loss",
+    "gate_weights",
     "graph_fingerprint",
     "hint_loss",
     "local_structure_loss",

@@ -1,7 +1,7 @@
 """Self-distillation in born-again rounds (Furlanello et al., 2018): the student of round k teaches round k+1.
 
-Round 0 is ``cfg.teacher`` (trained here, or given). In every later round a fresh student of ``kind`` (the
-teacher's own architecture, or an MLP) learns from the previous round's soft targets with ``cfg``'s
+Round 0 is ``cfg.teacher`` (trained here, or given). In every later round a fresh student of ``kind`` (``mlp``,
+``gcn`` or ``sage``) learns from the previous round's soft targets with ``cfg``'s
 objective, and its logits on every node become the next round's soft targets. The rounds share the graph,
 its split and the transfer set; each round's model starts from its own seed.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -85,7 +85,6 @@ class DistillConfig:
     # Students get none by default: with row-normalised features it swamps the soft-target signal.
     student_weight_decay: float = 0.0
     batch_size: int = 4096
-    extra: dict = field(default_factory=dict)
     teacher_layer: str | None = None
     hint_weight: float = 0.0
     hint_metric: str = "mse"
@@ -226,7 +225,8 @@ class DistillConfig:
         # earlier runs (benchmarks/results) stay valid.
         fields = {k: v for k, v in self.describe().items()
                   if k in names and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
-        return hashlib.sha256(json.dumps({**fields, **derived}, sort_keys=True).encode()).hexdigest()[:12]
+        # ``extra``, a field removed unused, keeps its only value in every key for the same reason.
+        return hashlib.sha256(json.dumps({**fields, "extra": {}, **derived}, sort_keys=True).encode()).hexdigest()[:12]
 
     def _recipe_defaults(self) -> dict:
         """A deep teacher left at graphkd's deep recipe, and a GRAND or consistency-trained one, is keyed by that
@@ -265,9 +265,8 @@ class DistillConfig:
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
-                  "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "extra",
-                  "refine", "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction",
-                  "labels_per_class")
+                  "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
+                  "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class")
 # What a teacher's soft targets depend on beyond its training: which nodes they cover, and their refinement.
 TRAINING_FIELDS = tuple(name for name in TEACHER_FIELDS
                         if name not in ("transfer", "refine", "cs_correction_alpha", "cs_smoothing_alpha"))

@@ -175,3 +175,18 @@ def test_edited_records_and_renamed_soft_targets_are_not_trusted(tmp_path):
     data = load_dataset("CSBM", seed=0)
     assert first["per_seed"][0]["teacher"]["test_acc"] == pytest.approx(
         (probs[data.test_mask].argmax(-1) == data.y[data.test_mask]).float().mean().item())
+
+
+@pytest.mark.parametrize("options, keys", [
+    ({}, ("f49d3490dd60", "299d353a3562", "dcff7efcc7b7")),
+    ({"dataset": "Cora", "split": "random", "teacher": "grand", "teacher_hidden": 256, "teacher_dropout": 0.2},
+     ("b0aaab88a562", "d9e23ddaae83", "758c6c95c163")),
+    ({"teacher": "gcn+gat+sage+appnp+grand", "hint_weight": 0.5, "positions": 16, "teacher_layers": 4},
+     ("583a687b96f0", "85df36e53e4c", "d149a2b8b7e3")),
+])
+def test_cache_keys_do_not_change_between_versions(options, keys):
+    # Keys name finished seeds and trained teachers on disk (users' runs, benchmarks/work): a change to a
+    # config field must keep them, or every cached result is silently recomputed. Values from commit 6e8a259,
+    # before the unused ``extra`` field was removed.
+    cfg = DistillConfig(**options)
+    assert (cfg.key(), cfg.teacher_key(), cfg.training_key()) == keys
