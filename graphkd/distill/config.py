@@ -221,12 +221,12 @@ class DistillConfig:
         return json.loads(json.dumps({**fields, "teacher": self.teacher_id}))
 
     def _hash(self, names, **derived) -> str:
-        # Fields added after results were first keyed are left out at their defaults, so the keys of
-        # earlier runs (benchmarks/results) stay valid.
+        # Fields added after results were first keyed are left out at their defaults, and removed ones keep
+        # their last value, so the keys of earlier runs (benchmarks/results) stay valid.
         fields = {k: v for k, v in self.describe().items()
                   if k in names and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
-        # ``extra``, a field removed unused, keeps its only value in every key for the same reason.
-        return hashlib.sha256(json.dumps({**fields, "extra": {}, **derived}, sort_keys=True).encode()).hexdigest()[:12]
+        keyed = json.dumps({**fields, **REMOVED_FIELDS, **derived}, sort_keys=True)
+        return hashlib.sha256(keyed.encode()).hexdigest()[:12]
 
     def _recipe_defaults(self) -> dict:
         """A deep teacher left at graphkd's deep recipe, and a GRAND or consistency-trained one, is keyed by that
@@ -270,6 +270,8 @@ TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidd
 # What a teacher's soft targets depend on beyond its training: which nodes they cover, and their refinement.
 TRAINING_FIELDS = tuple(name for name in TEACHER_FIELDS
                         if name not in ("transfer", "refine", "cs_correction_alpha", "cs_smoothing_alpha"))
+# Removed fields and the only value each ever held in a key (every key held every field).
+REMOVED_FIELDS = {"extra": {}}
 ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse", "similarity_weight": 0.0,
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
                 "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
