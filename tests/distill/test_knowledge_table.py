@@ -185,3 +185,26 @@ def test_summary_counts_training_only_graph_use_as_no_graph_at_inference(table, 
     table.write_knowledge_markdown({"datasets": {"Cora": rows}}, tmp_path / "k.md")
     summary = next(line for line in (tmp_path / "k.md").read_text().splitlines() if line.startswith("| Cora"))
     assert summary.split(" | ")[2] == "71.00 ± 0.00"
+
+
+def test_coauthor_tables_choose_among_every_teacher_but_grand(table, tmp_path, monkeypatch):
+    calls = []
+
+    def run(runner, overrides, runs):
+        settings = {**overrides}
+        teacher = settings.pop("teacher", runner.teacher)
+        calls.append(teacher)
+        return fake_summary(teacher, settings, runs)
+
+    monkeypatch.setattr(table.Runner, "run", run)
+    table.main(["--datasets", "CS", "--runs", "2", "--select-runs", "1", "--results", str(tmp_path), "--quiet"])
+    without_grand = [name for name in table.TEACHER_NAMES if name != "grand"]
+    assert "grand" not in calls and "+".join(without_grand) in calls
+    rows = json.loads((tmp_path / "knowledge.json").read_text())["datasets"]["CS"]
+    assert [t["settings"]["teacher"] for t in rows[table.TEACHER_ROW]["tried"]] == without_grand
+    assert rows[table.COMBINED]["configs_tried"] == len(without_grand) + sum(
+        len(candidates) for _, _, candidates in table.KINDS) + len(rows[table.COMBINED]["tried"])
+    # Resumed, nothing runs again: the finished rows were chosen among the dataset's own candidates.
+    calls.clear()
+    table.main(["--datasets", "CS", "--runs", "2", "--select-runs", "1", "--results", str(tmp_path), "--quiet"])
+    assert calls == []
