@@ -43,9 +43,9 @@ RECIPES = {"Computers": {"lr": 0.001}}
 PUBLISHED = {"Cora": (80.26, 83.04, 83.93), "CiteSeer": (71.22, 73.78, 76.08),
              "Computers": (82.71, 84.04, 85.17), "Photo": (91.95, 93.36, 94.21)}
 # GRAND's random passes are what the Coauthor graphs cannot afford here: a 20-epoch run with a GRAND teacher took
-# 49 s longer than with a GCN on CS and 147 s longer on Physics (one process a core), and GRAND trains up to 500
-# epochs a seed; with it among the candidates and in the every-architecture ensemble, their tables would take days
-# on 2 cores. Their candidates leave it out.
+# 49 s longer than with a GCN on CS and 147 s longer on Physics (one thread each, three processes sharing 2 cores),
+# and GRAND trains up to 500 epochs a seed; with it among the candidates and in the every-architecture ensemble,
+# their tables would take days on 2 cores. Their candidates leave it out.
 TEACHER_CANDIDATES = {name: [t for t in TEACHER_NAMES if t != "grand"] for name in ("CS", "Physics")}
 NOWHERE, TRAINING, INFERENCE = "nowhere", "at training only", "at inference, for nodes it has not seen"
 TEACHER_ROW = "KD at defaults, teacher chosen on validation"
@@ -269,8 +269,8 @@ def write_knowledge_markdown(results: dict, path: Path) -> None:
             "distilled into graphkd's default 2 x 256 MLP (T = 1, alpha = 0), and the one whose student has the "
             "best mean validation accuracy teaches every other row. On CS and Physics GRAND is "
             "left out, of the candidates and of the every-architecture ensemble: its random passes cost about 2.5 s "
-            "(CS) and 7 s (Physics) an epoch more than a GCN teacher's, up to 500 epochs a seed, and the table would "
-            "take days on 2 cores. Every row's settings were chosen "
+            "(CS) and 7 s (Physics) an epoch more than a GCN teacher's (with the cores shared), up to 500 epochs a "
+            "seed, and the table would take days on 2 cores. Every row's settings were chosen "
             "on mean validation accuracy over the first selection seeds; the test accuracy is that choice's, "
             "over all seeds (mean ± std). 'configs tried' counts the candidates; the combination counts the "
             "candidates of every kind it drew on too.\n\n## Best distilled MLP (selected on validation)\n\n"
