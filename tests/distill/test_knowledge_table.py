@@ -192,7 +192,7 @@ def test_summary_counts_training_only_graph_use_as_no_graph_at_inference(table, 
     assert summary.split(" | ")[2] == "71.00 ± 0.00"
 
 
-def test_coauthor_tables_choose_among_every_teacher_but_grand(table, tmp_path, monkeypatch):
+def test_coauthor_tables_leave_grand_out_and_try_one_adversarial_weight(table, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(table.Runner, "run", recorded_runs(calls))
     table.main(["--datasets", "CS", "--runs", "2", "--select-runs", "1", "--results", str(tmp_path), "--quiet"])
@@ -201,8 +201,12 @@ def test_coauthor_tables_choose_among_every_teacher_but_grand(table, tmp_path, m
     assert "grand" not in teachers and "+".join(without_grand) in teachers
     rows = json.loads((tmp_path / "knowledge.json").read_text())["datasets"]["CS"]
     assert [t["settings"]["teacher"] for t in rows[table.TEACHER_ROW]["tried"]] == without_grand
+    # The adversarial row tries both radii at one weight there.
+    assert [t["settings"] for t in rows[table.ADVERSARIAL]["tried"]] == [
+        {"adversarial_weight": 0.5, "adversarial_epsilon": 0.001},
+        {"adversarial_weight": 0.5, "adversarial_epsilon": 0.01}]
     assert rows[table.COMBINED]["configs_tried"] == len(without_grand) + sum(
-        len(candidates) for _, _, candidates in table.KINDS) + len(rows[table.COMBINED]["tried"])
+        len(candidates) for _, _, candidates in table.KINDS) - 2 + len(rows[table.COMBINED]["tried"])
     # Resumed, nothing runs again: the finished rows were chosen among the dataset's own candidates.
     calls.clear()
     table.main(["--datasets", "CS", "--runs", "2", "--select-runs", "1", "--results", str(tmp_path), "--quiet"])
