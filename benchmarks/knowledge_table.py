@@ -46,7 +46,8 @@ PUBLISHED = {"Cora": (80.26, 83.04, 83.93), "CiteSeer": (71.22, 73.78, 76.08),
 # 49 s longer than with a GCN on CS and 147 s longer on Physics (one thread each, three processes sharing 2 cores),
 # and GRAND trains up to 500 epochs a seed; with it among the candidates and in the every-architecture ensemble,
 # their tables would take days on 2 cores. Their candidates leave it out.
-TEACHER_CANDIDATES = {name: [t for t in TEACHER_NAMES if t != "grand"] for name in ("CS", "Physics")}
+COAUTHOR = ("CS", "Physics")
+TEACHER_CANDIDATES = {name: [t for t in TEACHER_NAMES if t != "grand"] for name in COAUTHOR}
 NOWHERE, TRAINING, INFERENCE = "nowhere", "at training only", "at inference, for nodes it has not seen"
 TEACHER_ROW = "KD at defaults, teacher chosen on validation"
 ADVERSARIAL = "+ adversarial (NOSMOG)"
@@ -55,7 +56,7 @@ ADVERSARIAL = "+ adversarial (NOSMOG)"
 # take about 10 hours on CS and a day on Physics. There it tries the radius, the setting validation separates (on
 # Cora and CiteSeer 0.01 lost 5-10 points to 0.001), at one weight: the two weights validated within 0.55 points
 # of each other on every other dataset.
-ADVERSARIAL_WEIGHTS = {"CS": (0.5,), "Physics": (0.5,)}
+ADVERSARIAL_WEIGHTS = {name: (0.5,) for name in COAUTHOR}
 # (row, where the student uses the graph, candidate settings over graphkd's defaults)
 KINDS = [
     ("KD on logits (GLNN)", NOWHERE, [{"temperature": t, "alpha": a} for t in (1.0, 2.0) for a in (0.0, 0.3)]),
@@ -102,15 +103,14 @@ def teacher_candidates(dataset: str) -> list[str]:
 
 def kinds(dataset: str) -> list[tuple]:
     """KINDS on ``dataset``: its ensemble of every architecture has the dataset's teacher candidates as members,
-    and its adversarial row tries the dataset's weights."""
+    and its adversarial row tries the dataset's weights (where ADVERSARIAL_WEIGHTS names any)."""
     every = {"teacher": "+".join(teacher_candidates(dataset))}
-    weights = ADVERSARIAL_WEIGHTS.get(dataset, (0.5, 1.0))
 
     def on_dataset(name: str, candidates: list[dict]) -> list[dict]:
         if name == ENSEMBLE:
             return [every, *candidates[1:]]
-        if name == ADVERSARIAL:
-            return [c for c in candidates if c["adversarial_weight"] in weights]
+        if name == ADVERSARIAL and dataset in ADVERSARIAL_WEIGHTS:
+            return [c for c in candidates if c["adversarial_weight"] in ADVERSARIAL_WEIGHTS[dataset]]
         return candidates
 
     return [(name, graph_use, on_dataset(name, candidates)) for name, graph_use, candidates in KINDS]

@@ -206,7 +206,7 @@ def test_coauthor_tables_leave_grand_out_and_try_one_adversarial_weight(table, t
         {"adversarial_weight": 0.5, "adversarial_epsilon": 0.001},
         {"adversarial_weight": 0.5, "adversarial_epsilon": 0.01}]
     assert rows[table.COMBINED]["configs_tried"] == len(without_grand) + sum(
-        len(candidates) for _, _, candidates in table.KINDS) - 2 + len(rows[table.COMBINED]["tried"])
+        len(candidates) for _, _, candidates in table.kinds("CS")) + len(rows[table.COMBINED]["tried"])
     # Resumed, nothing runs again: the finished rows were chosen among the dataset's own candidates.
     calls.clear()
     table.main(["--datasets", "CS", "--runs", "2", "--select-runs", "1", "--results", str(tmp_path), "--quiet"])
