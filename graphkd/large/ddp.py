@@ -11,6 +11,7 @@ epoch. Checkpoints are written by rank 0 only (:func:`graphkd.training.fit`) and
 """
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 
@@ -26,12 +27,18 @@ from graphkd.training import TrainConfig, fit, predict
 
 __all__ = ["distributed_model", "train_minibatch_ddp", "validation_accuracy"]
 
+# No buffer broadcast at every forward: torch 2.13 names the switch forward_sync_buffers (broadcast_buffers is
+# deprecated there), while earlier releases that pyproject allows know only broadcast_buffers.
+_NO_FORWARD_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                           if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                           else {"broadcast_buffers": False})
+
 
 def distributed_model(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` wrapped in DDP (buffers are averaged at epoch ends instead of broadcast at every forward)."""
     if not torch.distributed.is_initialized():
         raise GraphkdError("DDP training needs a process group: start it with torchrun (see graphkd.large.distill)")
-    return DistributedDataParallel(model, forward_sync_buffers=False)
+    return DistributedDataParallel(model, **_NO_FORWARD_BUFFER_SYNC)
 
 
 def average_gradients(module: torch.nn.Module) -> None:

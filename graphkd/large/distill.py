@@ -1,6 +1,6 @@
 """Distil a GNN into an MLP on an OGB-sized synthetic graph, on one process or many: ``torchrun`` runs this.
 
-One machine, two processes of one thread each (backend gloo on CPU, nccl when CUDA is present)::
+One machine, two processes of one thread each (backend gloo, also where CUDA is present)::
 
     OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m graphkd.large.distill --graph arxiv \\
         --out runs/arxiv

@@ -1,11 +1,11 @@
 """torch.distributed for graphkd: the process group from torchrun's environment, and what ranks share.
 
 Started by ``torchrun`` a process finds ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-``MASTER_PORT`` in its environment and joins a process group (backend ``nccl`` when CUDA is present, else
-``gloo``); started plainly it runs alone, as world size 1, with no process group, and every collective
-here is then a no-op. Ranks keep identical random states at epoch boundaries (:func:`sync_epoch_end`), so
-the node permutation each epoch is drawn from one shared seed, and a checkpoint written by rank 0 is a
-valid state for every rank to resume from.
+``MASTER_PORT`` in its environment and joins a ``gloo`` process group (graphkd computes on the CPU); started
+plainly it runs alone, as world size 1, with no process group, and every collective here is then a no-op.
+Ranks keep identical random states at epoch boundaries (:func:`sync_epoch_end`), so the node permutation each
+epoch is drawn from one shared seed, and a checkpoint written by rank 0 is a valid state for every rank to
+resume from.
 """
 from __future__ import annotations
 
@@ -43,30 +43,22 @@ def distributed() -> Iterator[int]:
     if dist.is_initialized() or "WORLD_SIZE" not in os.environ:
         yield world_size()
         return
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    # gloo also on a machine with CUDA: graphkd's tensors live on the CPU, and nccl moves CUDA tensors only
+    # (DistributedDataParallel's first broadcast of CPU parameters fails under it).
+    dist.init_process_group("gloo")
     try:
         yield world_size()
     finally:
         dist.destroy_process_group()
 
 
-def _device() -> torch.device:
-    """Where collectives run: nccl moves CUDA tensors only."""
-    if dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 def all_reduce_sum(values: Tensor) -> Tensor:
     """``values`` summed over ranks (returned, on the caller's device); the values themselves alone."""
     if world_size() == 1:
         return values
-    out = values.to(_device()).clone()
+    out = values.clone()
     dist.all_reduce(out)
-    return out.to(values.device)
+    return out
 
 
 def broadcast_object(value):
@@ -74,7 +66,7 @@ def broadcast_object(value):
     if world_size() == 1:
         return value
     box = [value]
-    dist.broadcast_object_list(box, src=0, device=_device())
+    dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -134,6 +126,6 @@ def sync_epoch_end(model: torch.nn.Module) -> None:
     for buffer in model.buffers():
         if buffer.is_floating_point():
             buffer.copy_(all_reduce_sum(buffer) / world_size())
-    state = torch.get_rng_state().to(_device())
+    state = torch.get_rng_state()
     dist.broadcast(state, src=0)
-    torch.set_rng_state(state.cpu())
+    torch.set_rng_state(state)

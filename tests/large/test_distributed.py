@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch.distributed as dist
 from graphkd.data import load_dataset
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors
-from graphkd.large.distributed import node_range, rank_batches
+from graphkd.large.distributed import all_reduce_sum, distributed, node_range, rank_batches
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import layerwise_inference
 from graphkd.large.sharded import ShardedRows, read_logits
@@ -47,6 +48,23 @@ def world_of_one(tmp_path):
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     yield
     dist.destroy_process_group()
+
+
+def test_torchrun_process_joins_gloo_where_cuda_is_present(monkeypatch):
+    """graphkd's tensors stay on the CPU, so a machine with CUDA gets gloo too: an H200 machine with one GPU
+    showed the old choice failing (rank 1's torch.cuda.set_device(1): invalid device ordinal), and nccl
+    moves CUDA tensors only."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in {"RANK": "0", "LOCAL_RANK": "1", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with distributed() as world:
+        assert world == 1 and dist.get_backend() == "gloo"
+        assert torch.equal(all_reduce_sum(torch.ones(3)), torch.ones(3))
+    assert not dist.is_initialized()
 
 
 def test_node_ranges_cover_the_graph_on_chunk_boundaries():
