@@ -21,16 +21,20 @@ users see what depth buys the student. 2-layer teachers keep the published recip
 residual, and their norm (batch, layer, none) and dropout (0.2, 0.5) are chosen on the teacher's mean
 validation accuracy over the selection seeds.
 
-Resumable: finished rows are kept in the JSON, finished seeds in ``--work`` (teachers are trained once
+Resumable: finished rows are kept in the JSON, finished seeds in ``--records`` (committed beside the
+results, so a fresh checkout resumes too), teachers and checkpoints in ``--work`` (teachers are trained once
 per seed and shared). Writes benchmarks/results/knowledge.{json,md} or depth.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
-from graphkd.distill import DistillConfig, run_distillation
+from seed_records import SeedRecords
+
+from graphkd.distill import DistillConfig, run_distillation, summarize_runs
 from graphkd.distill.teachers import TEACHER_NAMES
 from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
@@ -122,6 +126,7 @@ class Runner:
     def __init__(self, args, dataset: str, teacher: str | None = None):
         self.args, self.dataset, self.teacher = args, dataset, teacher
         self.work = Path(args.work) / dataset
+        self.records = SeedRecords(Path(args.records or Path(args.results) / "seeds") / f"{dataset}.json")
 
     def config(self, overrides: dict, runs: int) -> DistillConfig:
         settings = {"teacher": self.teacher, **RECIPES.get(self.dataset, {}), **overrides}
@@ -129,9 +134,23 @@ class Runner:
                              epochs=self.args.epochs, **settings)
 
     def run(self, overrides: dict, runs: int) -> dict:
+        """``runs`` seeds of ``overrides``: those kept in the seed records are read back, the others run (up to
+        ``--workers`` consecutive seeds at once) and are kept there as they finish."""
         cfg = self.config(overrides, runs)
-        return run_distillation(cfg, out=self.work / cfg.key(), teacher_dir=self.work / "teachers",
-                                progress=not self.args.quiet, workers=self.args.workers)
+        per_seed = {seed: record for seed in range(runs) if (record := self.records.get(cfg, seed)) is not None}
+        missing = [seed for seed in range(runs) if seed not in per_seed]
+        while missing:
+            count = 1
+            while count < min(self.args.workers, len(missing)) and missing[count] == missing[0] + count:
+                count += 1
+            summary = run_distillation(dataclasses.replace(cfg, seed=missing[0], runs=count),
+                                       out=self.work / cfg.key(), teacher_dir=self.work / "teachers",
+                                       progress=not self.args.quiet, workers=self.args.workers)
+            for record in summary["per_seed"]:
+                self.records.add(cfg, record)
+                per_seed[record["seed"]] = record
+            missing = missing[count:]
+        return summarize_runs(cfg, [per_seed[seed] for seed in range(runs)])
 
     def select(self, candidates: list[dict], role: str = "student") -> dict:
         """Each candidate on the selection seeds; the one whose ``role`` (``student`` or ``teacher``) has the
@@ -186,7 +205,7 @@ def pct(summary: dict, role: str = "student") -> str:
 
 
 def _slim(row: dict) -> dict:
-    """A row as stored: the summary without per-seed records (they stay in --work)."""
+    """A row as stored: the summary without per-seed records (they are kept in --records)."""
     return {**row, "summary": {k: v for k, v in row["summary"].items() if k != "per_seed"},
             "seeds": [s["seed"] for s in row["summary"]["per_seed"]]}
 
@@ -373,13 +392,14 @@ def write_depth_markdown(results: dict, path: Path) -> None:
 
 
 def study_parser(description: str, work: str, datasets_help: str, datasets=None) -> argparse.ArgumentParser:
-    """The options every benchmark table shares: data, datasets, seeds, epochs, where records and results go."""
+    """The options every benchmark table shares: data, datasets, seeds, epochs, where work and results go."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
     p.add_argument("--datasets", nargs="+", default=datasets, help=datasets_help)
     p.add_argument("--runs", type=int, default=10, help="seeds of each reported row")
     p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / work), help="per-seed records and soft targets")
+    p.add_argument("--work", default=str(HERE / "work" / work),
+                   help="what seeds need while they run: teachers, soft targets, checkpoints, student files")
     p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -389,9 +409,12 @@ def selection_parser(description: str, work: str, datasets_help: str) -> argpars
     """The options of the validation-selected tables (this one and settings_table.py)."""
     p = study_parser(description, work, datasets_help)
     p.add_argument("--select-runs", type=int, default=5, help="seeds each candidate setting runs for selection")
+    p.add_argument("--records", default=None,
+                   help="folder of finished seeds' records, one JSON per dataset, keyed by configuration (default: "
+                        "<results>/seeds; commit them: a seed found there is not run again)")
     p.add_argument("--workers", type=int, default=1,
                    help="seeds each configuration runs at once, in processes of their own (one per free core; "
-                        "a seed's numbers depend on its threads per process, recorded in --work)")
+                        "a seed's numbers depend on its threads per process, recorded with it)")
     return p
 
 

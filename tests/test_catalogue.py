@@ -12,6 +12,7 @@ the message it expects. Test names say the outcome:
 
 Count them by kind with ``pytest --collect-only -q tests/test_catalogue.py``.
 """
+import dataclasses
 import json
 import os
 import pickle
@@ -541,12 +542,23 @@ def test_recomputed_record_of_other_options_is_not_reused(finished_run):
     assert {r["config_key"] for r in second["per_seed"]} == {other.key()} != {cfg.key()}
 
 
+def test_seed_records_are_reused_by_a_run_over_other_seeds(finished_run, monkeypatch):
+    # A seed's record does not depend on which seeds ran with it: seeds 1-2 reuse seed 1 from the run of seeds 0-1.
+    cfg, first, out = finished_run
+    later = dataclasses.replace(cfg, seed=1, runs=2)
+    assert later.key() == cfg.key()
+    ran, real = [], pipeline.run_seed
+    monkeypatch.setattr(pipeline, "run_seed", lambda c, d, seed, *a, **k: ran.append(seed) or real(c, d, seed, *a, **k))
+    second = run_distillation(later, data=_graph(), out=out, progress=False)
+    assert ran == [2] and second["per_seed"][0] == first["per_seed"][1]
+
+
 def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeypatch):
     cfg, first, out = finished_run
     record = out / "runs" / "seed0.json"
     saved = json.loads(record.read_text())
     saved["threads"] = torch.get_num_threads() + 1
-    saved["record_hash"] = pipeline._record_hash(saved)
+    saved["record_hash"] = pipeline.record_hash(saved)
     record.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="seed0.json ran with .* threads, this process has"):
         run_distillation(cfg, data=_graph(), out=out, progress=False)

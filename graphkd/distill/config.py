@@ -243,8 +243,10 @@ class DistillConfig:
         return derived
 
     def key(self) -> str:
-        """Hash of everything that changes a run's outcome (not ``runs``): names cached results."""
-        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root"}, **self._recipe_defaults())
+        """Hash of everything that changes a run's outcome: names cached results. Not ``runs`` or ``seed``: a seed's
+        record is the same whichever seeds ran with it (keyed at seed 0, so earlier keys stay valid)."""
+        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root", "seed"}, seed=0,
+                          **self._recipe_defaults())
 
     def teacher_key(self) -> str:
         """Hash of what changes the teacher's soft targets: students with equal keys share teachers."""

@@ -39,7 +39,8 @@ from graphkd.io import atomic_write_text, file_sha256, save_model, writable_fold
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
-__all__ = ["run_distillation", "run_seed", "summarize", "train_student", "with_positions"]
+__all__ = ["record_hash", "run_distillation", "run_seed", "summarize", "summarize_runs", "train_student",
+           "with_positions"]
 
 
 def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -202,7 +203,7 @@ def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     return data
 
 
-def _record_hash(record: dict) -> str:
+def record_hash(record: dict) -> str:
     """A hash of a per-seed record's content: the reported table is derived from untouched records only."""
     content = {k: v for k, v in record.items() if k != "record_hash"}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
@@ -224,7 +225,7 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
         warnings.warn(f"{record} was made with other options or another graph; running the seed again", stacklevel=3)
         return None
-    if saved.get("record_hash") != _record_hash(saved):
+    if saved.get("record_hash") != record_hash(saved):
         warnings.warn(f"{record} was edited after it was written (its hash differs); running the seed again",
                       stacklevel=3)
         return None
@@ -281,7 +282,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
                   "data_key": data_key, "threads": torch.get_num_threads(),
                   "dataset": getattr(seed_data, "dataset", cfg.dataset),
                   "split": getattr(seed_data, "split", cfg.split)}
-        result["record_hash"] = _record_hash(result)
+        result["record_hash"] = record_hash(result)
         if record is not None and _writes_files():
             atomic_write_text(record, json.dumps(result, indent=1))
     return result
@@ -352,7 +353,16 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     collect(range(cfg.seed, cfg.seed + cfg.runs), wait=False)
     collect(taken_elsewhere, wait=True)  # wait for the other process; run the seed here if it died first
     bar.close()
-    per_seed = [per_seed[seed] for seed in sorted(per_seed)]
+    summary = summarize_runs(cfg, [per_seed[seed] for seed in sorted(per_seed)])
+    if out is not None and _writes_files():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def summarize_runs(cfg: DistillConfig, per_seed: list[dict]) -> dict:
+    """The summary of ``cfg``'s seed records (as :func:`run_distillation` returns and writes it): each role's
+    mean and standard deviation of validation and test accuracy, with the records under ``per_seed``."""
     summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
                "setting": cfg.setting, "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
     roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
@@ -366,7 +376,4 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
                 mean, std = summarize([r[role][f"{part}_test_acc"] for r in per_seed])
                 summary[role].update({f"{part}_test_acc_mean": mean, f"{part}_test_acc_std": std})
     summary["per_seed"] = per_seed
-    if out is not None and _writes_files():
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     return summary

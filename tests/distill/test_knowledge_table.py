@@ -78,6 +78,34 @@ def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
     table.main(args)
 
 
+def test_finished_seeds_are_kept_and_resume_without_the_work_folder(table, data_root, tmp_path, monkeypatch):
+    import shutil
+
+    args = table.selection_parser("", "knowledge", "").parse_args(
+        ["--root", str(data_root), "--epochs", "2", "--work", str(tmp_path / "work"), "--results",
+         str(tmp_path / "results"), "--quiet"])
+    first = table.Runner(args, "Cora", "gcn").run({}, runs=2)
+    kept = json.loads((tmp_path / "results" / "seeds" / "Cora.json").read_text())
+    assert [sorted(seeds) for seeds in kept.values()] == [["0", "1"]]
+    shutil.rmtree(tmp_path / "work")  # a fresh checkout: no teachers, checkpoints or student files
+    ran, real = [], table.run_distillation
+    monkeypatch.setattr(table, "run_distillation", lambda cfg, **k: ran.append((cfg.seed, cfg.runs)) or real(cfg, **k))
+    again = table.Runner(args, "Cora", "gcn").run({}, runs=3)
+    assert ran == [(2, 1)]  # seeds 0 and 1 were read back, seed 2 alone ran
+    assert again["per_seed"][:2] == first["per_seed"] and [r["seed"] for r in again["per_seed"]] == [0, 1, 2]
+    assert again["runs"] == 3 and again["student"]["val_acc_mean"] == pytest.approx(
+        sum(r["student"]["val_acc"] for r in again["per_seed"]) / 3)
+    # A record edited after it was written is run again; another configuration's records are not used.
+    records = tmp_path / "results" / "seeds" / "Cora.json"
+    edited = json.loads(records.read_text())
+    next(iter(edited.values()))["1"]["student"]["test_acc"] = 1.0
+    records.write_text(json.dumps(edited))
+    ran.clear()
+    table.Runner(args, "Cora", "gcn").run({}, runs=3)
+    table.Runner(args, "Cora", "gcn").run({"temperature": 2.0}, runs=1)
+    assert ran == [(1, 1), (0, 1)]
+
+
 def test_deep_recipe_is_chosen_on_the_teachers_validation_accuracy(table, tmp_path, monkeypatch):
     # Layer norm makes the better teacher on validation; without a norm the student validates (and tests) better.
     def run(runner, overrides, runs):
