@@ -35,6 +35,7 @@ from pathlib import Path
 from seed_records import SeedRecords
 
 from graphkd.distill import DistillConfig, run_distillation, summarize_runs
+from graphkd.distill.pipeline import seed_data_key
 from graphkd.distill.teachers import TEACHER_NAMES
 from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
@@ -127,17 +128,27 @@ class Runner:
         self.args, self.dataset, self.teacher = args, dataset, teacher
         self.work = Path(args.work) / dataset
         self.records = SeedRecords(Path(args.records or Path(args.results) / "seeds") / f"{dataset}.json")
+        self.data_keys = {}
 
     def config(self, overrides: dict, runs: int) -> DistillConfig:
         settings = {"teacher": self.teacher, **RECIPES.get(self.dataset, {}), **overrides}
         return DistillConfig(dataset=self.dataset, split="random", root=self.args.root, runs=runs,
                              epochs=self.args.epochs, **settings)
 
+    def data_key(self, cfg: DistillConfig, seed: int) -> str:
+        """The fingerprint of seed ``seed``'s graph and split, computed once per split (loading Physics takes
+        seconds, and every configuration of a dataset shares its splits)."""
+        split = (seed, cfg.split, cfg.labels_per_class)
+        if split not in self.data_keys:
+            self.data_keys[split] = seed_data_key(cfg, seed)
+        return self.data_keys[split]
+
     def run(self, overrides: dict, runs: int) -> dict:
         """``runs`` seeds of ``overrides``: those kept in the seed records are read back, the others run (up to
         ``--workers`` consecutive seeds at once) and are kept there as they finish."""
         cfg = self.config(overrides, runs)
-        per_seed = {seed: record for seed in range(runs) if (record := self.records.get(cfg, seed)) is not None}
+        per_seed = {seed: record for seed in range(runs)
+                    if (record := self.records.get(cfg, seed, self.data_key(cfg, seed))) is not None}
         missing = [seed for seed in range(runs) if seed not in per_seed]
         while missing:
             count = 1

@@ -8,10 +8,11 @@ costs about an hour of one core, so losing them with the work folder cost whole 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from graphkd.distill import DistillConfig
-from graphkd.distill.pipeline import record_hash
+from graphkd.distill.pipeline import record_mismatch
 from graphkd.io import update_json
 
 __all__ = ["SeedRecords"]
@@ -24,12 +25,17 @@ class SeedRecords:
         self.path = Path(path)
         self._records = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
-    def get(self, cfg: DistillConfig, seed: int) -> dict | None:
-        """``seed``'s record for ``cfg`` if one is kept and untouched (its content hash holds), else ``None``."""
+    def get(self, cfg: DistillConfig, seed: int, data_key: str) -> dict | None:
+        """``seed``'s record for ``cfg`` if one is kept, made on the graph ``data_key`` (see
+        :func:`graphkd.distill.pipeline.seed_data_key`) and untouched since; else ``None``."""
         record = self._records.get(cfg.key(), {}).get(str(seed))
-        if record is None or record.get("seed") != seed or record.get("config_key") != cfg.key():
+        if record is None:
             return None
-        return record if record.get("record_hash") == record_hash(record) else None
+        if (mismatch := record_mismatch(record, cfg, seed, data_key)) is not None:
+            warnings.warn(f"the kept record of seed {seed} in {self.path} {mismatch}; running the seed again",
+                          stacklevel=2)
+            return None
+        return record
 
     def add(self, cfg: DistillConfig, record: dict) -> None:
         """Keep ``record``, a finished seed of ``cfg``, merged into the file (other processes may add to it)."""

@@ -39,8 +39,8 @@ from graphkd.io import atomic_write_text, file_sha256, save_model, writable_fold
 from graphkd.models import build_model, count_parameters
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
 
-__all__ = ["record_hash", "run_distillation", "run_seed", "summarize", "summarize_runs", "train_student",
-           "with_positions"]
+__all__ = ["record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key", "summarize",
+           "summarize_runs", "train_student", "with_positions"]
 
 
 def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -209,9 +209,26 @@ def record_hash(record: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def seed_data_key(cfg: DistillConfig, seed: int, data: Data | None = None) -> str:
+    """The fingerprint of the graph and split that seed ``seed`` of ``cfg`` runs on: its record's ``data_key``."""
+    return graph_fingerprint(_seed_data(cfg, data, seed))
+
+
+def record_mismatch(saved, cfg: DistillConfig, seed: int, data_key: str) -> str | None:
+    """Why ``saved`` cannot stand for seed ``seed`` of ``cfg`` on the graph ``data_key`` (a phrase), or ``None``
+    when it can: a record of other options or data is recomputed, never mixed in."""
+    if not isinstance(saved, dict) or saved.get("seed") != seed:  # not a record, or another seed's copied here
+        return f"is not the record of seed {seed}"
+    if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
+        return "was made with other options or another graph"
+    if saved.get("record_hash") != record_hash(saved):
+        return "was edited after it was written (its hash differs)"
+    return None
+
+
 def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int) -> dict | None:
-    """The seed's finished record if it was made with these options on this very graph, else ``None``
-    (a record of other options or data is recomputed, never mixed in; an unreadable one too)."""
+    """The seed's finished record if it was made with these options on this very graph and its student file
+    is the one it names, else ``None`` (an unreadable record too)."""
     if record is None or not record.is_file():
         return None
     try:
@@ -219,15 +236,8 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         warnings.warn(f"{record} is unreadable ({exc}); running the seed again", stacklevel=3)
         return None
-    if not isinstance(saved, dict) or saved.get("seed") != seed:  # not a record, or another seed's copied here
-        warnings.warn(f"{record} is not the record of seed {seed}; running the seed again", stacklevel=3)
-        return None
-    if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
-        warnings.warn(f"{record} was made with other options or another graph; running the seed again", stacklevel=3)
-        return None
-    if saved.get("record_hash") != record_hash(saved):
-        warnings.warn(f"{record} was edited after it was written (its hash differs); running the seed again",
-                      stacklevel=3)
+    if (mismatch := record_mismatch(saved, cfg, seed, data_key)) is not None:
+        warnings.warn(f"{record} {mismatch}; running the seed again", stacklevel=3)
         return None
     student_file = record.parent.parent / f"student_seed{seed}.pt"
     if saved.get("student_file_sha256") != file_sha256(student_file):
@@ -272,7 +282,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
     run (:func:`run_seed`) and written there."""
     record = out / "runs" / f"seed{seed}.json" if out is not None else None
     seed_data = _seed_data(cfg, data, seed)
-    data_key = graph_fingerprint(seed_data)
+    data_key = graph_fingerprint(seed_data)  # seed_data_key's, without loading the graph twice
     result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
     if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
         now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]

@@ -4,6 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from graphkd.distill.pipeline import record_hash
+
 
 @pytest.fixture
 def table(benchmark_script):
@@ -95,15 +97,23 @@ def test_finished_seeds_are_kept_and_resume_without_the_work_folder(table, data_
     assert again["per_seed"][:2] == first["per_seed"] and [r["seed"] for r in again["per_seed"]] == [0, 1, 2]
     assert again["runs"] == 3 and again["student"]["val_acc_mean"] == pytest.approx(
         sum(r["student"]["val_acc"] for r in again["per_seed"]) / 3)
-    # A record edited after it was written is run again; another configuration's records are not used.
+    # A record edited after it was written is run again, and so is one made on another graph (its hash made
+    # to hold, as if the data file had changed under the same name); another configuration's records are not used.
     records = tmp_path / "results" / "seeds" / "Cora.json"
     edited = json.loads(records.read_text())
-    next(iter(edited.values()))["1"]["student"]["test_acc"] = 1.0
+    seeds = next(iter(edited.values()))
+    seeds["1"]["student"]["test_acc"] = 1.0
+    seeds["0"]["data_key"] = "0" * 16
+    seeds["0"]["record_hash"] = record_hash(seeds["0"])
     records.write_text(json.dumps(edited))
     ran.clear()
-    table.Runner(args, "Cora", "gcn").run({}, runs=3)
+    with pytest.warns(UserWarning) as caught:
+        table.Runner(args, "Cora", "gcn").run({}, runs=3)
+    messages = [str(w.message) for w in caught]
+    assert any("record of seed 0" in m and "another graph" in m for m in messages)
+    assert any("record of seed 1" in m and "edited" in m for m in messages)
     table.Runner(args, "Cora", "gcn").run({"temperature": 2.0}, runs=1)
-    assert ran == [(1, 1), (0, 1)]
+    assert ran == [(0, 1), (1, 1), (0, 1)]
 
 
 def test_deep_recipe_is_chosen_on_the_teachers_validation_accuracy(table, tmp_path, monkeypatch):
