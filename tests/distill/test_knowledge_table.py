@@ -51,14 +51,19 @@ def test_combination_is_greedy_on_validation(table):
     runner = FakeRunner({key(h=1): (0.83, 0.5), key(h=1, s=1): (0.81, 0.9)})
     assert table.combine(runner, rows, base_val=0.80)["settings"] == {"h": 1}
     # KD's tuned T joins like any other row once it beats KD at defaults.
-    runner = FakeRunner({key(h=1, s=1): (0.84, 0.6), key(h=1, s=1, t=2): (0.85, 0.6)})
+    runner = FakeRunner({key(h=1): (0.83, 0.5), key(h=1, s=1): (0.84, 0.6), key(h=1, s=1, t=2): (0.85, 0.6)})
     combined = table.combine(runner, rows, base_val=0.795)
     assert combined["settings"] == {"h": 1, "s": 1, "t": 2}
     assert [t["settings"] for t in combined["tried"]] == [{"h": 1, "s": 1}, {"h": 1, "s": 1, "t": 2}]
     # Nothing beats KD at defaults: the combination is the KD row.
     runner = FakeRunner({key(t=2): (0.80, 0.7)})
     combined = table.combine(runner, rows, base_val=0.9)
-    assert combined["settings"] == {"t": 2} and combined["tried"] == [] and runner.runs == [(key(t=2), 10)]
+    assert combined["settings"] == {"t": 2} and combined["tried"] == []
+    assert runner.runs == [(key(t=2), 5), (key(t=2), 10)]
+    # The starting row's bar is measured as its candidates are, not taken from the row: here its seeds, run
+    # again on other teachers, validate at 0.81, and the similarity term that validates at 0.82 joins it.
+    runner = FakeRunner({key(h=1): (0.81, 0.5), key(h=1, s=1): (0.82, 0.6)})
+    assert table.combine(runner, rows, base_val=0.80)["settings"] == {"h": 1, "s": 1}
 
 
 def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
