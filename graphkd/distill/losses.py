@@ -9,6 +9,7 @@ nodes, not over nodes x classes.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -29,6 +30,9 @@ def soft_target_loss(student_logits: Tensor, soft_targets: Tensor, temperature: 
     if student_logits.shape != soft_targets.shape:
         raise GraphkdError(f"student logits {tuple(student_logits.shape)} and soft targets "
                            f"{tuple(soft_targets.shape)} differ in shape (class-count mismatch?)")
+    if soft_targets.numel() and (soft_targets.min() < 0 or (soft_targets.sum(-1) - 1).abs().max() > 1e-3):
+        raise GraphkdError("soft targets must be probabilities (non-negative, rows summing to 1); for teacher "
+                           "logits pass tempered_softmax(teacher_logits, temperature)")
     log_q = F.log_softmax(student_logits / temperature, dim=-1)
     return temperature**2 * F.kl_div(log_q, soft_targets, reduction="batchmean")
 
@@ -44,6 +48,10 @@ def distillation_loss(student_logits: Tensor, soft_targets: Tensor, temperature:
     A term with no node in the batch contributes zero.
     """
     alpha = check_alpha(alpha)
+    for name, mask in (("transfer", transfer), ("labelled", labelled)):
+        if mask is not None and (mask.dtype != torch.bool or mask.shape != student_logits.shape[:1]):
+            raise GraphkdError(f"{name} must be a bool mask of shape [{student_logits.size(0)}] (one entry per "
+                               f"row), got {mask.dtype} {tuple(mask.shape)}")
     loss = student_logits.sum() * 0.0
     if alpha < 1:
         rows = slice(None) if transfer is None else transfer

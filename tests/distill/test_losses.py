@@ -100,3 +100,25 @@ def test_class_count_mismatch():
 def test_alpha_needs_labels():
     with pytest.raises(ValueError, match="labels"):
         distillation_loss(torch.zeros(1, 2), torch.tensor([[0.5, 0.5]]), 1.0, 0.5)
+
+
+def test_teacher_logits_for_soft_targets_are_refused():
+    # The common slip: logits where probabilities belong. kl_div would return NaN (negative "targets") or,
+    # for non-negative logits, a finite wrong value.
+    for logits in (torch.tensor([[2.0, -1.0]]), torch.tensor([[2.0, 1.0]])):
+        with pytest.raises(ValueError, match="tempered_softmax"):
+            distillation_loss(torch.zeros(1, 2), logits, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("name", ["transfer", "labelled"])
+def test_masks_must_be_bool_rows(name):
+    # An integer mask would index rows 1, 0, 1, 0 instead of selecting rows 0 and 2.
+    masks = {"transfer": None, "labelled": torch.tensor([True, False, True, False]),
+             name: torch.tensor([1, 0, 1, 0])}
+    with pytest.raises(ValueError, match=f"{name} must be a bool mask of shape \\[4\\]"):
+        distillation_loss(torch.zeros(4, 2), torch.full((4, 2), 0.5), 1.0, 0.5, torch.zeros(4, dtype=torch.long),
+                          **masks)
+    masks[name] = torch.tensor([True, False])
+    with pytest.raises(ValueError, match=f"{name} must be a bool mask"):
+        distillation_loss(torch.zeros(4, 2), torch.full((4, 2), 0.5), 1.0, 0.5, torch.zeros(4, dtype=torch.long),
+                          **masks)
