@@ -227,6 +227,10 @@ def test_error_cli_export_onto_a_file(tmp_path, capsys):
     ({"student_weight_decay": float("nan")}, "student_weight_decay must be a number"),
     ({"teacher": torch.zeros(6, 2), "split": "random"}, "a given teacher was trained on one split"),
     ({"teacher": torch.zeros(6, 2), "teacher_consistency": 1.0}, "teacher_consistency set how graphkd trains"),
+    ({"teacher": torch.zeros(6, 2), "teacher_hidden": 64, "heads": 4}, "teacher_hidden, heads set how graphkd "
+                                                                         "trains a teacher"),
+    ({"teacher": torch.zeros(6, 2), "weight_decay": 0.0}, "weight_decay set how graphkd trains a teacher"),
+    ({"teacher_norm": "batchnorm"}, "unknown teacher norm 'batchnorm'; valid: batch_norm, layer_norm, none"),
     ({"teacher": "gat+sage", "teacher_hops": 3}, "teacher_hops is for the appnp and grand teachers; gat\\+sage has"),
     ({"teacher": "grand", "teacher_samples": 2.5}, "teacher_samples must be an integer"),
     ({"teacher": "grand", "teacher_node_dropout": float("nan")}, "teacher_node_dropout must be a number"),
@@ -234,6 +238,12 @@ def test_error_cli_export_onto_a_file(tmp_path, capsys):
 def test_error_api_config(options, message):
     with pytest.raises(GraphkdError, match=message):
         DistillConfig(**options)
+
+
+def test_choices_are_stored_as_spelled_in_the_valid_list():
+    # later code compares them exactly: "Labelled" once passed the check, then failed after a teacher trained
+    cfg = DistillConfig(transfer="Labelled", teacher_norm="Layer_Norm", student="MLP")
+    assert (cfg.transfer, cfg.teacher_norm, cfg.student) == ("labelled", "layer_norm", "mlp")
 
 
 # ---- Python API: the user's graph, checked at every entry point before any training ------------------------

@@ -37,11 +37,11 @@ def born_again(cfg: DistillConfig, data: Data, rounds: int, kind: str, seed: int
                            "similarity and LSP weights at 0, positions at 0 and the setting transductive")
     check_graph(data)
     targets = teacher_soft_targets(cfg, data, seed, progress)
-    records = [{"round": 0, "model": cfg.teacher_id, "val_acc": targets.meta["teacher_val_acc"],
-                "test_acc": targets.meta["teacher_test_acc"]}]
+    records = [{"round": 0, "model": cfg.teacher_id, "val_acc": targets.meta.get("teacher_val_acc"),
+                "test_acc": targets.meta.get("teacher_test_acc")}]
     for round_ in tqdm(range(1, rounds + 1), desc=f"born-again {kind}", disable=not progress):
         model = train_student(cfg, data, targets, seed * 1000 + round_, kind)
         targets = capture(model, data, transfer=cfg.transfer)  # this round's logits teach the next
-        records.append({"round": round_, "model": kind, "val_acc": targets.meta["teacher_val_acc"],
-                        "test_acc": targets.meta["teacher_test_acc"]})
+        records.append({"round": round_, "model": kind, "val_acc": targets.meta.get("teacher_val_acc"),
+                        "test_acc": targets.meta.get("teacher_test_acc")})
     return records

@@ -113,7 +113,9 @@ class DistillConfig:
         self.student = check_choice("student", self.student, STUDENTS)
         self.temperature = check_temperature(self.temperature)
         self.alpha = check_alpha(self.alpha)
-        check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
+        self.transfer = check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
+        if self.teacher_norm is not None:
+            self.teacher_norm = check_choice("teacher norm", self.teacher_norm, ("batch_norm", "layer_norm", "none"))
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         self.setting = check_choice("setting", self.setting, SETTINGS)
@@ -189,8 +191,8 @@ class DistillConfig:
 
     def _check_teacher_recipe(self) -> None:
         """Teacher settings only where a teacher trained here has what they set: never silently ignored."""
-        recipe = {name: getattr(self, name) for name in ("teacher_hops", "teacher_node_dropout", "teacher_consistency",
-                                                         "teacher_samples") if getattr(self, name) is not None}
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        recipe = {name: getattr(self, name) for name in TEACHER_RECIPE_FIELDS if getattr(self, name) != defaults[name]}
         if recipe and self.given_teacher():
             raise GraphkdError(f"{', '.join(recipe)} set how graphkd trains a teacher; a given teacher has trained "
                                "already: leave them out")
@@ -269,6 +271,10 @@ TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidd
                   "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
                   "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
                   "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class")
+# How graphkd trains a teacher: refused with a given teacher, which has trained already.
+TEACHER_RECIPE_FIELDS = ("teacher_layers", "teacher_hidden", "teacher_dropout", "teacher_norm", "teacher_hops",
+                         "teacher_node_dropout", "teacher_consistency", "teacher_samples", "heads", "ensemble",
+                         "weight_decay")
 # What a teacher's soft targets depend on beyond its training: which nodes they cover, and their refinement.
 TRAINING_FIELDS = tuple(name for name in TEACHER_FIELDS
                         if name not in ("transfer", "refine", "cs_correction_alpha", "cs_smoothing_alpha"))

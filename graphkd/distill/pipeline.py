@@ -94,7 +94,10 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     train_cfg = TrainConfig(cfg.epochs, cfg.lr, cfg.student_weight_decay, cfg.patience, cfg.batch_size,
                             min_epochs=min(2 * cfg.patience, cfg.epochs))
     desc = f"{kind} {'labels-only' if targets is None else 'student'}"
-    checkpoint = _checkpoint(checkpoints, f"seed{seed}-{'baseline' if targets is None else 'student'}")
+    # A student resumes only against the soft targets it began with: a module teacher's code can change while
+    # its weights, and so the run's key, do not.
+    name = "baseline" if targets is None else f"student-{targets.meta['content_hash']}"
+    checkpoint = _checkpoint(checkpoints, f"seed{seed}-{name}")
     if targets is None:
         nodes, objective = data.train_mask.nonzero().view(-1), None
 

@@ -9,6 +9,7 @@ validation or test nodes).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -33,6 +34,9 @@ def correct_and_smooth(probs: Tensor, data: Data, correction_alpha: float = 0.8,
     cs = CorrectAndSmooth(num_correction_layers=num_layers, correction_alpha=correction_alpha,
                           num_smoothing_layers=num_layers, smoothing_alpha=smoothing_alpha, autoscale=True)
     mask = data.train_mask
-    refined = cs.correct(probs, data.y[mask], mask, data.edge_index)
+    train_error = F.one_hot(data.y[mask], probs.size(1)).to(probs.dtype) - probs[mask]
+    # No error to spread (a teacher exactly right on every training node): nothing to correct, and PyG's
+    # autoscale would divide 0 by 0.
+    refined = cs.correct(probs, data.y[mask], mask, data.edge_index) if train_error.any() else probs
     refined = cs.smooth(refined, data.y[mask], mask, data.edge_index).clamp_min(0)
     return refined / refined.sum(dim=-1, keepdim=True).clamp_min(1e-12)

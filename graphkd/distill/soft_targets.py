@@ -21,8 +21,16 @@ TRANSFER_SETS = ("all", "labelled", "unlabelled")
 
 
 def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
-    """Node indices of the transfer set: ``all``, ``labelled`` (train), ``unlabelled`` or given indices."""
+    """Node indices of the transfer set: ``all``, ``labelled`` (train), ``unlabelled``, given node indices,
+    or a bool mask over the nodes."""
     if isinstance(transfer, Tensor):
+        if transfer.dtype == torch.bool:
+            if transfer.shape != (data.num_nodes,):
+                raise GraphkdError(f"a transfer mask must be bool of shape [{data.num_nodes}], got "
+                                   f"{tuple(transfer.shape)}")
+            transfer = transfer.nonzero()
+        elif transfer.is_floating_point() or transfer.is_complex():
+            raise GraphkdError(f"transfer node indices must be integers (or a bool mask), got {transfer.dtype}")
         index = transfer.long().view(-1)
         if index.numel() == 0 or index.min() < 0 or index.max() >= data.num_nodes:
             raise GraphkdError(f"transfer node indices must be non-empty and lie in [0, {data.num_nodes})")

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.data.load import check_graph
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import load_tensors, update_hash
@@ -93,8 +94,10 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
 
     modules = _check_layers(model, layers)
     outputs: dict[str, Tensor] = {}
-    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-             for name in layers]
+    def keep(name, out):  # a copy: the forward may go on to change its tensor in place (``h.relu_()``)
+        outputs[name] = out.clone() if isinstance(out, Tensor) else out
+
+    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: keep(name, out)) for name in layers]
     modes = {module: module.training for module in model.modules()}
     model.eval()
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
@@ -162,8 +165,9 @@ def check_teacher_layer(cfg, data: Data) -> None:
 def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = (),
             transfer: str | Tensor = "all") -> SoftTargets:
     """Soft targets of a trained module, to keep or pass around: its logits and the named layers' outputs
-    on the transfer set, scored on the validation and test nodes."""
-    logits, hidden = teacher_outputs(model, data, layers)
+    on the transfer set, scored on the validation and test nodes. ``layers``: one name or several."""
+    check_graph(data)
+    logits, hidden = teacher_outputs(model, data, [layers] if isinstance(layers, str) else layers)
     return SoftTargets.from_logits([logits], data, transfer, hidden=hidden, **teacher_scores(logits, data),
                                    params=sum(p.numel() for p in model.parameters()))
 
@@ -385,7 +389,7 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
             raise GraphkdError("refinement needs the teacher's full-graph outputs; given soft targets cannot be "
                                "refined")
         teacher.check_compatible(data)
-        if teacher.meta.get("transfer") != cfg.transfer:
+        if teacher.meta.get("transfer") not in (cfg.transfer, "indices"):  # given node ids travel with the targets
             raise GraphkdError(f"these soft targets cover the {teacher.meta.get('transfer')!r} transfer set and the "
                                f"configuration asks for {cfg.transfer!r}: set transfer to match")
         return teacher

@@ -6,7 +6,7 @@ import torch
 
 from graphkd import GraphkdError, load_dataset
 from graphkd.data import prepare_data
-from graphkd.distill import DistillConfig, born_again
+from graphkd.distill import DistillConfig, SoftTargets, born_again
 from graphkd.distill.teachers import teacher_outputs
 
 FAST = {"teacher": "gcn", "epochs": 5, "patience": 5}
@@ -29,6 +29,14 @@ def test_each_round_learns_from_the_round_before(tiny_graph, monkeypatch):
     for (_, made, _), (taught_by, _, _) in zip(seen, seen[1:], strict=False):
         assert torch.equal(taught_by, made)  # all nodes are the transfer set: row i is node i
     assert [s for _, _, s in seen] == [2001, 2002, 2003]  # a fresh initialisation per round
+
+
+def test_hand_made_soft_targets_start_the_rounds_unscored(tiny_graph):
+    data = prepare_data(tiny_graph)
+    targets = SoftTargets.from_logits([torch.randn(6, 2, generator=torch.Generator().manual_seed(0))], data)
+    records = born_again(DistillConfig(**{**FAST, "teacher": targets}), data, rounds=1, kind="mlp")
+    assert records[0]["val_acc"] is None and records[0]["test_acc"] is None  # nobody scored them
+    assert records[1]["val_acc"] is not None
 
 
 @pytest.mark.parametrize("options, rounds, kind, message", [

@@ -23,6 +23,12 @@ def test_transfer_indices_and_errors(tiny_graph):
         transfer_nodes(tiny_graph, "everything")
     with pytest.raises(ValueError, match=r"\[0, 6\)"):
         transfer_nodes(tiny_graph, torch.tensor([6]))
+    # a bool mask selects its nodes (its 0/1 values are no node ids)
+    assert transfer_nodes(tiny_graph, tiny_graph.val_mask).tolist() == [1, 4]
+    with pytest.raises(ValueError, match=r"transfer mask must be bool of shape \[6\]"):
+        transfer_nodes(tiny_graph, torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="must be integers"):
+        transfer_nodes(tiny_graph, torch.tensor([1.0, 4.0]))
 
 
 def test_ensemble_averages_tempered_distributions(tiny_graph):

@@ -11,6 +11,7 @@ from torch_geometric.nn.models import GCN as PyGGCN
 from graphkd import MissingFileError
 from graphkd.data import csbm, random_split
 from graphkd.distill import DistillConfig, SoftTargets, run_distillation
+from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.teachers import (
     capture,
     default_hidden_layer,
@@ -223,6 +224,14 @@ def test_correct_and_smooth_refines_soft_targets(graph):
     assert (refined.probs()[train].argmax(-1) == graph.y[train]).all()
 
 
+def test_correct_and_smooth_of_a_teacher_right_on_every_training_node(tiny_graph):
+    # no training error to spread: PyG's autoscale alone would divide 0 by 0 and return NaN everywhere
+    probs = torch.tensor([[1.0, 0.0], [0.7, 0.3], [0.6, 0.4], [0.4, 0.6], [0.2, 0.8], [0.0, 1.0]])
+    refined = correct_and_smooth(probs, tiny_graph)
+    assert torch.isfinite(refined).all() and torch.allclose(refined.sum(-1), torch.ones(6))
+    assert refined.argmax(-1).tolist() == [0, 0, 0, 1, 1, 1]
+
+
 def test_distill_your_own_teacher_example_runs(data_root, tmp_path):
     # The README's example: a PyG GCN trained in plain user code on Cora, distilled into an MLP that
     # ends within a point of it.
@@ -299,6 +308,25 @@ def test_a_module_whose_code_changed_is_run_again(graph, trained_pyg_gcn, tmp_pa
     assert trained_pyg_gcn.training is False  # left in the mode it came in
 
 
+def test_a_student_resumes_only_against_its_own_soft_targets(graph, trained_pyg_gcn, tmp_path, monkeypatch):
+    # Same weights, so the same run key: an interrupted student of one must not resume under the other.
+    import graphkd.distill.pipeline
+
+    student_checkpoints, real = [], graphkd.distill.pipeline.train_minibatch
+
+    def recording(model, data, nodes, loss, config, desc, progress, checkpoint, **kwargs):
+        if "student" in desc:
+            student_checkpoints.append(checkpoint)
+        return real(model, data, nodes, loss, config, desc, progress, checkpoint, **kwargs)
+
+    monkeypatch.setattr(graphkd.distill.pipeline, "train_minibatch", recording)
+    for flip in (False, True):
+        run_distillation(DistillConfig(teacher=Flipped(trained_pyg_gcn, flip), runs=1, **FAST), data=graph,
+                         out=tmp_path, progress=False)
+    assert student_checkpoints[0].parent == student_checkpoints[1].parent
+    assert student_checkpoints[0] != student_checkpoints[1]
+
+
 class ReturnsTuple(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -340,6 +368,32 @@ def test_given_soft_targets_must_match_the_transfer_set(graph, trained_pyg_gcn):
     with pytest.raises(ValueError, match="cover the 'labelled' transfer set and the configuration asks for 'all'"):
         teacher_soft_targets(DistillConfig(teacher=targets, **FAST), graph, seed=0)
     assert teacher_soft_targets(DistillConfig(teacher=targets, transfer="labelled", **FAST), graph, seed=0) is targets
+
+
+def test_soft_targets_on_chosen_nodes_teach_under_any_transfer_setting(graph, trained_pyg_gcn):
+    chosen = torch.arange(0, 600, 3)
+    targets = capture(trained_pyg_gcn, graph, transfer=chosen)
+    assert targets.meta["transfer"] == "indices" and torch.equal(targets.node_index, chosen)
+    assert teacher_soft_targets(DistillConfig(teacher=targets, **FAST), graph, seed=0) is targets
+
+
+def test_capture_copies_representations_and_checks_the_graph(graph):
+    class ReluInPlace(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin1, self.lin2 = torch.nn.Linear(16, 8), torch.nn.Linear(8, 5)
+
+        def forward(self, x, edge_index):
+            return self.lin2(self.lin1(x).relu_())  # changes lin1's output after its hook saw it
+
+    model = ReluInPlace()
+    targets = capture(model, graph, "lin1")  # one layer by its name
+    with torch.no_grad():
+        assert torch.allclose(targets.hidden["lin1"], model.lin1(graph.x)) and targets.hidden["lin1"].min() < 0
+    unmasked = graph.clone()
+    del unmasked.val_mask
+    with pytest.raises(ValueError, match="val_mask is missing"):
+        capture(model, unmasked)
 
 
 def test_hand_made_soft_targets_teach_though_their_teacher_is_unknown(graph, trained_pyg_gcn):
