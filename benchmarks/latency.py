@@ -6,13 +6,9 @@ heavy-job lock and with few nodes (a full 3-hop fetch there takes about a minute
 the full fetch: ``flock /tmp/graphkd-heavy.lock python benchmarks/latency.py --datasets products-scale
 --nodes 50 --no-full``.
 """
-import argparse
 import sys
 
-from graphkd.serve.latency_bench import add_parser
+from graphkd.cli import main
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="benchmarks/latency.py")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["latency", *sys.argv[1:]])
-    sys.exit(args.func(args))
+if __name__ == "__main__":  # through the CLI's main: bad input ends in one line, not a traceback
+    sys.exit(main(["bench", "latency", *sys.argv[1:]]))

@@ -14,8 +14,9 @@ whole-graph pass on model inputs built once beforehand (their build time is repo
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -46,7 +47,8 @@ class LatencyConfig:
     warmup: int = 5
     batch_sizes: tuple[int, ...] = (1, 64, 1024, 4096)
     repeats: int = 3
-    threads: tuple[int, ...] = (1, 2)
+    # one and two threads where the machine has two cores (the parser builds a default config on any machine)
+    threads: tuple[int, ...] = field(default_factory=lambda: tuple(range(1, min(2, os.cpu_count() or 1) + 1)))
     epochs: int = 200
     large_epochs: int = 3
     large_student_epochs: int = 20
@@ -58,7 +60,6 @@ class LatencyConfig:
     def __post_init__(self):
         """Every option within what runs and means something: a width of 0 or 0 repeats would write a report."""
         import math
-        import os
 
         if not self.depths or min(self.depths) < 1 or max(self.depths) > 8:
             raise GraphkdError(f"depths must be between 1 and 8, got {self.depths}")

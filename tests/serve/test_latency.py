@@ -1,5 +1,6 @@
 import argparse
 import json
+import os
 
 import numpy as np
 import pytest
@@ -154,6 +155,29 @@ def test_config_rejects_bad_values():
         run(["Cora"], LatencyConfig(threads=(0,)))
     with pytest.raises(ValueError, match="positions"):
         LatencyConfig(positions=-1)
+
+
+def test_every_command_parses_on_a_one_core_machine(monkeypatch, capsys):
+    # the latency parser builds a default config, whose thread counts once asked for two cores
+    from graphkd.cli import main
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert LatencyConfig().threads == (1,)
+    with pytest.raises(SystemExit) as done:
+        main(["distill", "--help"])
+    assert done.value.code == 0 and "--teacher" in capsys.readouterr().out
+
+
+def test_latency_script_reports_bad_values_in_one_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "latency.py"
+    done = subprocess.run([sys.executable, str(script), "--threads", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    cores = os.cpu_count() or 1
+    assert done.stderr.strip().splitlines() == [f"graphkd bench: error: threads must lie in [1, {cores}], got (0,)"]
 
 
 def _recorder(log, key):
