@@ -27,7 +27,7 @@ def add_distill_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "distill", help="train a GNN teacher and distil it into a student",
         description="Train a GNN teacher, compute its soft targets on a transfer set, and distil them into "
-                    "a student; a labels-only MLP of the student's architecture is trained beside it. "
+                    "a student; a labels-only MLP of the student's width and depth is trained beside it. "
                     "Prints teacher / labels-only MLP / distilled student test accuracy (mean ± std over "
                     "runs) and writes student weights, soft targets and results.json to --out.",
         formatter_class=_HelpFormatter)
@@ -43,7 +43,8 @@ def add_distill_parser(subparsers) -> None:
     data.add_argument("--labels-per-class", type=int, default=d.labels_per_class,
                       help="with --split random: labelled training nodes per class (fewer labels; the soft "
                            "targets cover the unlabelled nodes too)")
-    data.add_argument("--root", default=None, help="data folder; default $GRAPHKD_DATA, else ~/.cache/graphkd")
+    data.add_argument("--root", default=None,
+                      help="data folder; default $GRAPHKD_DATA, else $XDG_CACHE_HOME/graphkd (~/.cache/graphkd)")
     data.add_argument("--setting", default=d.setting, choices=SETTINGS,
                       help="transductive (students scored on nodes they trained on), or inductive, production, "
                            "cold-start: --arrival-fraction of the test nodes is held out of all training with its "
@@ -118,7 +119,7 @@ def add_distill_parser(subparsers) -> None:
     s.add_argument("--batch-size", type=int, default=d.batch_size, help="MLP student mini-batch size (nodes)")
     k = p.add_argument_group("distillation")
     k.add_argument("--temperature", "-T", type=float, default=d.temperature,
-                   help="softmax temperature T of the soft targets (> 0); the soft term is scaled by T^2")
+                   help="softmax temperature T of the soft targets (0.05 to 100); the soft term is scaled by T^2")
     k.add_argument("--alpha", type=float, default=d.alpha,
                    help="weight of the hard-label cross-entropy in [0, 1]; 1 - alpha weighs the soft term")
     k.add_argument("--transfer", default=d.transfer, choices=["all", "labelled", "unlabelled"],
@@ -138,10 +139,10 @@ def add_distill_parser(subparsers) -> None:
     n.add_argument("--teacher-layer", default=None,
                    help="name of the teacher submodule whose output is distilled by --hint/--similarity/--lsp "
                         "(default: its last hidden layer: convs.<L-2> for gcn, gat and sage, lins.<L-2> for appnp, "
-                        "propagation for grand)")
+                        "propagation for grand; for an ensemble, its first member's)")
     n.add_argument("--hint", type=float, default=d.hint_weight, dest="hint_weight",
-                   help="FitNets hint: the student's last hidden layer, through a learned projector, matches the "
-                        "teacher's representation")
+                   help="FitNets hint: the student's last hidden layer (a 1-layer student's logits), through a "
+                        "learned projector, matches the teacher's representation")
     n.add_argument("--hint-metric", default=d.hint_metric, choices=["mse", "cosine"], help="distance of the hint")
     n.add_argument("--similarity", type=float, default=d.similarity_weight, dest="similarity_weight",
                    help="NOSMOG representation similarity: in-batch cosine-similarity matrices of student and "

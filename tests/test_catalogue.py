@@ -231,6 +231,11 @@ def test_error_cli_export_onto_a_file(tmp_path, capsys):
                                                                          "trains a teacher"),
     ({"teacher": torch.zeros(6, 2), "weight_decay": 0.0}, "weight_decay set how graphkd trains a teacher"),
     ({"teacher_norm": "batchnorm"}, "unknown teacher norm 'batchnorm'; valid: batch_norm, layer_norm, none"),
+    ({"teacher": "gcn", "heads": 4}, "heads is read by the GAT teachers"),
+    ({"hint_metric": "cosine"}, "hint_metric is read by the hint term; give hint_weight"),
+    ({"adversarial_epsilon": 0.1}, "adversarial_epsilon is read by adversarial augmentation"),
+    ({"cs_correction_alpha": 0.3}, "cs_correction_alpha is read by Correct and Smooth; set refine='cs'"),
+    ({"arrival_fraction": 0.5}, "arrival_fraction is read by the inductive, production and cold-start settings"),
     ({"teacher": "gat+sage", "teacher_hops": 3}, "teacher_hops is for the appnp and grand teachers; gat\\+sage has"),
     ({"teacher": "grand", "teacher_samples": 2.5}, "teacher_samples must be an integer"),
     ({"teacher": "grand", "teacher_node_dropout": float("nan")}, "teacher_node_dropout must be a number"),
@@ -438,8 +443,10 @@ def test_refused_teacher_outputs_npz_with_pickled_objects(in_tmp):
 
 
 def test_error_soft_targets_without_the_named_representation(made_targets):
-    with pytest.raises(GraphkdError, match="hold no teacher representation 'convs.7'"):
-        made_targets[1].hidden_layer("convs.7")
+    targets = made_targets[1]
+    one = SoftTargets(targets.logits, targets.node_index, targets.meta, hidden={"convs.0": torch.zeros(6, 2)})
+    with pytest.raises(GraphkdError, match=r"hold no teacher representation 'convs.7' \(stored: convs.0\)"):
+        one.hidden_layer("convs.7")
 
 
 def test_recomputed_soft_targets_renamed_to_another_seed(tmp_path):
@@ -984,13 +991,19 @@ def test_accepted_numpy_logits_as_the_teacher_equal_tensor_logits():
         DistillConfig(teacher=np.array([object()]))
 
 
-@pytest.mark.parametrize("stored", [{}, {"a": torch.zeros(6, 2), "b": torch.zeros(6, 2)}])
-def test_error_soft_targets_with_no_single_representation(made_targets, stored):
+@pytest.mark.parametrize("stored, message", [
+    ({}, r"hold no teacher representation, which .* capture one with the logits"),
+    ({"a": torch.zeros(6, 2), "b": torch.zeros(6, 2)}, r"several teacher representations \(stored: a, b\); name one "
+                                                       "with teacher_layer"),
+])
+def test_error_soft_targets_with_no_single_representation(made_targets, stored, message):
     targets = made_targets[1]
     several = SoftTargets(targets.logits, targets.node_index, targets.meta, hidden=stored)
-    with pytest.raises(GraphkdError, match="hold (no teacher representation|several teacher representations) "
-                                           "\\(stored: .*\\); name one with teacher_layer"):
+    with pytest.raises(GraphkdError, match=message):
         several.hidden_layer()
+    if not stored:  # naming a layer cannot help either
+        with pytest.raises(GraphkdError, match="capture one with the logits"):
+            several.hidden_layer("convs.0")
 
 
 def test_recomputed_soft_targets_warning_names_the_file_once(tmp_path):

@@ -130,6 +130,7 @@ class DistillConfig:
         if self.student != "mlp" and (self.adversarial_weight or self.positions):
             raise GraphkdError("adversarial augmentation and position features are for MLP students")
         self._check_teacher_recipe()
+        self._check_read_options()
         if self.given_teacher() and self.setting != "transductive":
             raise GraphkdError(f"the {self.setting} setting holds test nodes out before the teacher trains; a given "
                                "teacher has trained already, so they cannot be held out of it: name a teacher")
@@ -203,6 +204,24 @@ class DistillConfig:
         if self.teacher_samples == 1 and any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):
             raise GraphkdError("the consistency term compares several random forward passes per step: "
                                "teacher_samples must be at least 2 (or set teacher_consistency=0)")
+
+    def _check_read_options(self) -> None:
+        """An option set away from its default is refused where nothing reads it: the user meant something."""
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        members = ensemble_members(self.teacher) or []
+        read_by = {"heads": ("gat" in members, "the GAT teachers; give one (e.g. teacher='gat')"),
+                   "hint_metric": (bool(self.hint_weight), "the hint term; give hint_weight"),
+                   "adversarial_epsilon": (bool(self.adversarial_weight), "adversarial augmentation; give "
+                                           "adversarial_weight"),
+                   "adversarial_steps": (bool(self.adversarial_weight), "adversarial augmentation; give "
+                                         "adversarial_weight"),
+                   "cs_correction_alpha": (self.refine == "cs", "Correct and Smooth; set refine='cs'"),
+                   "cs_smoothing_alpha": (self.refine == "cs", "Correct and Smooth; set refine='cs'"),
+                   "arrival_fraction": (self.setting != "transductive", "the inductive, production and cold-start "
+                                        "settings; set one")}
+        for name, (read, reader) in read_by.items():
+            if getattr(self, name) != defaults[name] and not read:
+                raise GraphkdError(f"{name} is read by {reader}, or leave {name} out")
 
     @property
     def teacher_id(self) -> str:

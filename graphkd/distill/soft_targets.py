@@ -145,9 +145,13 @@ class SoftTargets:
         if name is None and len(self.hidden) == 1:
             return next(iter(self.hidden.values()))
         stored = ", ".join(self.hidden) or "none"
+        if not self.hidden:  # no name can help: the representation was never kept
+            raise GraphkdError("these soft targets hold no teacher representation, which the hint, similarity and "
+                               "LSP terms read: capture one with the logits (graphkd.distill.capture(model, data, "
+                               "layers=...)), or give a dict with 'hidden'")
         if name is None:
-            held = "several teacher representations" if self.hidden else "no teacher representation"
-            raise GraphkdError(f"these soft targets hold {held} (stored: {stored}); name one with teacher_layer=...")
+            raise GraphkdError(f"these soft targets hold several teacher representations (stored: {stored}); name "
+                               "one with teacher_layer=...")
         if name not in self.hidden:
             raise GraphkdError(f"these soft targets hold no teacher representation {name!r} (stored: {stored}); "
                                "capture it with teacher_layer=...")

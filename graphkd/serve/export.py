@@ -238,8 +238,10 @@ def add_parser(subparsers) -> None:
                     "hash, file hashes). Each file is checked against the eager model before the command "
                     "succeeds. Serve with graphkd.serve.predictor.Predictor.load(OUT).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="student model file written by graphkd distill / save_model")
-    p.add_argument("--out", required=True, help="output folder for the exported files")
+    # SUPPRESS: a required option has no default to show
+    p.add_argument("--model", required=True, default=argparse.SUPPRESS,
+                   help="student model file written by graphkd distill / save_model")
+    p.add_argument("--out", required=True, default=argparse.SUPPRESS, help="output folder for the exported files")
     p.add_argument("--format", nargs="+", default=list(FORMATS), choices=list(FORMATS), dest="formats",
                    help="formats to write")
     p.add_argument("--row-normalize", choices=["auto", "yes", "no"], default="auto",

@@ -224,7 +224,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--datasets", nargs="+", default=["Cora"],
                    help="shared dataset names (Cora, Photo, ...) and/or arxiv-scale, products-scale (synthetic; "
                         "run products-scale alone, under the heavy-job lock)")
-    p.add_argument("--root", default=None, help="data folder; default $GRAPHKD_DATA, else ~/.cache/graphkd")
+    p.add_argument("--root", default=None,
+                   help="data folder; default $GRAPHKD_DATA, else $XDG_CACHE_HOME/graphkd (~/.cache/graphkd)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the result files")
     p.add_argument("--depths", type=_ints, default=d.depths, help="teacher depths, e.g. 1-2-3-4")
     p.add_argument("--teacher-hidden", type=int, default=None,
