@@ -109,7 +109,10 @@ def _weights_only_reason(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(advice)]
     # newer releases put numbered advice ("(1) In PyTorch 2.6, ...") before the line that says what was found
     found = [line for line in lines if line.startswith("WeightsUnpickler error:")] or lines
-    return found[0].removeprefix("WeightsUnpickler error:").strip() if found else type(exc).__name__
+    if not found:
+        return type(exc).__name__
+    # the line goes on to advise allowlisting the class, which would let the file's code run: cut that off
+    return found[0].removeprefix("WeightsUnpickler error:").split(" Please use `torch.serialization")[0].strip()
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

@@ -157,6 +157,14 @@ def test_refused_api_crafted_teacher_file(in_tmp):
         run_distillation(DistillConfig(runs=1, teacher=_crafted(in_tmp / "logits.pt")), data=_graph(), progress=False)
 
 
+def test_refused_whole_saved_module_gives_no_advice_to_allowlist_it(tmp_path):
+    # torch's message goes on to advise add_safe_globals, which would let the file's code run
+    torch.save(torch.nn.Linear(3, 2), tmp_path / "model.pt")
+    with pytest.raises(GraphkdError, match="model.pt is not a file of teacher outputs") as error:
+        run_distillation(DistillConfig(runs=1, teacher=tmp_path / "model.pt"), data=_graph(), progress=False)
+    assert "torch.nn.modules.linear.Linear" in str(error.value) and "safe_globals" not in str(error.value)
+
+
 def test_error_cli_bench_latency_bad_config(capsys):
     line = _cli_error(["bench", "latency", "--depths", "1-2", "--ref-depth", "3", "--quiet"], capsys)
     assert "ref_depth 3 must be one of the depths (1, 2)" in line
