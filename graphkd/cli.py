@@ -7,8 +7,10 @@ import sys
 
 from graphkd.data import dataset_info
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
+from graphkd.distill.config import TEACHER_NORMS
 from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers
 from graphkd.distill.settings import SETTINGS
+from graphkd.distill.soft_targets import TRANSFER_SETS
 from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
 from graphkd.serve import export, latency_bench
@@ -82,7 +84,7 @@ def add_distill_parser(subparsers) -> None:
                    help="teacher dropout; default per teacher for 2 layers: " +
                         ", ".join(f"{k} {v['dropout']}" for k, v in TEACHER_DEFAULTS.items()) +
                         f"; {DEEP_TEACHER['dropout']} for deeper teachers")
-    t.add_argument("--teacher-norm", default=None, choices=["batch_norm", "layer_norm", "none"],
+    t.add_argument("--teacher-norm", default=None, choices=list(TEACHER_NORMS),
                    help="normalisation between teacher layers; default none for 2 layers, "
                         f"{DEEP_TEACHER['norm']} for deeper teachers")
     t.add_argument("--teacher-hops", type=int, default=None,
@@ -122,7 +124,7 @@ def add_distill_parser(subparsers) -> None:
                    help="softmax temperature T of the soft targets (0.05 to 100); the soft term is scaled by T^2")
     k.add_argument("--alpha", type=float, default=d.alpha,
                    help="weight of the hard-label cross-entropy in [0, 1]; 1 - alpha weighs the soft term")
-    k.add_argument("--transfer", default=d.transfer, choices=["all", "labelled", "unlabelled"],
+    k.add_argument("--transfer", default=d.transfer, choices=list(TRANSFER_SETS),
                    help="nodes whose soft targets the student learns from")
     k.add_argument("--refine", default=d.refine, choices=["none", "cs"],
                    help="cs: refine the teacher's soft targets by Correct and Smooth (label propagation over the "

@@ -14,8 +14,10 @@ from graphkd.distill import teachers
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
 from graphkd.distill.settings import SETTINGS
+from graphkd.distill.soft_targets import TRANSFER_SETS
 from graphkd.distill.teachers import TEACHER_DEFAULTS, ensemble_members, teacher_fingerprint
 from graphkd.errors import GraphkdError
+from graphkd.models.gnn import NORMS
 
 __all__ = ["DistillConfig", "STUDENTS"]
 
@@ -113,9 +115,9 @@ class DistillConfig:
         self.student = check_choice("student", self.student, STUDENTS)
         self.temperature = check_temperature(self.temperature)
         self.alpha = check_alpha(self.alpha)
-        self.transfer = check_choice("transfer set", self.transfer, ("all", "labelled", "unlabelled"))
+        self.transfer = check_choice("transfer set", self.transfer, TRANSFER_SETS)
         if self.teacher_norm is not None:
-            self.teacher_norm = check_choice("teacher norm", self.teacher_norm, ("batch_norm", "layer_norm", "none"))
+            self.teacher_norm = check_choice("teacher norm", self.teacher_norm, TEACHER_NORMS)
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         self.setting = check_choice("setting", self.setting, SETTINGS)
@@ -192,8 +194,8 @@ class DistillConfig:
 
     def _check_teacher_recipe(self) -> None:
         """Teacher settings only where a teacher trained here has what they set: never silently ignored."""
-        defaults = {field.name: field.default for field in dataclasses.fields(self)}
-        recipe = {name: getattr(self, name) for name in TEACHER_RECIPE_FIELDS if getattr(self, name) != defaults[name]}
+        recipe = {name: getattr(self, name) for name in TEACHER_RECIPE_FIELDS
+                  if getattr(self, name) != FIELD_DEFAULTS[name]}
         if recipe and self.given_teacher():
             raise GraphkdError(f"{', '.join(recipe)} set how graphkd trains a teacher; a given teacher has trained "
                                "already: leave them out")
@@ -207,7 +209,6 @@ class DistillConfig:
 
     def _check_read_options(self) -> None:
         """An option set away from its default is refused where nothing reads it: the user meant something."""
-        defaults = {field.name: field.default for field in dataclasses.fields(self)}
         members = ensemble_members(self.teacher) or []
         read_by = {"heads": ("gat" in members, "the GAT teachers; give one (e.g. teacher='gat')"),
                    "hint_metric": (bool(self.hint_weight), "the hint term; give hint_weight"),
@@ -220,7 +221,7 @@ class DistillConfig:
                    "arrival_fraction": (self.setting != "transductive", "the inductive, production and cold-start "
                                         "settings; set one")}
         for name, (read, reader) in read_by.items():
-            if getattr(self, name) != defaults[name] and not read:
+            if getattr(self, name) != FIELD_DEFAULTS[name] and not read:
                 raise GraphkdError(f"{name} is read by {reader}, or leave {name} out")
 
     @property
@@ -290,6 +291,8 @@ TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidd
                   "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
                   "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
                   "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class")
+FIELD_DEFAULTS = {field.name: field.default for field in dataclasses.fields(DistillConfig)}
+TEACHER_NORMS = (*NORMS, "none")
 # How graphkd trains a teacher: refused with a given teacher, which has trained already.
 TEACHER_RECIPE_FIELDS = ("teacher_layers", "teacher_hidden", "teacher_dropout", "teacher_norm", "teacher_hops",
                          "teacher_node_dropout", "teacher_consistency", "teacher_samples", "heads", "ensemble",

@@ -41,7 +41,8 @@ def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
         return data.train_mask.nonzero().view(-1)
     if transfer == "unlabelled":
         return (~data.train_mask).nonzero().view(-1)
-    raise GraphkdError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)} or a tensor of node ids")
+    raise GraphkdError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)}, a tensor of node ids "
+                       "or a bool mask")
 
 
 def split_fingerprint(data: Data) -> str:
