@@ -57,9 +57,9 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
         raise GraphkdError(f"position features of dimension {dim} need a connected component of more than {dim + 1} "
                            f"nodes; the largest has {sizes.max()}")
     vectors = np.zeros((num_nodes, dim))
-    if len(parts) == 1 and sizes[parts[0]] == (degree > 0).sum():  # connected apart from isolated nodes
+    if len(parts) == 1 and sizes[parts[0]] == num_nodes:  # connected
         vectors = _leading_eigenvectors(normalised, dim, seed)
-    else:
+    else:  # an isolated node's zero row adds eigenvalue 0, whose eigenvectors could rest on it: leave it out
         for c in parts:
             nodes = np.flatnonzero(component == c)
             vectors[nodes] = _leading_eigenvectors(normalised[nodes][:, nodes], dim, seed)

@@ -37,6 +37,21 @@ def test_positions_are_deterministic_and_isolated_nodes_stay_zero():
         spectral_positions(edges, 12, dim=11)
 
 
+def test_isolated_nodes_stay_zero_where_eigenvalue_zero_ranks_among_the_leading():
+    # A star's normalised adjacency has eigenvalues 1, -1 and 0 (once per leaf but one). An isolated node's
+    # zero row adds another 0, so a whole-graph solver's zero-eigenvalue vectors could rest on it.
+    star = torch.tensor([[0, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+    edges = torch.cat([star, star.flip(0)], dim=1)
+    for seed in range(3):
+        positions = spectral_positions(edges, 7, dim=3, seed=seed)  # node 6 has no edge
+        assert torch.equal(positions[6], torch.zeros(3))
+        # The star's own leading vector (proportional to the root of each degree), then two of eigenvalue 0.
+        leading = torch.tensor([5.0, 1, 1, 1, 1, 1]).sqrt()
+        assert torch.allclose(positions[:6, 0] / positions[:6, 0].norm(), leading / leading.norm(), atol=1e-5)
+        assert torch.allclose(positions[0, 1:], torch.zeros(2), atol=1e-5)  # what the centre's row sees: nothing
+        assert torch.allclose(positions[1:6, 1:].sum(0), torch.zeros(2), atol=1e-5)  # and what the leaves' rows see
+
+
 def test_new_node_gets_the_mean_of_its_neighbours():
     positions = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
     assert torch.equal(new_node_positions(positions, [0, 2]), torch.tensor([3.0, 2.0]))
