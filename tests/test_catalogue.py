@@ -29,7 +29,7 @@ import graphkd.distill.pipeline as pipeline
 from graphkd import GraphkdError, MissingFileError
 from graphkd.checkpoint import load_training_state
 from graphkd.cli import main
-from graphkd.data import check_graph, load_dataset, prepare_data
+from graphkd.data import check_graph, load_dataset, prepare_data, random_split
 from graphkd.data.raw import read_npz_graph, safe_unpickle
 from graphkd.distill import DistillConfig, SoftTargets, run_distillation
 from graphkd.distill.teachers import load_teacher_outputs
@@ -271,7 +271,9 @@ def test_choices_are_stored_as_spelled_in_the_valid_list():
     ({"train_mask": torch.tensor([1, 0, 0, 0, 0, 1])}, "data.train_mask must be a bool tensor"),
     ({"test_mask": torch.tensor([True, False, True, True, False, False])}, "train_mask and data.test_mask share 1"),
     ({"test_mask": None}, "random_split"),
-    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, "1 negative label"),
+    ({"y": torch.tensor([0, -2, 0, 1, 1, 1])}, r"1 negative label\(s\) below -1"),
+    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, r"data.val_mask selects 1 node\(s\) labelled -1 \(unlabelled\)"),
+    ({"y": torch.full((6,), -1)}, "labels no node"),
     ({"y": torch.tensor([0.0, 0, 0, 1, 1, 1])}, "torch.long"),
     ({"y": torch.tensor([0, 0, 1, 1])}, "data.y has 4 labels for 6 nodes"),
     ({"x": torch.full((6, 3), float("nan"))}, "NaN or inf"),
@@ -283,6 +285,17 @@ def test_error_api_graph(changes, message):
         check_graph(_graph(**changes))
     with pytest.raises(GraphkdError, match=message):  # the pipeline refuses it before any training
         run_distillation(DistillConfig(runs=1, epochs=1), data=_graph(**changes), progress=False)
+
+
+def test_unlabelled_nodes_outside_every_split_are_taken():
+    # -1 marks a node with no label (random_split leaves such nodes out): it is in the graph, in no split.
+    graph = _graph(y=torch.tensor([0, -1, 0, 1, 1, 1]))
+    graph.val_mask[1] = False
+    assert check_graph(graph) is graph
+    summary = run_distillation(DistillConfig(runs=1, epochs=1, transfer="unlabelled"), data=graph, progress=False)
+    assert summary["student"]["test_acc_mean"] is not None
+    resplit = random_split(_graph(y=torch.tensor([0, -1, 0, 1, 1, 1])), seed=0, train_per_class=1, val_per_class=1)
+    assert not (resplit.train_mask | resplit.val_mask | resplit.test_mask)[1]
 
 
 def test_error_api_graph_that_is_not_data():
@@ -1056,7 +1069,7 @@ def test_error_union_of_logits_that_are_not_numbers(logits, message):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"y": torch.tensor([0, -1, 0, 1, 1, 1])}, "data.y holds 1 negative label"),
+    ({"y": torch.tensor([0, -2, 0, 1, 1, 1])}, "data.y holds 1 negative label"),
     ({"train_mask": None}, "data.train_mask is missing"),
 ])
 def test_error_born_again_on_a_graph_that_does_not_check(change, message):

@@ -142,8 +142,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
 
 def check_graph(data: Data, require_masks: bool = True) -> Data:
     """Refuse a graph graphkd would train on wrongly: checks shapes, that ``num_nodes`` agrees with ``x``,
-    ``edge_index`` range, finite features, labels in ``[0, num_classes)``, and (with ``require_masks``)
-    bool masks that are non-empty and disjoint; warns when a class that has nodes has no training node."""
+    ``edge_index`` range, finite features, labels in ``[0, num_classes)`` or -1 for an unlabelled node, and
+    (with ``require_masks``) bool masks that are non-empty, disjoint and free of unlabelled nodes; warns when
+    a class that has nodes has no training node."""
     from graphkd.checks import check_edge_index, check_finite, check_mask
 
     if not isinstance(data, Data):
@@ -161,9 +162,12 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
         raise GraphkdError("data.y must be a torch.long vector of class indices [num_nodes]")
     if data.y.numel() != num_nodes:
         raise GraphkdError(f"data.y has {data.y.numel()} labels for {num_nodes} nodes")
-    if data.y.min() < 0:
-        raise GraphkdError(f"data.y holds {int((data.y < 0).sum())} negative label(s); labels are 0 .. num_classes - 1 "
-                           "(give unlabelled nodes any class and leave them out of train_mask)")
+    if data.y.min() < -1:
+        raise GraphkdError(f"data.y holds {int((data.y < -1).sum())} negative label(s) below -1; labels are 0 .. "
+                           "num_classes - 1, or -1 for an unlabelled node")
+    unlabelled = data.y == -1
+    if unlabelled.all():
+        raise GraphkdError("data.y labels no node (every label is -1, unlabelled)")
     if data.x.is_complex():
         raise GraphkdError("data.x must be real-valued, got complex numbers")
     check_finite("data.x", data.x)
@@ -175,7 +179,11 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
             shared = int((masks[a] & masks[b]).sum())
             if shared:
                 raise GraphkdError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
-        present = data.y.unique()
+        for name, mask in masks.items():  # random_split leaves them out; a split of the user's must too
+            if (mask & unlabelled).any():
+                raise GraphkdError(f"data.{name} selects {int((mask & unlabelled).sum())} node(s) labelled -1 "
+                                   "(unlabelled): a node in a split needs its class")
+        present = data.y[~unlabelled].unique()
         untrained = present[~torch.isin(present, data.y[masks["train_mask"]])]
         if untrained.numel():  # a warning, not an error: official splits (OGB) can leave rare classes out
             warnings.warn(f"class(es) {untrained.tolist()} have nodes but none in data.train_mask: no model can "

@@ -18,7 +18,8 @@ def largest_connected_component(data: Data) -> Data:
 def random_split(data: Data, seed: int, train_per_class: int = 20, val_per_class: int = 30) -> Data:
     """Seeded CPF/GLNN split: ``train_per_class`` and ``val_per_class`` nodes per class, the rest test.
 
-    Works on any ``Data`` with integer labels ``y``; returns a copy (``data.clone()``) with fresh masks.
+    Works on any ``Data`` with integer labels ``y``; nodes labelled -1 (unlabelled) are in no split. Returns a
+    copy (``data.clone()``) with fresh masks.
     Classes too small for the request raise, instead of giving a silently unbalanced split.
     """
     if data.y is None or data.y.dim() != 1:

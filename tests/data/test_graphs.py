@@ -34,11 +34,15 @@ def test_bad_graphs_are_refused():
 
 
 @pytest.mark.parametrize("attribute, value, message", [
-    ("y", 0.9, "'y' must be an integer class index, got 0.9"),
+    ("y", 0.9, "'y' must be an integer class index .*, got 0.9"),
     ("y", True, "'y' must be an integer class index"),
     ("x", [1j, 2.0], "'x' must hold real numbers"),
     ("x", "ab", "'x' must (be a sequence of numbers|hold real numbers)"),
     ("train_mask", "False", "'train_mask' must be True or False, got 'False'"),
+    ("train_mask", None, "'train_mask' must be True or False, got None"),
+    ("y", None, "'y' must be an integer class index .*, got None"),
+    ("y", 1e30, "'y' must be an integer class index"),
+    ("y", -2, "'y' must be an integer class index \\(or -1 for a node with no label\\), got -2"),
 ])
 def test_odd_attributes_are_refused(attribute, value, message):
     graph = nx.path_graph(3)
@@ -46,4 +50,18 @@ def test_odd_attributes_are_refused(attribute, value, message):
         graph.nodes[node].update(x=[1.0, 2.0], y=1, train_mask=True)
     graph.nodes[1][attribute] = value
     with pytest.raises(ValueError, match=message):
+        from_networkx(graph)
+
+
+def test_unlabelled_nodes_self_loops_and_partial_masks():
+    graph = nx.Graph()
+    graph.add_node(0, x=[1.0], y=0)
+    graph.add_node(1, x=[2.0], y=-1)  # no label
+    graph.add_edges_from([(0, 1), (1, 1)])
+    data = from_networkx(graph)
+    assert data.y.tolist() == [0, -1]
+    # A self-loop once, as PyG's from_networkx gives it (twice would double a node's own weight).
+    assert sorted(map(tuple, data.edge_index.T.tolist())) == [(0, 1), (1, 0), (1, 1)]
+    graph.nodes[0]["val_mask"] = True  # on one node only: read as False, node 1 would silently be in no split
+    with pytest.raises(ValueError, match="1 node\\(s\\) lack the 'val_mask' attribute that the others carry"):
         from_networkx(graph)
