@@ -14,6 +14,7 @@ __all__ = [
     "check_choice",
     "check_edge_index",
     "check_finite",
+    "check_logits",
     "check_mask",
     "check_temperature",
 ]
@@ -45,6 +46,14 @@ def check_finite(name: str, tensor: Tensor) -> Tensor:
         bad = (~torch.isfinite(tensor)).sum().item()
         raise GraphkdError(f"{name} holds {bad} NaN or inf value(s)")
     return tensor
+
+
+def check_logits(name: str, logits: Tensor) -> Tensor:
+    """:func:`check_finite`, saying what to do about -inf: the log of a probability that is exactly 0."""
+    if logits.is_floating_point() and torch.isneginf(logits).any():
+        raise GraphkdError(f"{name} holds {int(torch.isneginf(logits).sum())} -inf value(s), the log of a probability "
+                           "of 0: clamp the probabilities first, e.g. probs.clamp_min(1e-8).log()")
+    return check_finite(name, logits)
 
 
 def check_mask(name: str, mask: Tensor, num_nodes: int) -> Tensor:

@@ -125,6 +125,7 @@ def update_hash(h, value) -> None:
     """Feed ``value``, a tensor or a nested structure of tensors and plain values, into hash ``h`` (shapes
     and dtypes included, so equal bytes of another shape hash differently)."""
     if isinstance(value, torch.Tensor):
+        value = value.to_dense() if value.layout != torch.strided else value
         h.update(f"{tuple(value.shape)}{value.dtype}".encode())
         h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(value, dict):

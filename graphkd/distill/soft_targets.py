@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkd.checks import check_finite, check_temperature
+from graphkd.checks import check_finite, check_logits, check_temperature
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors
 
@@ -23,6 +23,12 @@ TRANSFER_SETS = ("all", "labelled", "unlabelled")
 def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
     """Node indices of the transfer set: ``all``, ``labelled`` (train), ``unlabelled``, given node indices,
     or a bool mask over the nodes."""
+    if not isinstance(transfer, (str, Tensor)):  # a list or array of node ids
+        try:
+            transfer = torch.as_tensor(transfer)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise GraphkdError(f"unknown transfer set {transfer!r:.80}; valid: {', '.join(TRANSFER_SETS)}, node ids "
+                               "or a bool mask") from exc
     if isinstance(transfer, Tensor):
         if transfer.dtype == torch.bool:
             if transfer.shape != (data.num_nodes,):
@@ -62,6 +68,8 @@ def graph_fingerprint(data: Data) -> str:
         if value is None:
             continue
         value = value.to_dense() if value.layout != torch.strided else value
+        if name == "x" and value.is_floating_point():  # graphkd trains on float32 (prepare_data casts to it)
+            value = value.float()
         h.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
         h.update(value.detach().contiguous().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -81,10 +89,10 @@ class SoftTargets:
             logits = logits.unsqueeze(0)
         if logits.dim() != 3 or logits.size(1) != node_index.numel():
             raise GraphkdError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
-        self.logits = check_finite("teacher logits", logits.detach().float().cpu())
+        self.logits = check_logits("teacher logits", logits.detach().float().cpu())
         self.node_index = node_index.long().cpu()
         self.hidden = {}
-        for name, h in (hidden or {}).items():
+        for name, h in ({} if hidden is None else hidden).items():
             if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != node_index.numel():
                 raise GraphkdError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
                                    f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
@@ -168,8 +176,18 @@ class SoftTargets:
         blob = load_tensors(path, "soft-target file")
         if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
             raise GraphkdError(f"{path} is not a graphkd soft-target file")
-        targets = cls(blob["logits"], blob["node_index"], json.loads(blob["meta_json"]), blob.get("hidden"))
-        stored = json.loads(blob["meta_json"]).get("content_hash")
+        try:
+            meta = json.loads(blob["meta_json"])
+        except (TypeError, ValueError) as exc:
+            raise GraphkdError(f"{path}: its metadata is not JSON ({exc})") from exc
+        hidden = blob.get("hidden")
+        if not (isinstance(blob["logits"], Tensor) and isinstance(blob["node_index"], Tensor)
+                and not blob["node_index"].is_floating_point() and isinstance(meta, dict)
+                and (hidden is None or isinstance(hidden, dict))):
+            raise GraphkdError(f"{path} is not a graphkd soft-target file: logits and node_index must be tensors "
+                               "(node ids integers), hidden a dict of tensors and meta_json a JSON object")
+        targets = cls(blob["logits"], blob["node_index"], meta, hidden)
+        stored = meta.get("content_hash")
         if stored != targets.content_hash():
             raise GraphkdError(f"{path}: content hash {targets.content_hash()} differs from the stored {stored!r}")
         return targets

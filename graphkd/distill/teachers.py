@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.checks import check_finite, check_logits
 from graphkd.data.load import check_graph
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
@@ -119,6 +120,7 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
                            f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
     if not logits.is_floating_point():
         raise GraphkdError(f"the teacher must return real floating-point logits, got {logits.dtype}")
+    check_logits(f"the logits of {type(model).__name__}", logits)  # else it would be scored on argmax(NaN) = 0
     silent = [name for name in layers if name not in outputs]
     if silent:  # e.g. GRAND's first layer, whose weight it applies directly
         raise GraphkdError(f"teacher layer {silent[0]!r} of {type(model).__name__} is not called in its forward pass, "
@@ -139,7 +141,8 @@ def _warn_if_probabilities(logits: Tensor) -> None:
     """Soft targets are the softmax of the logits: given probabilities, that softmax flattens them."""
     if logits.numel() and bool((logits >= 0).all()) and bool(((logits.sum(-1) - 1).abs() < 1e-3).all()):
         warnings.warn("the teacher outputs look like probabilities (non-negative, rows summing to 1); graphkd "
-                      "takes logits and applies the softmax itself, so pass their log instead", stacklevel=3)
+                      "takes logits and applies the softmax itself, so pass their log instead, e.g. "
+                      "probs.clamp_min(1e-8).log()", stacklevel=3)
 
 
 def _check_layers(model: torch.nn.Module, layers) -> dict[str, torch.nn.Module]:
@@ -162,12 +165,14 @@ def check_teacher_layer(cfg, data: Data) -> None:
         teacher_outputs(model, data, [cfg.teacher_layer or default_hidden_layer(model)])
 
 
-def capture(model: torch.nn.Module, data: Data, layers: list[str] | tuple[str, ...] = (),
+def capture(model: torch.nn.Module, data: Data, layers: str | list[str] | tuple[str, ...] | None = (),
             transfer: str | Tensor = "all") -> SoftTargets:
     """Soft targets of a trained module, to keep or pass around: its logits and the named layers' outputs
     on the transfer set, scored on the validation and test nodes. ``layers``: one name or several."""
     check_graph(data)
-    logits, hidden = teacher_outputs(model, data, [layers] if isinstance(layers, str) else layers)
+    layers = () if layers is None else [layers] if isinstance(layers, str) else layers
+    logits, hidden = teacher_outputs(model, data, layers)
+    _warn_if_probabilities(logits)
     return SoftTargets.from_logits([logits], data, transfer, hidden=hidden, **teacher_scores(logits, data),
                                    params=sum(p.numel() for p in model.parameters()))
 
@@ -192,7 +197,8 @@ def _check_outputs(outputs, data: Data) -> dict[str, Tensor]:
             h = h.to_dense()
         if h.dim() != 2 or h.size(0) != data.num_nodes:
             raise GraphkdError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
-        checked[str(name)] = h.float()
+        # every row: those outside the transfer set score the teacher
+        checked[str(name)] = (check_logits if name == "logits" else check_finite)(f"teacher {name}", h.float())
     return checked
 
 
@@ -240,7 +246,7 @@ def teacher_fingerprint(teacher) -> str:
         update_hash(h, teacher)
         return f"logits:{h.hexdigest()[:16]}"
     if isinstance(teacher, dict):
-        hidden = teacher.get("hidden") or {}
+        hidden = {} if teacher.get("hidden") is None else teacher["hidden"]
         if "logits" not in teacher or not isinstance(hidden, dict):
             raise GraphkdError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}"
                                f"; got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
@@ -410,7 +416,7 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
         if "logits" not in blob:
             raise GraphkdError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
         member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
-        hidden, meta = _check_outputs(blob.get("hidden") or {}, data), {"params": None}
+        hidden, meta = _check_outputs({} if blob.get("hidden") is None else blob["hidden"], data), {"params": None}
         _warn_if_probabilities(member_logits[0])
     probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)
     meta.update(teacher_scores(probs, data))

@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
+from graphkd import GraphkdError
 from graphkd.data import random_split
 from graphkd.distill.soft_targets import SoftTargets, split_fingerprint, transfer_nodes
 
@@ -29,6 +31,8 @@ def test_transfer_indices_and_errors(tiny_graph):
         transfer_nodes(tiny_graph, torch.tensor([True, False]))
     with pytest.raises(ValueError, match="must be integers"):
         transfer_nodes(tiny_graph, torch.tensor([1.0, 4.0]))
+    assert transfer_nodes(tiny_graph, [4, 1]).tolist() == [1, 4]  # node ids as a list, as the README says
+    assert transfer_nodes(tiny_graph, np.array([4, 1])).tolist() == [1, 4]
 
 
 def test_ensemble_averages_tempered_distributions(tiny_graph):
@@ -61,6 +65,21 @@ def test_tampered_file_refused(tiny_graph, tmp_path):
         SoftTargets.load(tmp_path / "other.pt")
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"hidden": torch.zeros(6, 3)}, "not a graphkd soft-target file: logits and node_index must be tensors"),
+    ({"logits": [[0.0, 1.0]]}, "not a graphkd soft-target file"),
+    ({"node_index": torch.arange(6) + 0.5}, r"node ids integers"),
+    ({"meta_json": "[1]"}, "meta_json a JSON object"),
+    ({"meta_json": "{not json"}, "its metadata is not JSON"),
+])
+def test_edited_file_gets_one_clear_error(tiny_graph, tmp_path, change, message):
+    targets = _targets(tiny_graph)
+    path = targets.save(tmp_path / "t.pt")
+    torch.save({**torch.load(path, weights_only=True), **change}, path)
+    with pytest.raises(GraphkdError, match=message):
+        SoftTargets.load(path)
+
+
 def test_mismatches_refused(tiny_graph):
     targets = _targets(tiny_graph)
     with pytest.raises(ValueError, match="teacher has 2 classes, student 3"):
@@ -81,4 +100,7 @@ def test_non_finite_logits_refused(tiny_graph):
     logits = torch.zeros(6, 2)
     logits[3, 1] = float("nan")
     with pytest.raises(ValueError, match="NaN or inf"):
+        SoftTargets.from_logits([logits], tiny_graph)
+    logits[3, 1] = float("-inf")  # the log of a probability of 0
+    with pytest.raises(ValueError, match=r"1 -inf value\(s\), the log of a probability of 0: clamp"):
         SoftTargets.from_logits([logits], tiny_graph)

@@ -74,6 +74,17 @@ def test_edited_or_damaged_members_are_trained_again(graph, tmp_path, fits):
     assert len(fits) == 3
 
 
+@pytest.mark.parametrize("change", [{"hidden": torch.zeros(3, 3)}, {"meta_json": "[1]"}, {"logits": [0.0]}])
+def test_edited_soft_targets_are_made_again(graph, tmp_path, fits, change):
+    cfg = DistillConfig(teacher="gcn", **FAST)
+    first = cached_teachers(cfg, graph, 0, tmp_path)
+    path = tmp_path / f"soft_targets-{cfg.teacher_key()}-seed0.pt"
+    torch.save({**torch.load(path, weights_only=True), **change}, path)
+    with pytest.warns(UserWarning, match="not a graphkd soft-target file.*; making them again"):
+        again = cached_teachers(cfg, graph, 0, tmp_path)
+    assert torch.equal(again.logits, first.logits) and len(fits) == 1  # from the stored members
+
+
 def test_given_teachers_have_no_members_to_cache(graph, tmp_path, fits):
     assert cached_members(DistillConfig(teacher=torch.zeros(300, 5)), graph, 0, tmp_path) is None
     assert cached_members(DistillConfig(teacher="gcn", **FAST), graph, 0, None) is None

@@ -1,5 +1,6 @@
 """Teachers from anywhere: a user's trained module, precomputed outputs and files, ensembles across
 architectures; hidden representations captured once and stored with the soft targets."""
+import copy
 import json
 import warnings
 
@@ -351,6 +352,8 @@ class TakesData(torch.nn.Module):
     (TakesData(), {}, r"called as model\(x, edge_index\), the PyG way"),
     ({"hidden": {}}, {}, "teacher outputs are a dict"),
     ({"logits": torch.zeros(600, 5), "hidden": [torch.zeros(600, 3)]}, {}, "hidden of type list"),
+    ({"logits": torch.zeros(600, 5), "hidden": torch.zeros(600, 3)}, {}, "hidden of type Tensor"),
+    ({"logits": torch.zeros(600, 5), "hidden": np.zeros((600, 3))}, {}, "hidden of type ndarray"),
     (torch.zeros(600, 5, dtype=torch.complex64), {}, "must be real-valued"),
 ])
 def test_odd_teachers_get_one_clear_error(graph, teacher, options, message):
@@ -394,6 +397,37 @@ def test_capture_copies_representations_and_checks_the_graph(graph):
     del unmasked.val_mask
     with pytest.raises(ValueError, match="val_mask is missing"):
         capture(model, unmasked)
+
+
+def test_logits_outside_the_transfer_set_must_be_numbers_too(graph):
+    # They score the teacher: NaN rows would be scored as class 0 (argmax of NaN) and reported as real.
+    logits = torch.full((600, 5), float("nan"))
+    logits[graph.train_mask] = torch.randn(int(graph.train_mask.sum()), 5)
+    with pytest.raises(ValueError, match="teacher logits holds .* NaN or inf"):
+        teacher_soft_targets(DistillConfig(teacher=logits, transfer="labelled", **FAST), graph, seed=0)
+
+    class Diverged(torch.nn.Module):
+        def forward(self, x, edge_index):
+            return torch.full((x.size(0), 5), float("nan"))
+
+    with pytest.raises(ValueError, match="logits of Diverged holds 3000 NaN or inf"):
+        capture(Diverged(), graph)
+
+
+def test_sparse_logits_are_their_dense_values(graph, trained_pyg_gcn):
+    logits, _ = teacher_outputs(trained_pyg_gcn, graph)
+    assert teacher_fingerprint(logits.to_sparse()) == teacher_fingerprint(logits)
+    sparse = teacher_soft_targets(DistillConfig(teacher=logits.to_sparse(), **FAST), graph, seed=0)
+    assert torch.equal(sparse.logits, teacher_soft_targets(DistillConfig(teacher=logits, **FAST), graph, 0).logits)
+
+
+def test_capture_on_float64_features_teaches_the_float32_graph(graph, trained_pyg_gcn):
+    # prepare_data casts features to float32 before any training: the graph is the same one.
+    doubled = graph.clone()
+    doubled.x = doubled.x.double()
+    targets = capture(copy.deepcopy(trained_pyg_gcn).double(), doubled, layers=None)
+    assert targets.hidden == {}
+    assert teacher_soft_targets(DistillConfig(teacher=targets, **FAST), graph, seed=0) is targets
 
 
 def test_hand_made_soft_targets_teach_though_their_teacher_is_unknown(graph, trained_pyg_gcn):
@@ -457,10 +491,24 @@ def test_teachers_that_cannot_teach_are_refused_before_any_training(graph, monke
         run_distillation(DistillConfig(teacher=teacher, runs=1, **FAST, **options), data=graph, progress=False)
 
 
+class Softmaxed(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, edge_index):
+        return self.model(x, edge_index).softmax(-1)
+
+
 def test_probabilities_given_as_logits_are_warned_about(graph, trained_pyg_gcn):
     logits, _ = teacher_outputs(trained_pyg_gcn, graph)
     with pytest.warns(UserWarning, match="look like probabilities"):
         teacher_soft_targets(DistillConfig(teacher=logits.softmax(-1), **FAST), graph, seed=0)
+    with pytest.warns(UserWarning, match=r"pass their log instead, e.g. probs.clamp_min\(1e-8\).log\(\)"):
+        capture(Softmaxed(trained_pyg_gcn), graph)
+    with pytest.raises(ValueError, match="-inf value"):  # the log of a one-hot row, unclamped
+        teacher_soft_targets(DistillConfig(teacher=torch.nn.functional.one_hot(graph.y).float().log(), **FAST),
+                             graph, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         teacher_soft_targets(DistillConfig(teacher=logits, **FAST), graph, seed=0)
