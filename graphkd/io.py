@@ -142,7 +142,7 @@ def update_hash(h, value) -> None:
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Store ``model.config()``, its weights and free-form ``meta`` (plain types only)."""
+    """Store ``model.config()``, its weights and free-form ``meta`` (plain types and tensors)."""
     return atomic_save({"config": model.config(), "state_dict": model.state_dict(), "meta": meta or {}}, path)
 
 

@@ -190,8 +190,11 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
                 "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature,
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
-        if cfg.positions:
-            meta["position_features"] = {"kind": "spectral", "dim": cfg.positions, "new_node": NEW_NODE_RULE}
+        if cfg.positions:  # the table serves training nodes; the rule, nodes that arrive later
+            meta["position_features"] = {
+                "kind": "spectral", "dim": cfg.positions, "new_node": NEW_NODE_RULE,
+                "table": student_data.x[:, data.num_features:].contiguous(),
+                "node_ids": arrivals.observed_nodes if arrivals is not None else None}
         # The record names the very file, so a record restored beside another run's student is not trusted.
         result["student_file_sha256"] = file_sha256(save_model(student, out / f"student_seed{seed}.pt", meta=meta))
     return result

@@ -84,14 +84,8 @@ def _leading_eigenvectors(matrix, dim: int, seed: int) -> np.ndarray:
 
 def new_node_positions(positions: Tensor, neighbours: Tensor | list[int]) -> Tensor:
     """Position features of a node that arrives after training: the mean of its ``neighbours``' rows
-    of ``positions`` (ids in the training graph), zeros when it has none."""
-    positions = torch.as_tensor(positions)  # a torch-free serving process holds a NumPy table
-    raw = torch.as_tensor(neighbours).view(-1)
-    if raw.is_floating_point() and not torch.equal(raw, raw.round()):
-        raise GraphkdError(f"neighbour ids must be integers, got {raw.tolist()}")
-    neighbours = raw.long()
-    if neighbours.numel() == 0:
-        return positions.new_zeros(positions.size(1))
-    if neighbours.min() < 0 or neighbours.max() >= positions.size(0):
-        raise GraphkdError(f"neighbour ids must lie in [0, {positions.size(0)}) (nodes of the training graph)")
-    return positions[neighbours].mean(dim=0)
+    of ``positions`` (ids in the training graph), zeros when it has none. The rule itself is NumPy's,
+    :func:`graphkd.serve.predictor.mean_of_neighbour_rows`, which a torch-free serving process uses."""
+    from graphkd.serve.predictor import mean_of_neighbour_rows
+
+    return torch.from_numpy(mean_of_neighbour_rows(np.asarray(torch.as_tensor(positions)), neighbours))

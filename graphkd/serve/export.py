@@ -1,8 +1,10 @@
 """Export a trained MLP student for serving: ONNX, a ``torch.export`` program, plain NumPy weights, metadata.
 
-Every exported graph takes raw node features ``[batch, in_channels]`` and returns class probabilities;
-the recorded preprocessing (row normalisation for Planetoid data) is applied by the caller, e.g.
-:class:`graphkd.serve.predictor.Predictor`. After writing, each artifact is checked against the eager model.
+Every exported graph takes one float32 tensor ``[batch, in_channels]`` and returns class probabilities:
+a node's features with the recorded preprocessing (row normalisation for Planetoid data) already applied
+by the caller, e.g. :class:`graphkd.serve.predictor.Predictor`, followed, for a student trained with
+position features, by those (not normalised). A position student's export also holds the training graph's
+position table (``positions.npz``). After writing, each artifact is checked against the eager model.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_stu
 
 FORMATS = ("onnx", "torch_export", "numpy")
 FILES = {"onnx": "student.onnx", "torch_export": "student.pt2", "numpy": "student.npz"}
+POSITIONS_FILE = "positions.npz"
 PREPROCESSING_KEYS = ("row_normalize",)
 # Exported results must match eager PyTorch this closely (probabilities, max abs difference).
 TOLERANCE = 1e-5
@@ -179,7 +182,7 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
 
     from graphkd import __version__
 
-    positions = meta.get("position_features")
+    positions = _write_positions(meta.get("position_features"), model, out_dir)
     metadata = {
         "graphkd_version": __version__,
         "model": model.config(),
@@ -188,10 +191,12 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
         "position_features": positions,
         "num_classes": model.out_channels,
         "hidden_sizes": [lin.out_features for lin in model.lins[:-1]],
-        "class_names": class_names or meta.get("class_names"),
+        "class_names": _check_class_names(class_names or meta.get("class_names"), model.out_channels),
         "preprocessing": preprocessing,
-        "input": "features [batch, num_features] float32, before preprocessing, and position features "
-                 "[batch, position_features.dim] when position_features is set",
+        "input": "Predictor: features [batch, num_features] float32 as they come, and position features "
+                 "[batch, position_features.dim] when position_features is set. The ONNX and torch.export "
+                 "graphs: one float32 tensor [batch, num_features + position_features.dim], the features with "
+                 "the preprocessing applied, then the position features as they are",
         "output": "probabilities [batch, num_classes] float32",
         "numpy_layout": "h = relu(h @ weight_i + bias_i) for each layer but the last; softmax(h @ weight + bias) "
                         "on the last; weight_i is [in, out], batch norm folded in",
@@ -203,6 +208,39 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     metadata["max_abs_diff"] = verify_export(out_dir, model, example_features)
     return metadata
+
+
+def _write_positions(positions: dict | None, model: MLP, out_dir: Path) -> dict | None:
+    """The metadata's ``position_features``; the training graph's position table, where the model file
+    holds one (``graphkd distill`` saves it), goes to ``positions.npz`` with the node id of each row."""
+    if not positions:
+        return None
+    described = {key: positions[key] for key in ("kind", "dim", "new_node")}
+    if positions.get("table") is None:
+        return described
+    table = torch.as_tensor(positions["table"], dtype=torch.float32)
+    node_ids = positions.get("node_ids")
+    if table.dim() != 2 or table.size(1) != described["dim"] or (
+            node_ids is not None and torch.as_tensor(node_ids).shape != (table.size(0),)):
+        raise GraphkdError(f"the model file's position table is {list(table.shape)} with node ids "
+                           f"{None if node_ids is None else list(torch.as_tensor(node_ids).shape)}; expected "
+                           f"[num_nodes, {described['dim']}] and one id per row")
+    arrays = {"table": check_finite("the position table", table).numpy()}
+    if node_ids is not None:  # the training graph was part of the user's: row i is node node_ids[i]
+        arrays["node_ids"] = torch.as_tensor(node_ids).long().numpy()
+    np.savez(out_dir / POSITIONS_FILE, **arrays)
+    return {**described, "table": {"path": POSITIONS_FILE, "sha256": file_sha256(out_dir / POSITIONS_FILE),
+                                   "rows": table.size(0)}}
+
+
+def _check_class_names(class_names, num_classes: int) -> list[str] | None:
+    if class_names is None:
+        return None
+    if not (isinstance(class_names, (list, tuple)) and len(class_names) == num_classes
+            and all(isinstance(name, str) for name in class_names)):
+        raise GraphkdError(f"class_names must be a list of {num_classes} strings, one per class; got "
+                           f"{class_names!r:.80}")
+    return list(class_names)
 
 
 def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor) -> dict[str, float]:

@@ -3,8 +3,10 @@
 Backends: ``numpy`` (``student.npz``; this module never imports torch on that path, so a serving
 process stays small and starts fast), ``onnx`` (onnxruntime) and ``torch_export`` (``student.pt2``).
 Features go in raw; the preprocessing recorded at export time (row normalisation) is applied here.
-A student trained with position features also takes each node's position features (``positions=``):
-its metadata says how a node that was not in the training graph gets them.
+A student trained with position features also takes each node's position features (``positions=``).
+An export made from ``graphkd distill`` ships the training graph's position table (``positions.npz``):
+:meth:`Predictor.node_positions` reads a training node's row, :meth:`Predictor.new_node_positions` makes
+a new node's from its neighbours (the rule in the metadata), with NumPy alone.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from graphkd.errors import GraphkdError, MissingFileError
 
-__all__ = ["BACKENDS", "Predictor"]
+__all__ = ["BACKENDS", "Predictor", "mean_of_neighbour_rows"]
 
 BACKENDS = ("onnx", "torch_export", "numpy")
 MIN_ROW_SUM = 1e-12  # load_dataset's clamp for all-zero feature rows
@@ -95,12 +97,43 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
 
 def _real_array(values, name: str) -> np.ndarray:
     """``values`` as float32; complex numbers would lose their imaginary part silently, so they are refused."""
+    if hasattr(values, "detach"):  # a torch tensor (sparse, or needing grad), without importing torch
+        values = values.detach()
+        values = (values if str(values.layout) == "torch.strided" else values.to_dense()).cpu().numpy()
     if np.iscomplexobj(values):
         raise GraphkdError(f"{name} must be real numbers, got complex values")
     try:
         return np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:  # strings, ragged lists, objects
         raise GraphkdError(f"{name} must be numbers ({exc})") from exc
+
+
+def _node_ids(values, what: str) -> np.ndarray:
+    """``values`` as a 1-D int64 array of node ids; a bool mask, fractions or a nested list are refused
+    (a mask's 0/1 values would silently read as the ids 0 and 1)."""
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch
+        values = values.detach().cpu().numpy()
+    ids = np.asarray(values)
+    if ids.size == 0:
+        return np.zeros(0, np.int64)
+    if ids.dtype == bool or ids.ndim != 1 or ids.dtype.kind not in "iuf" or (
+            ids.dtype.kind == "f" and not np.array_equal(ids, np.round(ids))):
+        raise GraphkdError(f"{what} must be a 1-D list of integer node ids, got {ids.dtype} of shape {list(ids.shape)}")
+    return ids.astype(np.int64)
+
+
+def mean_of_neighbour_rows(table, neighbours) -> np.ndarray:
+    """Position features of a node that was not in the training graph: the mean of its ``neighbours``'
+    rows of ``table`` ``[num_nodes, P]`` (ids in the training graph), zeros when it has none (NOSMOG's rule)."""
+    table = np.asarray(table)
+    if table.ndim != 2:
+        raise GraphkdError(f"a position table is [num_nodes, P], got shape {list(table.shape)}")
+    ids = _node_ids(neighbours, "neighbours")
+    if ids.size == 0:
+        return np.zeros(table.shape[1], table.dtype)
+    if ids.min() < 0 or ids.max() >= table.shape[0]:
+        raise GraphkdError(f"neighbour ids must lie in [0, {table.shape[0]}) (nodes of the training graph)")
+    return table[ids].mean(axis=0)
 
 
 def _checked_metadata(metadata) -> dict:
@@ -117,7 +150,45 @@ def _checked_metadata(metadata) -> dict:
     if positions is not None and not (positive(positions.get("dim")) and isinstance(positions.get("kind"), str)
                                       and isinstance(positions.get("new_node"), str)):
         raise TypeError("position_features must hold an integer dim >= 1, a kind and a new_node rule")
+    table = (positions or {}).get("table")
+    if table is not None and not (isinstance(table.get("path"), str) and isinstance(table.get("sha256"), str)):
+        raise TypeError("position_features.table must hold a path and a sha256")
     return metadata
+
+
+def _listed_file(directory: Path, meta_path: Path, listed: str, what: str) -> Path:
+    """The file ``metadata.json`` lists as ``what``: a file in the export folder, nothing else, not through a
+    link either."""
+    path = directory / listed
+    if Path(listed).name != listed or listed == ".." or path.resolve().parent != directory.resolve():
+        raise GraphkdError(f"{meta_path} lists {listed!r} as the {what} file, which is not a file in the export "
+                           "folder; refused")
+    if not path.is_file():
+        raise MissingFileError(f"{path} is missing (listed in {meta_path})")
+    return path
+
+
+def _check_hash(path: Path, sha256: str) -> None:
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise GraphkdError(f"{path} differs from the file exported (sha256 mismatch); export again")
+
+
+def _position_table(directory: Path, meta_path: Path, info: dict, check_hashes: bool
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training graph's position table ``[rows, P]`` and the node id of each row (``None``: row i is node i)."""
+    path = _listed_file(directory, meta_path, info["path"], "position table")
+    if check_hashes:
+        _check_hash(path, info["sha256"])
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            table = np.ascontiguousarray(arrays["table"], dtype=np.float32)
+            ids = arrays["node_ids"].astype(np.int64) if "node_ids" in arrays.files else None
+    except Exception as exc:  # truncated, or not the arrays export writes
+        raise GraphkdError(f"{path} is not a position table ({type(exc).__name__}: {exc})") from exc
+    if table.ndim != 2 or (ids is not None and ids.shape != (table.shape[0],)):
+        raise GraphkdError(f"{path} is not a position table (table {list(table.shape)}, node ids "
+                           f"{None if ids is None else list(ids.shape)})")
+    return table, ids
 
 
 class Predictor:
@@ -126,11 +197,14 @@ class Predictor:
     ``predict_proba(features, positions=None)``: ``[n, F] -> [n, C]`` or ``[F] -> [C]``; ``predict``:
     labels (an ``int`` for a single node). Attributes: ``backend``, ``metadata``, ``num_features``,
     ``num_classes``, ``class_names``, ``position_dim`` (0, or how many position features per node the
-    student takes besides its ``num_features`` features).
+    student takes besides its ``num_features`` features). ``node_positions(nodes)`` and
+    ``new_node_positions(neighbours)`` give those features from the exported position table.
     """
 
-    def __init__(self, forward, metadata: dict, backend: str):
+    def __init__(self, forward, metadata: dict, backend: str,
+                 positions: tuple[np.ndarray, np.ndarray | None] | None = None):
         self._forward = forward
+        self._positions = positions
         self.metadata = metadata
         self.backend = backend
         self.num_features = int(metadata["num_features"])
@@ -176,16 +250,11 @@ class Predictor:
                                "NumPy's BLAS threads (set OMP_NUM_THREADS before starting Python)")
         if num_threads is not None and not (isinstance(num_threads, int) and num_threads >= 1):
             raise GraphkdError(f"num_threads must be an integer >= 1, got {num_threads!r}")
-        listed = metadata["files"][backend]["path"]
-        path = directory / listed
-        # metadata.json names a file in the export folder: nothing else, not through a link either
-        if Path(listed).name != listed or listed == ".." or path.resolve().parent != directory.resolve():
-            raise GraphkdError(f"{meta_path} lists {listed!r} as the {backend} file, which is not a file in the export "
-                               "folder; refused")
-        if not path.is_file():
-            raise MissingFileError(f"{path} is missing (listed in {meta_path})")
-        if check_hashes and hashlib.sha256(path.read_bytes()).hexdigest() != metadata["files"][backend]["sha256"]:
-            raise GraphkdError(f"{path} differs from the file exported (sha256 mismatch); export again")
+        path = _listed_file(directory, meta_path, metadata["files"][backend]["path"], backend)
+        if check_hashes:
+            _check_hash(path, metadata["files"][backend]["sha256"])
+        table_info = (metadata.get("position_features") or {}).get("table")
+        table = _position_table(directory, meta_path, table_info, check_hashes) if table_info else None
         # With position features the features alone are normalised, here, before the two are joined.
         row_normalize = bool(metadata["preprocessing"]["row_normalize"]) and not metadata.get("position_features")
         loaders = {"numpy": lambda: _numpy_forward(path, row_normalize),
@@ -202,7 +271,7 @@ class Predictor:
         if shape != (2, metadata["num_classes"]):
             raise GraphkdError(f"{path} maps {width} features to {shape[-1]} outputs; {meta_path} says "
                                f"{metadata['num_classes']} classes")
-        return cls(forward, metadata, backend)
+        return cls(forward, metadata, backend, table)
 
     def predict_proba(self, features, positions=None) -> np.ndarray:
         """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``.
@@ -238,6 +307,41 @@ class Predictor:
             raise GraphkdError(f"positions must have shape {list(x.shape[:-1]) + [self.position_dim]} for features "
                                f"of shape {list(x.shape)}, got {list(p.shape)}")
         return np.concatenate([_row_normalize(x) if self.row_normalize else x, p], axis=-1)
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.position_dim:
+            raise GraphkdError("this student was trained without position features")
+        if self._positions is None:
+            raise GraphkdError("this export holds no position table (it was exported from a module, not from "
+                               "graphkd distill's model file): compute a training node's row with "
+                               "graphkd.distill.spectral_positions on the training graph")
+        return self._positions
+
+    def _rows(self, nodes, what: str) -> np.ndarray:
+        """The table rows of training-graph node ids ``nodes``."""
+        table, node_ids = self._table()
+        ids = _node_ids(nodes, what)
+        if node_ids is None:
+            rows = np.where((ids >= 0) & (ids < table.shape[0]), ids, -1)
+        else:  # the training graph was a part of the user's (the inductive setting's observed nodes)
+            order = np.argsort(node_ids)
+            at = np.searchsorted(node_ids, ids, sorter=order).clip(max=node_ids.size - 1)
+            rows = np.where(node_ids[order[at]] == ids, order[at], -1)
+        if (rows < 0).any():
+            raise GraphkdError(f"node {int(ids[rows < 0][0])} was not in the training graph; a node that was not "
+                               "gets its positions from its neighbours: new_node_positions(neighbours)")
+        return rows
+
+    def node_positions(self, nodes) -> np.ndarray:
+        """The position features ``[n, P]`` of training-graph nodes, by their ids in the graph the student was
+        distilled on (the ``Data`` given to, or loaded by, ``graphkd distill``)."""
+        return self._table()[0][self._rows(nodes, "nodes")]
+
+    def new_node_positions(self, neighbours) -> np.ndarray:
+        """The position features ``[P]`` of a node that was not in the training graph: the mean of its
+        ``neighbours``' rows (ids of training-graph nodes, as for :meth:`node_positions`), zeros with none."""
+        table, _ = self._table()
+        return mean_of_neighbour_rows(table, self._rows(neighbours, "neighbours"))
 
     def predict(self, features, positions=None):
         """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""

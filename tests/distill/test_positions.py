@@ -66,7 +66,7 @@ def test_odd_inputs():
     with pytest.raises(ValueError, match="no edge"):
         spectral_positions(torch.empty(2, 0, dtype=torch.long), 10, dim=2)
     assert torch.equal(new_node_positions(np.ones((4, 2), np.float32), [1, 2]), torch.ones(2))  # a NumPy table
-    with pytest.raises(ValueError, match="must be integers"):
+    with pytest.raises(ValueError, match="integer node ids"):
         new_node_positions(torch.ones(4, 2), [1.7])
 
 

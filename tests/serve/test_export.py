@@ -90,6 +90,9 @@ def test_export_preprocessing_default_and_override(tmp_path):
                             class_names=["a", "b", "c"])
     assert forced["preprocessing"] == {"row_normalize": True} and forced["class_names"] == ["a", "b", "c"]
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["metadata.json", "student.npz"]
+    for names in (["a"], "abc", [1, 2, 3]):  # one string per class
+        with pytest.raises(ValueError, match="class_names must be a list of 3 strings"):
+            export_student(model, tmp_path / "e", formats="numpy", class_names=names)
 
 
 def test_onnx_has_dynamic_batch_axis(tmp_path):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from graphkd import GraphkdError
 from graphkd.models import MLP
 from graphkd.serve.export import export_student
-from graphkd.serve.predictor import BACKENDS, Predictor
+from graphkd.serve.predictor import BACKENDS, Predictor, mean_of_neighbour_rows
 
 CONFIGS = [(1, False), (2, True), (2, False), (3, True)]  # (num_layers, batch_norm)
 
@@ -182,6 +183,70 @@ def test_student_with_position_features(tmp_path, backend):
     expected = _eager_proba(model, np.concatenate([features / features.sum(1, keepdims=True), pos], 1))
     np.testing.assert_allclose(predictor.predict_proba(features, pos), expected, atol=1e-5)
     np.testing.assert_allclose(predictor.predict_proba(features[0], pos[0]), expected[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("setting", ["transductive", "inductive"])
+def test_a_distilled_position_student_serves_from_its_export(tmp_path, setting):
+    # The export ships the training graph's position table: a training node's row by its id in the graph
+    # given to graphkd distill (inductive: the observed part of it, renumbered in training), and a new
+    # node's from its neighbours, as the pipeline scored the arrivals.
+    from graphkd.data import csbm, random_split
+    from graphkd.distill import DistillConfig, run_distillation, spectral_positions
+    from graphkd.distill.settings import arrival_graph, hold_out_arrivals
+    from graphkd.io import load_model
+
+    data = random_split(csbm(num_nodes=300, num_features=8, seed=1), seed=0)
+    cfg = DistillConfig(runs=1, teacher="gcn", positions=4, setting=setting, epochs=20, patience=10)
+    run_distillation(cfg, data=data, out=tmp_path / "run", progress=False)
+    export_student(tmp_path / "run" / "student_seed0.pt", tmp_path / "export", formats=["numpy"])
+    predictor = Predictor.load(tmp_path / "export")
+    student, _ = load_model(tmp_path / "run" / "student_seed0.pt")
+    if setting == "transductive":
+        table = spectral_positions(data.edge_index, 300, 4).numpy()
+        np.testing.assert_array_equal(predictor.node_positions(np.arange(300)), table)
+        expected = _eager_proba(student, np.concatenate([data.x.numpy(), table], 1))
+        np.testing.assert_allclose(predictor.predict_proba(data.x, predictor.node_positions(range(300))), expected,
+                                   atol=1e-5)
+        return
+    arrivals = hold_out_arrivals(data, seed=0, fraction=cfg.arrival_fraction)
+    observed = arrivals.observed
+    table = spectral_positions(observed.edge_index, observed.num_nodes, 4)
+    np.testing.assert_array_equal(predictor.node_positions(arrivals.observed_nodes), table.numpy())
+    with pytest.raises(GraphkdError, match=f"node {int(arrivals.nodes[0])} was not in the training graph"):
+        predictor.node_positions(arrivals.nodes[:1])
+    scored = arrival_graph(arrivals, cold=False, positions=table)  # the arrivals' rows as the pipeline made them
+    source, target = data.edge_index
+    rows = np.stack([predictor.new_node_positions(source[(target == node) & ~torch.isin(source, arrivals.nodes)])
+                     for node in arrivals.nodes.tolist()])
+    np.testing.assert_allclose(rows, scored.x[arrivals.nodes, 8:].numpy(), atol=1e-6)
+    np.testing.assert_allclose(predictor.predict_proba(data.x[arrivals.nodes], rows),
+                               _eager_proba(student, scored.x[arrivals.nodes].numpy()), atol=1e-5)
+
+
+def test_position_rules_refuse_what_they_would_misread(tmp_path):
+    model = _student(1, False, in_channels=8)
+    positions = {"kind": "spectral", "dim": 2, "new_node": "the mean of its neighbours' position features"}
+    export_student(model, tmp_path, formats=["numpy"], meta={"position_features": positions})
+    with pytest.raises(GraphkdError, match="holds no position table"):  # a module exported without one
+        Predictor.load(tmp_path).node_positions([0])
+    table = np.arange(10.0).reshape(5, 2)
+    assert np.array_equal(mean_of_neighbour_rows(table, [1, 3]), [4.0, 5.0])
+    mask = np.zeros(5, bool)
+    mask[[3, 4]] = True
+    for neighbours in (mask, [[1, 2]], [1.5]):  # a mask's 0/1 would read as nodes 0 and 1
+        with pytest.raises(GraphkdError, match="1-D list of integer node ids"):
+            mean_of_neighbour_rows(table, neighbours)
+    with pytest.raises(GraphkdError, match=r"a position table is \[num_nodes, P\]"):
+        mean_of_neighbour_rows(table[0], [1])
+
+
+def test_torch_inputs_sparse_or_needing_grad_are_served(exported):
+    model, out = exported
+    predictor = Predictor.load(out, backend="numpy")
+    x = torch.rand(4, 6, requires_grad=True)
+    expected = _eager_proba(model, x.detach().numpy())
+    np.testing.assert_allclose(predictor.predict_proba(x), expected, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_proba(x.detach().to_sparse()), expected, atol=1e-5)
 
 
 def test_negative_features_without_row_normalisation_and_zero_rows_with_it(tmp_path):
