@@ -286,12 +286,16 @@ def add_parser(subparsers) -> None:
                    help="divide each node's features by their sum before the model; auto: as the model file "
                         "records its training features were (graphkd distill records it; yes for Cora, "
                         "CiteSeer, PubMed as load_dataset reads them)")
+    p.add_argument("--class-names", nargs="+", default=None, metavar="NAME",
+                   help="one name per class, in class-index order, kept in metadata.json for the predictor "
+                        "(default: the model file's, if any)")
     p.set_defaults(func=_export)
 
 
 def _export(args) -> int:
     preprocessing = None if args.row_normalize == "auto" else {"row_normalize": args.row_normalize == "yes"}
-    metadata = export_student(args.model, args.out, formats=args.formats, preprocessing=preprocessing)
+    metadata = export_student(args.model, args.out, formats=args.formats, preprocessing=preprocessing,
+                              class_names=args.class_names)
     for fmt, info in metadata["files"].items():
         print(f"{Path(args.out) / info['path']}  max abs diff vs eager {metadata['max_abs_diff'][fmt]:.2e}")
     print(f"{Path(args.out) / 'metadata.json'}  preprocessing {metadata['preprocessing']}")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from graphkd.cli import main
 from graphkd.io import save_model
 from graphkd.models import MLP
 from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_norm
@@ -93,6 +94,10 @@ def test_export_preprocessing_default_and_override(tmp_path):
     for names in (["a"], "abc", [1, 2, 3]):  # one string per class
         with pytest.raises(ValueError, match="class_names must be a list of 3 strings"):
             export_student(model, tmp_path / "e", formats="numpy", class_names=names)
+    save_model(model, tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
+    assert main(["export", "--model", str(tmp_path / "student.pt"), "--out", str(tmp_path / "f"), "--format", "numpy",
+                 "--class-names", "cat", "dog", "fish"]) == 0
+    assert json.loads((tmp_path / "f" / "metadata.json").read_text())["class_names"] == ["cat", "dog", "fish"]
 
 
 def test_onnx_has_dynamic_batch_axis(tmp_path):
