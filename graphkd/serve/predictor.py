@@ -95,11 +95,17 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
     return forward
 
 
+def _from_torch(values):
+    """A torch tensor (sparse, or needing grad) as a dense NumPy array, without importing torch; else ``values``."""
+    if not hasattr(values, "detach"):
+        return values
+    values = values.detach()
+    return (values if str(values.layout) == "torch.strided" else values.to_dense()).cpu().numpy()
+
+
 def _real_array(values, name: str) -> np.ndarray:
     """``values`` as float32; complex numbers would lose their imaginary part silently, so they are refused."""
-    if hasattr(values, "detach"):  # a torch tensor (sparse, or needing grad), without importing torch
-        values = values.detach()
-        values = (values if str(values.layout) == "torch.strided" else values.to_dense()).cpu().numpy()
+    values = _from_torch(values)
     if np.iscomplexobj(values):
         raise GraphkdError(f"{name} must be real numbers, got complex values")
     try:
@@ -111,9 +117,7 @@ def _real_array(values, name: str) -> np.ndarray:
 def _node_ids(values, what: str) -> np.ndarray:
     """``values`` as a 1-D int64 array of node ids; a bool mask, fractions or a nested list are refused
     (a mask's 0/1 values would silently read as the ids 0 and 1)."""
-    if hasattr(values, "detach"):  # a torch tensor, without importing torch
-        values = values.detach().cpu().numpy()
-    ids = np.asarray(values)
+    ids = np.asarray(_from_torch(values))
     if ids.size == 0:
         return np.zeros(0, np.int64)
     if ids.dtype == bool or ids.ndim != 1 or ids.dtype.kind not in "iuf" or (
@@ -129,11 +133,14 @@ def mean_of_neighbour_rows(table, neighbours) -> np.ndarray:
     if table.ndim != 2:
         raise GraphkdError(f"a position table is [num_nodes, P], got shape {list(table.shape)}")
     ids = _node_ids(neighbours, "neighbours")
-    if ids.size == 0:
-        return np.zeros(table.shape[1], table.dtype)
-    if ids.min() < 0 or ids.max() >= table.shape[0]:
+    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise GraphkdError(f"neighbour ids must lie in [0, {table.shape[0]}) (nodes of the training graph)")
-    return table[ids].mean(axis=0)
+    return _mean_rows(table, ids)
+
+
+def _mean_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The mean of ``table``'s (checked) ``rows``; zeros for a node with no neighbours."""
+    return table[rows].mean(axis=0) if rows.size else np.zeros(table.shape[1], table.dtype)
 
 
 def _checked_metadata(metadata) -> dict:
@@ -341,7 +348,7 @@ class Predictor:
         """The position features ``[P]`` of a node that was not in the training graph: the mean of its
         ``neighbours``' rows (ids of training-graph nodes, as for :meth:`node_positions`), zeros with none."""
         table, _ = self._table()
-        return mean_of_neighbour_rows(table, self._rows(neighbours, "neighbours"))
+        return _mean_rows(table, self._rows(neighbours, "neighbours"))
 
     def predict(self, features, positions=None):
         """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""

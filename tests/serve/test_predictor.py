@@ -231,6 +231,10 @@ def test_position_rules_refuse_what_they_would_misread(tmp_path):
         Predictor.load(tmp_path).node_positions([0])
     table = np.arange(10.0).reshape(5, 2)
     assert np.array_equal(mean_of_neighbour_rows(table, [1, 3]), [4.0, 5.0])
+    assert np.array_equal(mean_of_neighbour_rows(table, torch.tensor([1, 3]).to_sparse()), [4.0, 5.0])
+    assert np.array_equal(mean_of_neighbour_rows(table, []), [0.0, 0.0])  # no neighbours: zeros
+    with pytest.raises(GraphkdError, match=r"must lie in \[0, 5\)"):
+        mean_of_neighbour_rows(table, [5])
     mask = np.zeros(5, bool)
     mask[[3, 4]] = True
     for neighbours in (mask, [[1, 2]], [1.5]):  # a mask's 0/1 would read as nodes 0 and 1
