@@ -226,9 +226,10 @@ class Predictor:
         """Load the student that ``graphkd export`` wrote to ``directory``.
 
         ``backend``: ``onnx``, ``torch_export``, ``numpy``, or ``auto``: ``numpy`` when exported (fastest
-        for single nodes, no torch), else ``onnx``, else ``torch_export``; with ``num_threads``, auto
-        prefers ``onnx``. ``num_threads``: intra-op threads for onnxruntime / torch (torch: process-wide);
-        the numpy backend uses NumPy's BLAS threads (set ``OMP_NUM_THREADS`` before starting Python).
+        for single nodes, no torch), else ``onnx``; with ``num_threads``, auto prefers ``onnx``. Auto never
+        picks ``torch_export``: loading a ``torch.export`` archive can run code, so it is asked for by name.
+        ``num_threads``: intra-op threads for onnxruntime / torch (torch: process-wide); the numpy
+        backend uses NumPy's BLAS threads (set ``OMP_NUM_THREADS`` before starting Python).
         ``check_hashes``: compare the backend's file with the sha256 recorded at export time.
         """
         directory = Path(directory)
@@ -245,8 +246,11 @@ class Predictor:
         if backend not in valid:
             raise GraphkdError(f"unknown backend {backend!r}; valid: {', '.join(valid)}")
         if backend == "auto":
-            order = ("onnx", "numpy", "torch_export") if num_threads is not None else ("numpy", "onnx", "torch_export")
+            order = ("onnx", "numpy") if num_threads is not None else ("numpy", "onnx")
             backend = next((fmt for fmt in order if fmt in exported), None)
+            if backend is None and "torch_export" in exported:
+                raise MissingFileError(f"{directory} holds only a torch_export student, which can run code when "
+                                       "loaded: if you exported it yourself, load it with backend='torch_export'")
             if backend is None:
                 raise MissingFileError(f"{meta_path} lists no exported file; valid formats: {', '.join(BACKENDS)}")
         elif backend not in exported:

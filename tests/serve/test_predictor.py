@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd import GraphkdError
+from graphkd import GraphkdError, MissingFileError
 from graphkd.models import MLP
 from graphkd.serve.export import export_student
 from graphkd.serve.predictor import BACKENDS, Predictor, mean_of_neighbour_rows
@@ -84,6 +84,13 @@ def test_metadata_round_trip(tmp_path):
     assert predictor.metadata == json.loads((tmp_path / "metadata.json").read_text())
     assert predictor.metadata["preprocessing"] == {"row_normalize": True}
     assert Predictor.load(tmp_path, num_threads=1).backend == "onnx"
+
+
+def test_auto_never_loads_torch_export(tmp_path):
+    export_student(_student(1, False), tmp_path, formats=["torch_export"])
+    with pytest.raises(MissingFileError, match="can run code when loaded: .* backend='torch_export'"):
+        Predictor.load(tmp_path)
+    assert Predictor.load(tmp_path, backend="torch_export").backend == "torch_export"
 
 
 def test_onnx_num_threads(exported):
