@@ -224,7 +224,20 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
         blob = {"logits": blob} if isinstance(blob, Tensor) else blob
     if not isinstance(blob, dict) or not isinstance(blob.get("logits"), Tensor):
         raise GraphkdError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            _refuse_unknown_keys([key for key in arrays if not key.startswith("hidden.")], str(path))
+    else:
+        _refuse_unknown_keys(blob, str(path))
     return blob
+
+
+def _refuse_unknown_keys(keys, where: str) -> None:
+    """A misspelt key (``"hiddens"``) would otherwise leave its representations unused without a word."""
+    unknown = sorted(str(key) for key in keys if key not in ("logits", "hidden"))
+    if unknown:
+        raise GraphkdError(f"{where}: teacher outputs hold 'logits' and optionally 'hidden' ('hidden.<layer>' "
+                           f"arrays in an .npz); unknown key(s): {', '.join(unknown)}")
 
 
 def teacher_fingerprint(teacher) -> str:
@@ -250,6 +263,7 @@ def teacher_fingerprint(teacher) -> str:
         if "logits" not in teacher or not isinstance(hidden, dict):
             raise GraphkdError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}"
                                f"; got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
+        _refuse_unknown_keys(teacher, "the teacher dict")
         try:
             update_hash(h, torch.as_tensor(teacher["logits"]))
             for name in sorted(hidden, key=str):

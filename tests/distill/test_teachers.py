@@ -143,6 +143,11 @@ def test_bad_precomputed_outputs_are_refused(graph, tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="expected teacher logits"):
         load_teacher_outputs(tmp_path / "bad.pt")
+    torch.save({"logits": torch.zeros(600, 5), "hiddens": {}}, tmp_path / "misspelt.pt")
+    np.savez(tmp_path / "misspelt.npz", logits=np.zeros((600, 5)), hidden_0=np.zeros((600, 3)))
+    for path in ("misspelt.pt", "misspelt.npz"):  # the representations would go unused without a word
+        with pytest.raises(ValueError, match=r"unknown key\(s\): hidden"):
+            load_teacher_outputs(tmp_path / path)
     with pytest.raises(MissingFileError, match="no teacher output file at .*missing.pt"):
         DistillConfig(teacher=str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="split='random'"):
@@ -354,6 +359,7 @@ class TakesData(torch.nn.Module):
     ({"logits": torch.zeros(600, 5), "hidden": [torch.zeros(600, 3)]}, {}, "hidden of type list"),
     ({"logits": torch.zeros(600, 5), "hidden": torch.zeros(600, 3)}, {}, "hidden of type Tensor"),
     ({"logits": torch.zeros(600, 5), "hidden": np.zeros((600, 3))}, {}, "hidden of type ndarray"),
+    ({"logits": torch.zeros(600, 5), "hiddens": {}}, {}, r"the teacher dict: .* unknown key\(s\): hiddens"),
     (torch.zeros(600, 5, dtype=torch.complex64), {}, "must be real-valued"),
 ])
 def test_odd_teachers_get_one_clear_error(graph, teacher, options, message):
