@@ -214,6 +214,7 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
                 blob = {"logits": torch.from_numpy(arrays["logits"]) if "logits" in arrays else None,
                         "hidden": {key.split(".", 1)[1]: torch.from_numpy(arrays[key])
                                    for key in arrays if key.startswith("hidden.")}}
+                keys = [key for key in arrays if not key.startswith("hidden.")]
         except Exception as exc:  # truncated, corrupt, or object arrays that would need unpickling
             raise GraphkdError(f"{path} is not a readable .npz of teacher outputs ({type(exc).__name__}: {exc})") \
                 from exc
@@ -222,13 +223,10 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
         if isinstance(blob, dict) and "meta_json" in blob:
             return SoftTargets.load(path)
         blob = {"logits": blob} if isinstance(blob, Tensor) else blob
+        keys = list(blob) if isinstance(blob, dict) else []
     if not isinstance(blob, dict) or not isinstance(blob.get("logits"), Tensor):
         raise GraphkdError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            _refuse_unknown_keys([key for key in arrays if not key.startswith("hidden.")], str(path))
-    else:
-        _refuse_unknown_keys(blob, str(path))
+    _refuse_unknown_keys(keys, str(path))
     return blob
 
 
