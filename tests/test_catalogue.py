@@ -698,6 +698,61 @@ def test_error_export_fails_and_keeps_the_previous_export_whole(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
 
 
+def _listing(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_accepted_export_into_the_run_folder_it_came_from(finished_run, capsys):
+    # Mechanism: destructive writes. The export once replaced the whole folder, deleting the run's results,
+    # students, seed records and soft targets; it now adds its own files beside them.
+    _, _, out = finished_run
+    before = _listing(out)
+    assert main(["export", "--model", str(out / "student_seed0.pt"), "--out", str(out), "--format", "numpy"]) == 0
+    after = _listing(out)
+    assert {name: after[name] for name in before} == before  # nothing the run wrote is gone or changed
+    assert set(after) - set(before) == {"student.npz", "metadata.json"}
+    Predictor.load(out).predict_proba(np.random.default_rng(0).random((2, 3)))
+    # exported again, with another format: its own earlier files are replaced, the run's stay
+    assert main(["export", "--model", str(out / "student_seed0.pt"), "--out", str(out), "--format", "onnx"]) == 0
+    assert set(_listing(out)) - set(before) == {"student.onnx", "metadata.json"}
+
+
+def test_accepted_export_beside_a_users_files(tmp_path):
+    # Mechanism: destructive writes. A user's files in the export folder stay as they were.
+    folder = tmp_path / "mine"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "notes" / "todo.txt").write_text("keep me")
+    (folder / "model.pt").write_bytes(b"the user's")
+    before = _listing(folder)
+    export_student(MLP(6, 5, 3), folder, formats=["numpy"], preprocessing={"row_normalize": False})
+    after = _listing(folder)
+    assert {name: after[name] for name in before} == before
+    assert set(after) - set(before) == {"student.npz", "metadata.json"}
+
+
+@pytest.mark.parametrize("name,content", [("metadata.json", b'{"mine": 1}'), ("metadata.json", b"not json"),
+                                          ("student.npz", b"the user's"), ("positions.npz", b"x")])
+def test_error_export_onto_a_file_graphkd_did_not_write(tmp_path, capsys, name, content):
+    # Mechanism: destructive writes. A file of an export's name that no export wrote is never replaced.
+    save_model(MLP(6, 5, 3), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / name).write_bytes(content)
+    line = _cli_error(["export", "--model", str(tmp_path / "student.pt"), "--out", str(folder)], capsys)
+    assert f"already holds {name}, which no graphkd export wrote" in line and "choose another --out" in line
+    assert _listing(folder) == {name: content}
+
+
+def test_error_export_onto_an_exported_file_the_user_changed(tmp_path, capsys):
+    # Mechanism: destructive writes. An export's own file edited since is the user's now.
+    export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
+    (tmp_path / "out" / "student.npz").write_bytes(b"edited")
+    before = _listing(tmp_path / "out")
+    with pytest.raises(GraphkdError, match="already holds student.npz, which no graphkd export wrote"):
+        export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
+    assert _listing(tmp_path / "out") == before
+
+
 @pytest.fixture
 def export_dir(tmp_path):
     export_student(MLP(6, 5, 3), tmp_path / "export", formats=["numpy"], preprocessing={"row_normalize": False})

@@ -128,6 +128,9 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     ``{"row_normalize": True}``; default: what the model file records was done to the features in
     training. ``meta`` adds to (or, for a module, supplies) the model file's meta. Returns the metadata
     written to ``metadata.json``; raises ``RuntimeError`` if an artifact disagrees with the eager model.
+
+    Only the export's own files are written to ``out_dir``: whatever else it holds (a run's results, a
+    user's files) stays; a file of an export's name that no export wrote is refused, never replaced.
     """
     formats = [check_choice("export format", f, FORMATS) for f in ([formats] if isinstance(formats, str) else formats)]
     if not formats:
@@ -144,30 +147,66 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GraphkdError(f"export folder {out_dir} is a file")
-    writable_folder(out_dir.parent, "the folder above the export folder")
-    final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(out_dir, 0o777 & ~umask)  # mkdtemp's folder is private; the export is an ordinary folder
+    writable_folder(out_dir, "the export folder")
+    previous = _previous_export(out_dir)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".export.", suffix=".tmp"))
     try:
-        metadata = _write_export(model, meta, out_dir, formats, example_features, preprocessing, class_names)
-        _replace_folder(out_dir, final_dir)
-    except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+        metadata = _write_export(model, meta, staging, formats, example_features, preprocessing, class_names)
+        _place_export(staging, out_dir, previous)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return metadata
 
 
-def _replace_folder(new: Path, final: Path) -> None:
-    """Put the verified folder ``new`` in place of ``final``: a failed or interrupted export never
-    destroys the previous one, and never leaves a mix of old and new files."""
-    if not final.exists():
-        os.replace(new, final)
-        return
-    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
-    os.replace(final, old / final.name)
-    os.replace(new, final)
-    shutil.rmtree(old, ignore_errors=True)
+def _export_files(metadata: dict) -> dict[str, str]:
+    """``{file name: sha256}`` of every file an export's ``metadata.json`` lists."""
+    listed = {info["path"]: info["sha256"] for info in metadata.get("files", {}).values()}
+    table = (metadata.get("position_features") or {}).get("table")
+    if table:
+        listed[table["path"]] = table["sha256"]
+    return listed
+
+
+def _previous_export(folder: Path) -> dict[str, str]:
+    """The files of an earlier export in ``folder`` that are still as graphkd wrote them (name -> sha256).
+
+    An export writes only its own names into a folder that may hold anything else (a run's results, a
+    user's files). Where one of those names is taken by a file that no earlier export wrote, the export
+    is refused: graphkd never replaces or deletes a file it did not write."""
+    own_names = {*FILES.values(), POSITIONS_FILE, "metadata.json"}
+    listed: dict[str, str] | None = {}  # None: a metadata.json that is not an export's
+    if (folder / "metadata.json").exists():
+        try:
+            metadata = json.loads((folder / "metadata.json").read_text())
+            listed = _export_files(metadata) if "graphkd_version" in metadata else None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # a user's own metadata.json
+            listed = None
+    ours = {} if listed is None else {name: sha for name, sha in listed.items()
+                                      if name in own_names and file_sha256(folder / name) == sha}
+    clashes = sorted(name for name in own_names - {"metadata.json"} - set(ours) if (folder / name).exists())
+    if listed is None:
+        clashes.insert(0, "metadata.json")
+    if clashes:
+        raise GraphkdError(f"export folder {folder} already holds {', '.join(clashes)}, which no graphkd export "
+                           "wrote (or which changed since); graphkd never replaces a file it did not write: "
+                           "choose another --out, or move those files away")
+    return ours
+
+
+def _place_export(staging: Path, folder: Path, previous: dict[str, str]) -> None:
+    """Move the verified files from ``staging`` into ``folder``, ``metadata.json`` last. Of the earlier
+    export, only its own files that this one does not write again are removed; nothing else in the folder
+    is touched. The earlier ``metadata.json`` goes first, so an export interrupted while its files move
+    leaves no metadata that lists a mix of old and new files (the Predictor refuses the folder until the
+    export is run again)."""
+    (folder / "metadata.json").unlink(missing_ok=True)
+    new_files = {path.name for path in staging.iterdir()}
+    for name in previous:
+        if name not in new_files:
+            (folder / name).unlink(missing_ok=True)
+    for name in sorted(new_files - {"metadata.json"}):
+        os.replace(staging / name, folder / name)
+    os.replace(staging / "metadata.json", folder / "metadata.json")
 
 
 def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], example_features: torch.Tensor,
@@ -279,7 +318,9 @@ def add_parser(subparsers) -> None:
     # SUPPRESS: a required option has no default to show
     p.add_argument("--model", required=True, default=argparse.SUPPRESS,
                    help="student model file written by graphkd distill / save_model")
-    p.add_argument("--out", required=True, default=argparse.SUPPRESS, help="output folder for the exported files")
+    p.add_argument("--out", required=True, default=argparse.SUPPRESS,
+                   help="output folder for the exported files (it may be the run folder: only the export's own "
+                        "files are written, and a file of their names that no export wrote is refused)")
     p.add_argument("--format", nargs="+", default=list(FORMATS), choices=list(FORMATS), dest="formats",
                    help="formats to write")
     p.add_argument("--row-normalize", choices=["auto", "yes", "no"], default="auto",
