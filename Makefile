@@ -1,4 +1,4 @@
-# Two commands set up and run everything on a fresh machine: `make demo` and `make test`.
+# Two commands set up and run everything on a fresh machine: `make demo` and `make test` (docs build and tests).
 # torch is installed first, pinned, so that the range in pyproject is already met by the CPU wheel
 # and pip never pulls a multi-GB CUDA build.
 PYTHON ?= python3
@@ -23,7 +23,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/graphkd distill --out runs/demo
 
+# The docs first: a broken link or API reference fails the build (--strict), and pytest's summary stays last.
 test: install
+	$(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: install
