@@ -142,7 +142,7 @@ def test_error_cli_out_cannot_be_made(tmp_path, capsys):
 
 
 def test_error_cli_missing_dataset_offline(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("torch_geometric.data.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
+    monkeypatch.setattr("graphkd.data.load.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
     line = _cli_error(["distill", "--quiet", "--dataset", "Cora", "--root", str(tmp_path)], capsys)
     assert str(tmp_path / "Cora" / "raw") in line and "ind.cora.x" in line
 
@@ -327,7 +327,7 @@ def test_error_api_teacher_logits_of_the_wrong_shape():
 # ---- The data root ------------------------------------------------------------------------------------------
 
 def test_error_data_root_missing_files_offline(tmp_path, monkeypatch):
-    monkeypatch.setattr("torch_geometric.data.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
+    monkeypatch.setattr("graphkd.data.load.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
     with pytest.raises(MissingFileError) as err:
         load_dataset("Cora", root=tmp_path)
     assert str(tmp_path / "Cora" / "raw") in str(err.value) and "GRAPHKD_DATA" in str(err.value)

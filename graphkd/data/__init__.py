@@ -1,7 +1,8 @@
 """Datasets: the fact table, loaders with offline errors, CPF random splits and synthetic graphs."""
 from graphkd.data.catalog import DATASETS, DatasetInfo, dataset_info
 from graphkd.data.graphs import from_networkx
-from graphkd.data.load import DatasetNotFoundError, check_graph, data_root, load_dataset, prepare_data
+from graphkd.data.load import check_graph, load_dataset, prepare_data
+from graphkd.data.root import DatasetNotFoundError, data_root
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 

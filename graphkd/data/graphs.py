@@ -1,6 +1,7 @@
 """A user's graph from ``networkx``: node attributes become features, labels and masks."""
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import torch
 from torch_geometric.data import Data
@@ -41,8 +42,6 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
     ``train_mask``/``val_mask``/``test_mask`` attributes on every node (else split with
     :func:`graphkd.data.random_split`). Nodes are numbered in ``graph.nodes`` order; an undirected graph
     gets both directions of each edge (a self-loop once). Edge attributes (weights) are not read."""
-    import networkx as nx
-
     if not isinstance(graph, nx.Graph):
         raise GraphkdError(f"expected a PyG Data or a networkx graph, got {type(graph).__name__}")
     if graph.number_of_nodes() == 0:

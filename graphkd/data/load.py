@@ -7,54 +7,27 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Data, download_url
+from torch_geometric.datasets import Amazon, Coauthor, Planetoid
 from torch_geometric.utils import to_undirected as add_reverse_edges  # the name to_undirected is a keyword here
 
-from graphkd.checks import check_choice
+from graphkd.checks import check_choice, check_edge_index, check_finite, check_mask
 from graphkd.data.catalog import DatasetInfo, dataset_info
+from graphkd.data.ogb import read_ogb
 from graphkd.data.raw import read_npz_graph, read_planetoid
+from graphkd.data.root import data_root, missing_files_error
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
-from graphkd.errors import GraphkdError, MissingFileError
+from graphkd.errors import GraphkdError
 
-__all__ = ["DatasetNotFoundError", "check_graph", "data_root", "load_dataset", "missing_files_error", "prepare_data"]
+__all__ = ["check_graph", "load_dataset", "prepare_data"]
 
-DATA_ENV = "GRAPHKD_DATA"
 log = logging.getLogger(__name__)
-
-
-class DatasetNotFoundError(MissingFileError):
-    """The dataset's files are not on disk and could not be downloaded."""
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root`` if given, else ``$GRAPHKD_DATA``, else a per-user cache folder."""
-    if root is None and os.environ.get(DATA_ENV):
-        root = os.environ[DATA_ENV]
-    if root is not None:
-        root = Path(root).expanduser()
-        if root.exists() and not root.is_dir():
-            raise GraphkdError(f"data root {root} is a file; give the folder that holds <Name>/raw/")
-        return root
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "graphkd"
-
-
-def missing_files_error(info: DatasetInfo, root: Path, folder: Path, missing: list[str],
-                        exc: BaseException) -> DatasetNotFoundError:
-    """The error for files absent from ``folder`` (below ``root``) whose download failed with ``exc``."""
-    return DatasetNotFoundError(
-        f"{info.name}: files missing from {folder} and the download failed ({type(exc).__name__}: {exc}). "
-        f"Expected: {', '.join(missing)}. Put them there, or point --root / ${DATA_ENV} at a folder "
-        f"holding {folder.relative_to(root).as_posix()}/."
-    )
 
 
 def _raw_files(info: DatasetInfo, root: Path, base_url: str) -> Path:
     """``<root>/<folder>/raw`` with every raw file of ``info``, downloading the missing ones from
     ``base_url`` (the address PyG's own dataset class uses); offline, one error lists what is missing."""
-    from torch_geometric.data import download_url
-
     raw_dir = root / info.folder / "raw"
     missing = [f for f in info.raw_files if not (raw_dir / f).is_file()]
     for name in missing:
@@ -68,8 +41,6 @@ def _raw_files(info: DatasetInfo, root: Path, base_url: str) -> Path:
 # Raw files are read by graphkd.data.raw, never through PyG's dataset classes: those unpickle Planetoid's
 # files as they are and may reload a cached processed/data.pt with weights_only=False.
 def _read_planetoid(info: DatasetInfo, root: Path, split: str) -> Data:
-    from torch_geometric.datasets import Planetoid
-
     data = read_planetoid(_raw_files(info, root, Planetoid.url), info.name)
     if split == "full":  # Planetoid's "full" split: every node outside validation and test trains
         data.train_mask = ~(data.val_mask | data.test_mask)
@@ -77,20 +48,14 @@ def _read_planetoid(info: DatasetInfo, root: Path, split: str) -> Data:
 
 
 def _read_amazon(info: DatasetInfo, root: Path, split: str) -> Data:
-    from torch_geometric.datasets import Amazon
-
     return read_npz_graph(_raw_files(info, root, Amazon.url) / info.raw_files[0])
 
 
 def _read_coauthor(info: DatasetInfo, root: Path, split: str) -> Data:
-    from torch_geometric.datasets import Coauthor
-
     return read_npz_graph(_raw_files(info, root, Coauthor.url) / info.raw_files[0])
 
 
 def _read_ogb(info: DatasetInfo, root: Path, split: str) -> Data:
-    from graphkd.data.ogb import read_ogb
-
     return read_ogb(info, root)
 
 
@@ -145,8 +110,6 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     ``edge_index`` range, finite features, labels in ``[0, num_classes)`` or -1 for an unlabelled node, and
     (with ``require_masks``) bool masks that are non-empty, disjoint and free of unlabelled nodes; warns when
     a class that has nodes has no training node."""
-    from graphkd.checks import check_edge_index, check_finite, check_mask
-
     if not isinstance(data, Data):
         raise GraphkdError(f"expected a torch_geometric Data, got {type(data).__name__}")
     if isinstance(data.x, torch.Tensor) and data.x.layout != torch.strided:

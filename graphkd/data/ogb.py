@@ -23,7 +23,7 @@ from torch_geometric.utils import index_to_mask
 from tqdm import tqdm
 
 from graphkd.data.catalog import DatasetInfo, dataset_info
-from graphkd.data.load import missing_files_error
+from graphkd.data.root import missing_files_error
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import atomic_save, load_tensors
 

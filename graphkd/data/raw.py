@@ -9,14 +9,19 @@ load with ``allow_pickle=False``. Anything else is refused with the file's name.
 """
 from __future__ import annotations
 
+import _codecs
 import collections
 import io
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch_geometric.data import Data
+from torch_geometric.io.npz import parse_npz
+from torch_geometric.io.planetoid import edge_index_from_dict
 
 from graphkd.errors import GraphkdError
 
@@ -28,11 +33,9 @@ class RawFileError(GraphkdError):
 
 
 def _allowed() -> dict[tuple[str, str], object]:
-    import _codecs
-
+    # NumPy 2's deprecated aliases: imported only here, under safe_unpickle's filter for their warnings.
     import numpy.core.multiarray  # noqa: F401  (the names NumPy 1.x pickles carry)
     import numpy.core.numeric  # noqa: F401
-    import scipy.sparse
 
     reconstruct, frombuffer = np.core.multiarray._reconstruct, np.core.numeric._frombuffer
     return {
@@ -63,8 +66,6 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def safe_unpickle(path: Path):
     """Unpickle ``path`` with :class:`RestrictedUnpickler`; :class:`RawFileError` names the file on failure."""
-    import warnings
-
     try:
         with warnings.catch_warnings():  # NumPy 2 and SciPy note their old module names; the objects are fine
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -85,8 +86,6 @@ def read_planetoid(raw_dir: Path, name: str) -> Data:
     the labelled ``y`` nodes train, the next 500 validate, ``test.index`` tests. Test rows are listed
     in ``test.index`` order; test indices missing from the files (CiteSeer's isolated nodes) become
     zero rows. Edges come from the adjacency lists, self loops removed, duplicates merged."""
-    from torch_geometric.io.planetoid import edge_index_from_dict
-
     prefix = raw_dir / f"ind.{name.lower()}."
     x, tx, allx, y, ty, ally = (_dense(Path(f"{prefix}{s}"), safe_unpickle(Path(f"{prefix}{s}")))
                                 for s in ("x", "tx", "allx", "y", "ty", "ally"))
@@ -130,8 +129,6 @@ def read_planetoid(raw_dir: Path, name: str) -> Data:
 def read_npz_graph(path: Path) -> Data:
     """An Amazon or Coauthor graph from its ``.npz`` (Shchur et al.'s format), read with
     ``allow_pickle=False``: binary features, undirected edges without self loops, labels."""
-    from torch_geometric.io.npz import parse_npz
-
     try:
         with np.load(path, allow_pickle=False) as archive:
             return parse_npz(archive, to_undirected=True)

@@ -55,7 +55,7 @@ def test_offline_missing_files_explained(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise URLError("no network")
 
-    monkeypatch.setattr("torch_geometric.data.download_url", offline)  # what graphkd downloads raw files with
+    monkeypatch.setattr("graphkd.data.load.download_url", offline)  # what graphkd downloads raw files with
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("Cora", root=tmp_path)
     message = str(err.value)

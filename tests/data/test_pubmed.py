@@ -70,7 +70,7 @@ def offline(monkeypatch):
     def fail(*args, **kwargs):
         raise URLError("no network")
 
-    monkeypatch.setattr("torch_geometric.data.download_url", fail)  # what graphkd downloads raw files with
+    monkeypatch.setattr("graphkd.data.load.download_url", fail)  # what graphkd downloads raw files with
 
 
 def test_missing_pubmed_raw_folder_is_explained(tmp_path, offline):

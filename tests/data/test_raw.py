@@ -44,6 +44,6 @@ def test_missing_files_are_downloaded_from_the_real_address(data_root, tmp_path,
         shutil.copy(data_root / "Photo" / "raw" / name, Path(folder) / name)
         return str(Path(folder) / name)
 
-    monkeypatch.setattr("torch_geometric.data.download_url", fake_download)
+    monkeypatch.setattr("graphkd.data.load.download_url", fake_download)
     assert load_dataset("Photo", root=tmp_path).num_features == 745
     assert requested == ["https://github.com/shchur/gnn-benchmark/raw/master/data/npz/amazon_electronics_photo.npz"]
