@@ -16,9 +16,13 @@ arrival** (one lookup, not a multi-hop fetch); a node that arrives with no edge 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import eigsh
 from torch import Tensor
 
+from graphkd.arrays import mean_of_neighbour_rows
 from graphkd.checks import check_edge_index
 from graphkd.errors import GraphkdError
 
@@ -35,9 +39,6 @@ def spectral_positions(edge_index: Tensor, num_nodes: int, dim: int, seed: int =
     of more than ``dim + 1`` nodes has its own leading eigenvectors in these columns; the nodes of smaller
     components, like isolated nodes, get zeros. Deterministic: the Lanczos start vector comes from
     ``seed``, and each vector's sign makes its first clearly non-zero entry positive (per component)."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
     check_edge_index(edge_index, num_nodes)
     if not 1 <= dim < num_nodes - 1:
         raise GraphkdError(f"position feature dimension must lie in [1, {num_nodes - 2}] for {num_nodes} nodes, "
@@ -72,8 +73,6 @@ def _leading_eigenvectors(matrix, dim: int, seed: int) -> np.ndarray:
     first, each signed so that its first entry clearly away from zero (above 1e-3 of its largest) is positive.
     Not the largest entry: a graph with a symmetry ties it between nodes of opposite sign, and rounding
     then picks either (a path's antisymmetric modes)."""
-    from scipy.sparse.linalg import eigsh
-
     v0 = np.random.default_rng(seed).random(matrix.shape[0])
     _, vectors = eigsh(matrix, k=dim, which="LA", v0=v0)
     vectors = vectors[:, ::-1]  # largest eigenvalue first
@@ -85,7 +84,5 @@ def _leading_eigenvectors(matrix, dim: int, seed: int) -> np.ndarray:
 def new_node_positions(positions: Tensor, neighbours: Tensor | list[int]) -> Tensor:
     """Position features of a node that arrives after training: the mean of its ``neighbours``' rows
     of ``positions`` (ids in the training graph), zeros when it has none. The rule itself is NumPy's,
-    :func:`graphkd.serve.predictor.mean_of_neighbour_rows`, which a torch-free serving process uses."""
-    from graphkd.serve.predictor import mean_of_neighbour_rows
-
+    :func:`graphkd.arrays.mean_of_neighbour_rows`, which a torch-free serving process uses."""
     return torch.from_numpy(mean_of_neighbour_rows(np.asarray(torch.as_tensor(positions)), neighbours))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphkd.arrays import as_node_ids, from_torch, mean_of_neighbour_rows, mean_rows
 from graphkd.errors import GraphkdError, MissingFileError
 
 __all__ = ["BACKENDS", "Predictor", "mean_of_neighbour_rows"]
@@ -95,52 +96,15 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
     return forward
 
 
-def _from_torch(values):
-    """A torch tensor (sparse, or needing grad) as a dense NumPy array, without importing torch; else ``values``."""
-    if not hasattr(values, "detach"):
-        return values
-    values = values.detach()
-    return (values if str(values.layout) == "torch.strided" else values.to_dense()).cpu().numpy()
-
-
 def _real_array(values, name: str) -> np.ndarray:
     """``values`` as float32; complex numbers would lose their imaginary part silently, so they are refused."""
-    values = _from_torch(values)
+    values = from_torch(values)
     if np.iscomplexobj(values):
         raise GraphkdError(f"{name} must be real numbers, got complex values")
     try:
         return np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:  # strings, ragged lists, objects
         raise GraphkdError(f"{name} must be numbers ({exc})") from exc
-
-
-def _node_ids(values, what: str) -> np.ndarray:
-    """``values`` as a 1-D int64 array of node ids; a bool mask, fractions or a nested list are refused
-    (a mask's 0/1 values would silently read as the ids 0 and 1)."""
-    ids = np.asarray(_from_torch(values))
-    if ids.size == 0:
-        return np.zeros(0, np.int64)
-    if ids.dtype == bool or ids.ndim != 1 or ids.dtype.kind not in "iuf" or (
-            ids.dtype.kind == "f" and not np.array_equal(ids, np.round(ids))):
-        raise GraphkdError(f"{what} must be a 1-D list of integer node ids, got {ids.dtype} of shape {list(ids.shape)}")
-    return ids.astype(np.int64)
-
-
-def mean_of_neighbour_rows(table, neighbours) -> np.ndarray:
-    """Position features of a node that was not in the training graph: the mean of its ``neighbours``'
-    rows of ``table`` ``[num_nodes, P]`` (ids in the training graph), zeros when it has none (NOSMOG's rule)."""
-    table = np.asarray(table)
-    if table.ndim != 2:
-        raise GraphkdError(f"a position table is [num_nodes, P], got shape {list(table.shape)}")
-    ids = _node_ids(neighbours, "neighbours")
-    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise GraphkdError(f"neighbour ids must lie in [0, {table.shape[0]}) (nodes of the training graph)")
-    return _mean_rows(table, ids)
-
-
-def _mean_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The mean of ``table``'s (checked) ``rows``; zeros for a node with no neighbours."""
-    return table[rows].mean(axis=0) if rows.size else np.zeros(table.shape[1], table.dtype)
 
 
 def _checked_metadata(metadata) -> dict:
@@ -331,7 +295,7 @@ class Predictor:
     def _rows(self, nodes, what: str) -> np.ndarray:
         """The table rows of training-graph node ids ``nodes``."""
         table, node_ids = self._table()
-        ids = _node_ids(nodes, what)
+        ids = as_node_ids(nodes, what)
         if node_ids is None:
             rows = np.where((ids >= 0) & (ids < table.shape[0]), ids, -1)
         else:  # the training graph was a part of the user's (the inductive setting's observed nodes)
@@ -352,7 +316,7 @@ class Predictor:
         """The position features ``[P]`` of a node that was not in the training graph: the mean of its
         ``neighbours``' rows (ids of training-graph nodes, as for :meth:`node_positions`), zeros with none."""
         table, _ = self._table()
-        return _mean_rows(table, self._rows(neighbours, "neighbours"))
+        return mean_rows(table, self._rows(neighbours, "neighbours"))
 
     def predict(self, features, positions=None):
         """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""
