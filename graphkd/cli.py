@@ -13,7 +13,9 @@ from graphkd.distill.settings import SETTINGS
 from graphkd.distill.soft_targets import TRANSFER_SETS
 from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
+from graphkd.report import format_summary
 from graphkd.serve import export, latency_bench
+from graphkd.training.distributed import distributed, is_rank_zero
 
 __all__ = ["build_parser", "main"]
 
@@ -169,9 +171,6 @@ def add_distill_parser(subparsers) -> None:
 def _distill(args) -> int:
     """Under torchrun (see graphkd.large.distill for the commands) MLP students train with DDP over the
     ranks, teachers on every rank alike, and rank 0 writes and prints."""
-    from graphkd.large.distributed import distributed, is_rank_zero
-    from graphkd.report import format_summary
-
     fields = {f.name for f in dataclasses.fields(DistillConfig)}
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in fields})
     with distributed() as world:

@@ -148,12 +148,13 @@ def test_fit_rejects_bad_checkpoint_every(tmp_path):
 
 
 def test_checkpoints_are_written_by_elapsed_time_when_no_epoch_interval_is_given(tmp_path, monkeypatch):
-    import graphkd.training
+    import graphkd.training.loops
 
     saved = []
-    monkeypatch.setattr(graphkd.training, "save_training_state", lambda path, fp, epoch, *a, **k: saved.append(epoch))
+    monkeypatch.setattr(graphkd.training.loops, "save_training_state",
+                        lambda path, fp, epoch, *a, **k: saved.append(epoch))
     clock = iter(range(0, 1000, 10))  # each call to the clock moves it 10 s on
-    monkeypatch.setattr(graphkd.training.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(graphkd.training.loops.time, "monotonic", lambda: next(clock))
     model = torch.nn.Linear(1, 1)
     fit(model, lambda opt: 0.0, lambda: 1.0, TrainConfig(epochs=6, patience=10), checkpoint=tmp_path / "c.pt",
         checkpoint_seconds=25)

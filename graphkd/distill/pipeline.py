@@ -37,7 +37,8 @@ from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, save_model, writable_folder
 from graphkd.models import build_model, count_parameters
-from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch
+from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch, train_minibatch_ddp
+from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key", "summarize",
            "summarize_runs", "train_student", "with_positions"]
@@ -112,9 +113,7 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     auxiliary = objective.projector if objective is not None else None
     with objective if objective is not None else contextlib.nullcontext():
         if kind == "mlp":
-            trainer = train_minibatch
-            if distributed_mlp:  # under torchrun: DDP, nodes partitioned over the ranks
-                from graphkd.large.ddp import train_minibatch_ddp as trainer
+            trainer = train_minibatch_ddp if distributed_mlp else train_minibatch  # DDP: nodes over the ranks
             trainer(model, data, nodes, batch_loss, train_cfg, desc, progress, checkpoint, auxiliary=auxiliary)
         else:
             train_full_batch(model, data, lambda logits: batch_loss(logits[nodes], nodes), train_cfg, desc, progress,
@@ -259,8 +258,6 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
 def _writes_files() -> bool:
     """Under torchrun every rank computes the same seeds; rank 0 alone writes files (``out`` must be a folder
     every rank sees: they resume from rank 0's checkpoints and records)."""
-    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this package
-
     return is_rank_zero()
 
 

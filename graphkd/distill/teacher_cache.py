@@ -23,17 +23,12 @@ from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import build_teacher, ensemble_members, fit_teachers, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors, update_hash
+from graphkd.models import build_model
+from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["cached_members", "cached_teachers", "expected_configs"]
 
 MEMBERS_FORMAT = "graphkd-teacher-members-v1"
-
-
-def _is_rank_zero() -> bool:
-    """Under torchrun every rank computes the same teachers; rank 0 alone writes them."""
-    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this package
-
-    return is_rank_zero()
 
 
 def _made_again(path: Path, exc: Exception, what: str) -> None:
@@ -67,7 +62,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
     made = teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals, members=members)
     # a copy (given soft targets stay as the user's) whose metadata names the options it was made for
     targets = SoftTargets(made.logits, made.node_index, {**made.meta, "teacher_key": cfg.teacher_key()}, made.hidden)
-    if path is not None and _is_rank_zero():
+    if path is not None and is_rank_zero():  # under torchrun every rank computes them, rank 0 writes them
         targets.save(path)
     return targets
 
@@ -90,8 +85,6 @@ def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path 
     """The trained members of the teacher ``cfg`` names, from ``teacher_dir`` when trained there before with
     the same training configuration, seed and graph, else trained (:func:`fit_teachers`) and stored there.
     ``None`` for a given teacher (nothing to train) or without a folder (the caller trains)."""
-    from graphkd.models import build_model
-
     if cfg.given_teacher() or teacher_dir is None:
         return None
     path = teacher_dir / f"teacher-{cfg.training_key()}-seed{seed}.pt"
@@ -116,7 +109,7 @@ def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path 
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # another seed or graph, or damaged
             _made_again(path, exc, "the teacher")
     members = fit_teachers(cfg, data, seed, progress, checkpoints)
-    if _is_rank_zero():
+    if is_rank_zero():  # under torchrun every rank trains the same members, rank 0 writes them
         blob = {"format": MEMBERS_FORMAT, "meta": meta,
                 "members": [{"config": m.config(), "state_dict": m.state_dict()} for m in members]}
         blob["content_hash"] = _members_hash(blob)

@@ -25,10 +25,14 @@ from torch_geometric.data import Data
 
 from graphkd.checks import check_finite, check_logits
 from graphkd.data.load import check_graph
+from graphkd.distill.refine import correct_and_smooth
+from graphkd.distill.settings import arrival_accuracy
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
+from graphkd.inputs import model_inputs
 from graphkd.io import load_tensors, update_hash
-from graphkd.training import accuracy
+from graphkd.models import MODELS, build_model
+from graphkd.training import TrainConfig, accuracy, consistency_loss, cross_entropy_on, train_full_batch
 
 __all__ = [
     "CONSISTENCY_SAMPLES",
@@ -90,9 +94,6 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     """Run a trained ``model(x, edge_index)`` once on the whole graph in eval mode; return its logits
     ``[num_nodes, C]`` and the outputs of the submodules named in ``layers`` (forward hooks; a module
     called several times in one forward pass keeps its last output; one never called is refused)."""
-    from graphkd.inputs import model_inputs
-    from graphkd.models import MODELS
-
     modules = _check_layers(model, layers)
     outputs: dict[str, Tensor] = {}
     def keep(name, out):  # a copy: the forward may go on to change its tensor in place (``h.relu_()``)
@@ -327,8 +328,6 @@ def teacher_recipe(cfg, kind: str) -> dict:
 
 def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
     """A fresh teacher of architecture ``kind`` as :func:`teacher_recipe` describes it."""
-    from graphkd.models import build_model
-
     recipe = teacher_recipe(cfg, kind)
     kwargs = {"heads": cfg.heads} if kind == "gat" else {}
     kwargs.update({key: recipe[key] for key in ("K", "node_dropout") if key in recipe})
@@ -343,8 +342,6 @@ def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints
     labels, each as :func:`teacher_recipe` describes it; returns the trained members in eval mode.
 
     ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
-    from graphkd.training import TrainConfig, consistency_loss, cross_entropy_on, train_full_batch
-
     models = []
     for member, kind in enumerate(ensemble_members(cfg.teacher) * cfg.ensemble):
         torch.manual_seed(seed * 1000 + member)
@@ -396,8 +393,6 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
     trained teacher is also scored on the held-out nodes, with their edges and without. ``members``: a
     named teacher's members as :func:`fit_teachers` trained them for ``cfg`` and ``seed`` (a cache's), instead
     of training them here."""
-    from graphkd.distill.refine import correct_and_smooth
-
     teacher = cfg.teacher
     layers = [cfg.teacher_layer] if cfg.needs_representations() else []
     if isinstance(teacher, (str, os.PathLike)) and ensemble_members(teacher) is None:
@@ -415,8 +410,6 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
         models = members if members is not None else fit_teachers(cfg, data, seed, progress, checkpoints)
         member_logits, hidden, meta = member_outputs(models, data, layers)
         if arrivals is not None:
-            from graphkd.distill.settings import arrival_accuracy
-
             meta.update(teacher_inductive_test_acc=arrival_accuracy(models, arrivals, cold=False),
                         teacher_cold_start_test_acc=arrival_accuracy(models, arrivals, cold=True))
     elif isinstance(teacher, torch.nn.Module):

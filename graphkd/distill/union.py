@@ -35,6 +35,8 @@ from torch_geometric.data import Data
 
 from graphkd.checks import check_choice, check_finite
 from graphkd.data.load import check_graph
+from graphkd.distill.config import DistillConfig
+from graphkd.distill.teachers import TEACHER_NAMES, ensemble_members, train_teachers
 from graphkd.errors import GraphkdError
 
 __all__ = ["UNION_RULES", "class_halves", "confidence_weights", "gate_weights", "partial_graph",
@@ -83,9 +85,6 @@ def _num_classes(data: Data) -> int:
 
 
 def _checked_config(cfg, seed) -> None:
-    from graphkd.distill.config import DistillConfig
-    from graphkd.distill.teachers import TEACHER_NAMES, ensemble_members
-
     if not isinstance(cfg, DistillConfig) or ensemble_members(cfg.teacher) is None:
         raise GraphkdError("partial teachers and the gate are trained here: cfg must be a DistillConfig naming a "
                            f"teacher ({', '.join(TEACHER_NAMES)}), got {cfg!r:.80}")
@@ -135,8 +134,6 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
                            progress: bool = False) -> list[Tensor]:
     """``cfg.teacher`` trained once per class set on the nodes of its classes (:func:`partial_graph`); each
     one's logits ``[num_nodes, len(class_sets[k])]`` (an ensemble: the log of its mean distribution)."""
-    from graphkd.distill.teachers import train_teachers
-
     _checked_config(cfg, seed)
     member_logits = []
     for block in _checked_blocks(class_sets, _num_classes(data)):  # the graph checked once, not once per teacher
@@ -157,8 +154,6 @@ def confidence_weights(member_logits: list[Tensor]) -> Tensor:
 def gate_weights(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, progress: bool = False) -> Tensor:
     """``[num_nodes, K]``: ``P(y in S_k | x)`` from a GNN of ``cfg.teacher``'s kind trained on the labelled
     nodes with their block as the label (early stopping on the validation nodes, as the teachers)."""
-    from graphkd.distill.teachers import train_teachers
-
     _checked_config(cfg, seed)
     blocks = _checked_blocks(class_sets, _num_classes(data))
     if torch.cat(blocks).numel() != torch.cat(blocks).unique().numel():

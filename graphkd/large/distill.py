@@ -24,7 +24,7 @@ Stages of this pipeline:
 2. teacher: GraphSAGE on sampled neighbourhoods with DDP, each rank its own seed nodes
    (:func:`graphkd.large.scale.train_sampled`), saved as ``out/teacher.pt`` and reused when there;
 3. soft targets: sharded layer-wise inference into ``out/soft_targets/`` (:mod:`graphkd.large.sharded`);
-4. student: the GLNN OGB MLP recipe with DDP on those soft targets (:mod:`graphkd.large.ddp`).
+4. student: the GLNN OGB MLP recipe with DDP on those soft targets (:mod:`graphkd.training.ddp`).
 
 Teacher and student checkpoint every epoch (rank 0 writes ``out/checkpoints/``): after any rank is killed, the
 same command resumes. Rank 0 writes ``out/results.json``: accuracies and, per rank and stage, seconds and
@@ -48,13 +48,13 @@ from graphkd.data.large import arxiv_scale, products_scale
 from graphkd.distill import train_student
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, atomic_write_text, load_model, save_model, writable_folder
-from graphkd.large.distributed import barrier, distributed, gather_objects, is_rank_zero, rank, world_size
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import train_sampled, wide_student_config
 from graphkd.large.sharded import read_soft_targets, sharded_inference
 from graphkd.models import GraphSAGE
 from graphkd.report import environment
 from graphkd.training import TrainConfig, accuracy, predict
+from graphkd.training.distributed import barrier, distributed, gather_objects, is_rank_zero, rank, world_size
 
 __all__ = ["cached_graph", "main", "run", "stage"]
 

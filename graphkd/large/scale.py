@@ -20,11 +20,11 @@ from tqdm.auto import tqdm
 from graphkd.distill import DistillConfig, train_student
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError
-from graphkd.large.ddp import distributed_model, validation_accuracy
-from graphkd.large.distributed import rank, rank_batches, reseed_per_rank, sync_epoch_end
 from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
 from graphkd.models import GCN, count_parameters
 from graphkd.training import TrainConfig, accuracy, fit
+from graphkd.training.ddp import distributed_model, validation_accuracy
+from graphkd.training.distributed import rank, rank_batches, reseed_per_rank, sync_epoch_end
 
 __all__ = ["SampledGNN", "evaluate_sampled", "gcn_self_loops", "inference_layer", "layerwise_inference",
            "sampled_forward", "soft_targets_of", "teacher_soft_targets", "train_sampled", "train_wide_student",
@@ -90,7 +90,7 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
 
     Under torchrun (a process group is initialised) the model trains with DistributedDataParallel: each
     global batch of seed nodes is split over the ranks, each rank samples its own seeds' neighbourhoods
-    (:func:`graphkd.large.distributed.rank_batches`), and rank 0 alone writes the checkpoint.
+    (:func:`graphkd.training.distributed.rank_batches`), and rank 0 alone writes the checkpoint.
     """
     if max_batches is not None and max_batches < 1:
         raise GraphkdError(f"max_batches must be >= 1 or None, got {max_batches}")

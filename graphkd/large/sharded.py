@@ -1,6 +1,6 @@
 """Soft targets by sharded inference: each rank computes its node range layer by layer and writes a shard.
 
-Rank ``r`` of ``W`` owns the contiguous nodes of :func:`graphkd.large.distributed.node_range` (boundaries on
+Rank ``r`` of ``W`` owns the contiguous nodes of :func:`graphkd.training.distributed.node_range` (boundaries on
 chunk multiples, so its chunks are exactly those one process would compute: the logits are bit-identical to
 :func:`graphkd.large.scale.layerwise_inference`). After each layer every rank writes its rows to a file and
 reads the next layer's inputs, its chunks' 1-hop neighbours, from all ranks' files memory-mapped. The last
@@ -21,9 +21,9 @@ from torch_geometric.data import Data
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, atomic_write_text, file_sha256
-from graphkd.large.distributed import barrier, gather_objects, is_rank_zero, node_range, rank, world_size
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import gcn_self_loops, inference_layer, soft_targets_of
+from graphkd.training.distributed import barrier, gather_objects, is_rank_zero, node_range, rank, world_size
 
 __all__ = ["MANIFEST", "ShardedRows", "read_logits", "read_soft_targets", "sharded_inference"]
 

@@ -88,7 +88,7 @@ def test_a_users_module_teaches_through_the_whole_pipeline(graph, trained_pyg_gc
     assert summary["config"]["teacher"].startswith("module:")
     targets = teacher_soft_targets(cfg, graph, seed=0)
     assert "convs.0" in targets.hidden  # captured with the soft targets for the hint term
-    assert summary["per_seed"][0]["soft_targets_hash"] == targets.meta["content_hash"]
+    assert summary["per_seed"][0]["soft_targets_hash"] == targets.content_hash()
     assert not list(tmp_path.glob("soft_targets-*.pt"))  # a module is run again each time, never cached
     # Resume: the finished run is read back, not retrained.
     again = run_distillation(cfg, data=graph, out=tmp_path, progress=False)
@@ -100,7 +100,7 @@ def test_a_users_module_teaches_through_the_whole_pipeline(graph, trained_pyg_gc
     metadata = export_student(tmp_path / "student_seed0.pt", tmp_path / "export", formats=["numpy"],
                               example_features=graph.x[:16])
     labels = Predictor.load(tmp_path / "export").predict(graph.x.numpy())
-    assert metadata["soft_targets_hash"] == targets.meta["content_hash"]
+    assert metadata["soft_targets_hash"] == targets.content_hash()
     assert (torch.from_numpy(labels) == graph.y)[graph.test_mask].float().mean() == pytest.approx(
         summary["per_seed"][0]["student"]["test_acc"])
 
@@ -194,15 +194,15 @@ def test_teacher_recipe_takes_the_configuration_over_the_architectures_defaults(
 
 
 def test_a_consistency_teacher_trains_longer_on_several_passes(graph, monkeypatch):
-    import graphkd.training
+    import graphkd.distill.teachers
 
-    calls, real = [], graphkd.training.train_full_batch
+    calls, real = [], graphkd.distill.teachers.train_full_batch
 
     def recording(model, data, loss, config, **kwargs):
         calls.append((model.kind, config.epochs, config.patience, kwargs["samples"]))
         return real(model, data, loss, config, **kwargs)
 
-    monkeypatch.setattr(graphkd.training, "train_full_batch", recording)
+    monkeypatch.setattr(graphkd.distill.teachers, "train_full_batch", recording)
     teacher_soft_targets(DistillConfig(teacher="gcn+grand", epochs=6, patience=2), graph, seed=0)
     assert calls == [("gcn", 6, 2, 1), ("grand", 12, 8, 4)]
 
@@ -280,15 +280,15 @@ def test_similarity_term_only_ever_sees_one_batch(graph, monkeypatch):
 
 @pytest.mark.parametrize("layers, min_epochs", [(2, 0), (4, 40)])
 def test_deep_teachers_train_at_least_two_patiences(graph, monkeypatch, layers, min_epochs):
-    import graphkd.training
+    import graphkd.distill.teachers
 
-    configs, real = [], graphkd.training.train_full_batch
+    configs, real = [], graphkd.distill.teachers.train_full_batch
 
     def recording(model, data, loss, config, **kwargs):
         configs.append(config)
         return real(model, data, loss, config, **kwargs)
 
-    monkeypatch.setattr(graphkd.training, "train_full_batch", recording)
+    monkeypatch.setattr(graphkd.distill.teachers, "train_full_batch", recording)
     teacher_soft_targets(DistillConfig(teacher="gcn", teacher_layers=layers, epochs=60, patience=20), graph, seed=0)
     assert [c.min_epochs for c in configs] == [min_epochs]
 

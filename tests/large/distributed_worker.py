@@ -15,18 +15,18 @@ import torch
 from torch_geometric.data import Data
 
 import graphkd.distill.pipeline
-import graphkd.large.ddp
+import graphkd.training.ddp
 from graphkd.data import prepare_data
 from graphkd.data.large import synthetic_graph
 from graphkd.distill import DistillConfig
 from graphkd.distill.losses import distillation_loss
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.io import atomic_save, load_tensors
-from graphkd.large.distributed import distributed, is_rank_zero, rank
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.sharded import sharded_inference
 from graphkd.models import GAT, GCN, GraphSAGE, build_model
 from graphkd.training import TrainConfig, accuracy, predict
+from graphkd.training.distributed import distributed, is_rank_zero, rank
 
 CHUNK_SIZE = 333  # 2000 nodes: 7 chunks, split 3 + 4 over two ranks
 STUDENT = TrainConfig(epochs=12, lr=0.01, weight_decay=5e-4, patience=12, batch_size=512)
@@ -70,7 +70,7 @@ def train_student(inputs: Path, out: Path) -> dict:
     def batch_loss(logits, batch):  # soft term alone (alpha 0): a mean over all rows, as DDP's weighting assumes
         return distillation_loss(logits, soft[batch], 2.0, 0.0)
 
-    best = graphkd.large.ddp.train_minibatch_ddp(model, data, torch.arange(data.num_nodes), batch_loss, STUDENT,
+    best = graphkd.training.ddp.train_minibatch_ddp(model, data, torch.arange(data.num_nodes), batch_loss, STUDENT,
                                                  checkpoint=out / "student.ckpt", checkpoint_every=1)
     test = data.test_mask.nonzero().view(-1)
     result = {"state": model.state_dict(), "val_acc": best,
@@ -112,7 +112,7 @@ def train_hint_student(inputs: Path, out: Path) -> dict:
 
 def die_at_epoch_end(epochs: int) -> None:
     """Rank 1 kills itself (SIGKILL, no clean-up) at the end of epoch ``epochs``, before the ranks sync."""
-    sync, calls = graphkd.large.ddp.sync_epoch_end, []
+    sync, calls = graphkd.training.ddp.sync_epoch_end, []
 
     def counting(model):
         calls.append(1)
@@ -120,7 +120,7 @@ def die_at_epoch_end(epochs: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         sync(model)
 
-    graphkd.large.ddp.sync_epoch_end = counting
+    graphkd.training.ddp.sync_epoch_end = counting
 
 
 def main() -> None:

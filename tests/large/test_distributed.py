@@ -14,12 +14,12 @@ import torch.distributed as dist
 from graphkd.data import load_dataset
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors
-from graphkd.large.distributed import distributed, node_range, rank_batches
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import layerwise_inference
 from graphkd.large.sharded import ShardedRows, read_logits
 from graphkd.models import GCN
 from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
+from graphkd.training.distributed import distributed, node_range, rank_batches
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 _spec = importlib.util.spec_from_file_location("distributed_worker", WORKER)

@@ -1,13 +1,13 @@
 """Mini-batch training with DistributedDataParallel: node rows partitioned over ranks, gradients all-reduced.
 
 Every epoch the nodes are shuffled from the generator all ranks share and cut into global batches, each split
-over the ranks (:func:`graphkd.large.distributed.rank_batches`); DDP averages the gradients, weighted so that
+over the ranks (:func:`graphkd.training.distributed.rank_batches`); DDP averages the gradients, weighted so that
 a step equals the global batch's step for any world size. That holds for a loss that is a mean over the
 batch's rows, as the soft-target term is; the hard-label term (``alpha > 0``) is a mean over a batch's
 labelled rows, whose share differs between the ranks' parts, so with it a step is close to, not equal to,
 the global one. The similarity and adversarial terms are refused under torchrun. Validation is split over
 the ranks too and its correct counts summed, so every rank sees the same accuracy and stops at the same
-epoch. Checkpoints are written by rank 0 only (:func:`graphkd.training.fit`) and every rank resumes from them.
+epoch. Checkpoints are written by rank 0 only (:func:`graphkd.training.loops.fit`) and every rank resumes from them.
 """
 from __future__ import annotations
 
@@ -22,8 +22,15 @@ from torch_geometric.data import Data
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
-from graphkd.large.distributed import all_reduce_sum, rank, rank_batches, reseed_per_rank, sync_epoch_end, world_size
-from graphkd.training import TrainConfig, fit, predict
+from graphkd.training.distributed import (
+    all_reduce_sum,
+    rank,
+    rank_batches,
+    reseed_per_rank,
+    sync_epoch_end,
+    world_size,
+)
+from graphkd.training.loops import TrainConfig, fit, predict
 
 __all__ = ["distributed_model", "train_minibatch_ddp", "validation_accuracy"]
 
@@ -59,7 +66,7 @@ def train_minibatch_ddp(model: torch.nn.Module, data: Data, nodes: Tensor,
                         batch_loss: Callable[[Tensor, Tensor], Tensor], config: TrainConfig, desc: str = "train",
                         progress: bool = False, checkpoint: str | os.PathLike | None = None,
                         checkpoint_every: int | None = None, auxiliary: torch.nn.Module | None = None) -> float:
-    """:func:`graphkd.training.train_minibatch` over the ranks of the process group, same arguments.
+    """:func:`graphkd.training.loops.train_minibatch` over the ranks of the process group, same arguments.
     ``batch_loss``: a mean over the batch's rows (reweighted per rank). Call it with the same
     arguments, and torch seeded alike, on every rank."""
     net, (x, graph) = distributed_model(model), model_inputs(model, data)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
+from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["TrainConfig", "accuracy", "consistency_loss", "cross_entropy_on", "fit", "predict", "train_full_batch",
            "train_minibatch"]
@@ -133,9 +134,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
 
 def _writes_checkpoints() -> bool:
     """Rank 0 of a torchrun process group (or a single process): its ranks hold one state, rank 0 writes it,
-    all of them resume from it (graphkd.large.distributed keeps them identical at epoch boundaries)."""
-    from graphkd.large.distributed import is_rank_zero  # graphkd.large imports this module
-
+    all of them resume from it (graphkd.training.distributed keeps them identical at epoch boundaries)."""
     return is_rank_zero()
 
 
