@@ -14,7 +14,7 @@ _EXPORTS = {
     "distillation_loss": "graphkd.distill.losses", "logit_matching_loss": "graphkd.distill.losses",
     "soft_target_loss": "graphkd.distill.losses", "tempered_softmax": "graphkd.distill.losses",
     "load_dataset": "graphkd.data", "prepare_data": "graphkd.data", "random_split": "graphkd.data",
-    "load_model": "graphkd.io", "save_model": "graphkd.io",
+    "load_model": "graphkd.models", "save_model": "graphkd.models",
     "GraphkdError": "graphkd.errors", "MissingFileError": "graphkd.errors",
     "Predictor": "graphkd.serve.predictor", "export_student": "graphkd.serve.export",
 }

@@ -1,4 +1,7 @@
-"""Saving and loading: atomic writes, and models stored as config + state dict (``weights_only`` safe)."""
+"""Saving and loading files: atomic writes, tensors loaded ``weights_only``, content hashes, shared JSON.
+
+Model files (config + state dict) are graphkd.models' :func:`~graphkd.models.save_model` and
+:func:`~graphkd.models.load_model`."""
 from __future__ import annotations
 
 import fcntl
@@ -14,8 +17,8 @@ import torch
 
 from graphkd.errors import GraphkdError, MissingFileError
 
-__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "load_model", "load_tensors", "one_line", "save_model",
-           "update_hash", "update_json", "writable_folder"]
+__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "load_tensors", "one_line", "update_hash", "update_json",
+           "writable_folder"]
 
 
 def writable_folder(path: str | os.PathLike, what: str) -> Path:
@@ -139,25 +142,3 @@ def update_hash(h, value) -> None:
             update_hash(h, item)
     else:
         h.update(repr(value).encode())
-
-
-def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Store ``model.config()``, its weights and free-form ``meta`` (plain types and tensors)."""
-    return atomic_save({"config": model.config(), "state_dict": model.state_dict(), "meta": meta or {}}, path)
-
-
-def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """Rebuild a model saved by :func:`save_model`; returns ``(model in eval mode, meta)``."""
-    from graphkd.models import build_model
-
-    path = Path(path)
-    blob = load_tensors(path, "graphkd model file")
-    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise GraphkdError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
-    try:
-        model = build_model(**blob["config"])
-        model.load_state_dict(blob["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:  # a config that does not fit the weights
-        raise GraphkdError(f"{path}: the stored model configuration does not fit its weights ({one_line(exc)})") \
-            from exc
-    return model.eval(), blob.get("meta", {})

@@ -33,8 +33,7 @@ from graphkd.data import check_graph, load_dataset, prepare_data, random_split
 from graphkd.data.raw import read_npz_graph, safe_unpickle
 from graphkd.distill import DistillConfig, SoftTargets, run_distillation
 from graphkd.distill.teachers import load_teacher_outputs
-from graphkd.io import load_model, save_model
-from graphkd.models import GCN, MLP
+from graphkd.models import GCN, MLP, load_model, save_model
 from graphkd.serve.export import export_student
 from graphkd.serve.predictor import BACKENDS, Predictor
 

@@ -35,8 +35,8 @@ from graphkd.distill.teacher_cache import cached_teachers
 from graphkd.distill.teachers import check_teacher_layer, teacher_scores, teacher_soft_targets
 from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
-from graphkd.io import atomic_write_text, file_sha256, save_model, writable_folder
-from graphkd.models import build_model, count_parameters
+from graphkd.io import atomic_write_text, file_sha256, writable_folder
+from graphkd.models import build_model, count_parameters, save_model
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch, train_minibatch_ddp
 from graphkd.training.distributed import is_rank_zero
 

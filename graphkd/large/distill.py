@@ -47,11 +47,11 @@ from torch_geometric.data import Data
 from graphkd.data.large import arxiv_scale, products_scale
 from graphkd.distill import train_student
 from graphkd.errors import GraphkdError
-from graphkd.io import atomic_save, atomic_write_text, load_model, save_model, writable_folder
+from graphkd.io import atomic_save, atomic_write_text, writable_folder
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import train_sampled, wide_student_config
 from graphkd.large.sharded import read_soft_targets, sharded_inference
-from graphkd.models import GraphSAGE
+from graphkd.models import GraphSAGE, load_model, save_model
 from graphkd.report import environment
 from graphkd.training import TrainConfig, accuracy, predict
 from graphkd.training.distributed import barrier, distributed, gather_objects, is_rank_zero, rank, world_size

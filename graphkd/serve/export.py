@@ -20,8 +20,8 @@ import torch
 
 from graphkd.checks import check_choice, check_finite
 from graphkd.errors import GraphkdError
-from graphkd.io import file_sha256, load_model, writable_folder
-from graphkd.models import MLP
+from graphkd.io import file_sha256, writable_folder
+from graphkd.models import MLP, load_model
 
 __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
            "verify_export"]
@@ -119,7 +119,7 @@ def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
 def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FORMATS,
                    example_features: torch.Tensor | None = None, preprocessing: dict | None = None,
                    class_names: list[str] | None = None, meta: dict | None = None) -> dict:
-    """Write an MLP student (a module, or a file from :func:`graphkd.io.save_model`) to ``out_dir``.
+    """Write an MLP student (a module, or a file from :func:`graphkd.models.save_model`) to ``out_dir``.
 
     ``formats``: any of ``onnx`` (``student.onnx``), ``torch_export`` (``student.pt2``) and ``numpy``
     (``student.npz``: ``weight_i [in, out]``, ``bias_i``; ``h = relu(h @ weight_i + bias_i)``, softmax

@@ -12,7 +12,7 @@ import graphkd.distill.teacher_cache as teacher_cache
 from graphkd.data import csbm, load_dataset
 from graphkd.distill import DistillConfig, run_distillation
 from graphkd.distill.soft_targets import SoftTargets
-from graphkd.io import load_model
+from graphkd.models import load_model
 
 FAST = {"epochs": 60, "patience": 20}
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from graphkd.cli import main
-from graphkd.io import save_model
-from graphkd.models import MLP
+from graphkd.models import MLP, save_model
 from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_norm
 
 

@@ -140,7 +140,7 @@ def test_shared_dataset_end_to_end(name, data_root, tmp_path):
     its nodes, fed the raw features, since the predictor applies the recorded preprocessing itself."""
     from graphkd.data import load_dataset
     from graphkd.data.catalog import dataset_info
-    from graphkd.io import save_model
+    from graphkd.models import save_model
 
     data = load_dataset(name, root=data_root)
     classes = int(data.y.max()) + 1
@@ -200,7 +200,7 @@ def test_a_distilled_position_student_serves_from_its_export(tmp_path, setting):
     from graphkd.data import csbm, random_split
     from graphkd.distill import DistillConfig, run_distillation, spectral_positions
     from graphkd.distill.settings import arrival_graph, hold_out_arrivals
-    from graphkd.io import load_model
+    from graphkd.models import load_model
 
     data = random_split(csbm(num_nodes=300, num_features=8, seed=1), seed=0)
     cfg = DistillConfig(runs=1, teacher="gcn", positions=4, setting=setting, epochs=20, patience=10)
