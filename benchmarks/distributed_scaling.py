@@ -22,8 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from graphkd.bench.timing import hardware
 from graphkd.io import update_json
-from graphkd.serve.latency import hardware
 
 RESULTS = Path(__file__).parent / "results"
 

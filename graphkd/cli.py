@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import sys
 
+from graphkd.bench import latency
 from graphkd.data import dataset_info
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
 from graphkd.distill.config import TEACHER_NORMS
@@ -14,7 +15,7 @@ from graphkd.distill.soft_targets import TRANSFER_SETS
 from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
 from graphkd.report import format_summary
-from graphkd.serve import export, latency_bench
+from graphkd.serve import export
 from graphkd.training.distributed import distributed, is_rank_zero
 
 __all__ = ["build_parser", "main"]
@@ -193,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(subparsers)
     bench = subparsers.add_parser("bench", help="benchmarks (latency)",
                                   description="Benchmarks that measure graphkd's claims on this machine.")
-    latency_bench.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
+    latency.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
     return parser
 
 

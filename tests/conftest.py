@@ -47,6 +47,24 @@ def tiny_graph() -> Data:
 
 
 @pytest.fixture
+def ring_graph():
+    """``ring_graph(num_nodes=40, classes=3, features=6, seed=0)``: a ring with chords (undirected), random
+    features, masks split in thirds (the serving and latency tests' graph)."""
+
+    def make(num_nodes=40, classes=3, features=6, seed=0) -> Data:
+        gen = torch.Generator().manual_seed(seed)
+        src = torch.arange(num_nodes)
+        pairs = torch.cat([torch.stack([src, (src + 1) % num_nodes]), torch.stack([src, (src + 7) % num_nodes])], 1)
+        edge_index = torch.cat([pairs, pairs.flip(0)], 1)
+        y = torch.randint(classes, (num_nodes,), generator=gen)
+        x = torch.randn(num_nodes, features, generator=gen) + torch.nn.functional.one_hot(y, features).float()
+        part = torch.arange(num_nodes) % 3
+        return Data(x=x, y=y, edge_index=edge_index, train_mask=part == 0, val_mask=part == 1, test_mask=part == 2)
+
+    return make
+
+
+@pytest.fixture
 def benchmark_script(monkeypatch):
     """``benchmark_script("distill_table")``: the script ``benchmarks/distill_table.py`` as a module."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when run as a script: it may import the scripts beside it

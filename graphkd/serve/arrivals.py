@@ -25,7 +25,7 @@ from graphkd.distill.positions import new_node_positions
 from graphkd.distill.settings import Arrivals
 from graphkd.errors import GraphkdError
 from graphkd.inputs import sparse_adjacency
-from graphkd.serve.latency import PerNodeGNN
+from graphkd.serve.per_node import PerNodeGNN
 
 __all__ = ["Arrival", "ArrivalGNN", "arrivals_to_serve", "student_arrival"]
 

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphkd import __version__
 from graphkd.checks import check_choice, check_finite
 from graphkd.errors import GraphkdError
 from graphkd.io import file_sha256, writable_folder
 from graphkd.models import MLP, load_model
+from graphkd.serve.predictor import Predictor
 
 __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
            "verify_export"]
@@ -219,8 +221,6 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
     for fmt in formats:
         writers[fmt](out_dir / FILES[fmt])
 
-    from graphkd import __version__
-
     positions = _write_positions(meta.get("position_features"), model, out_dir)
     metadata = {
         "graphkd_version": __version__,
@@ -286,8 +286,6 @@ def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor
     """Max abs difference between each exported backend's probabilities and the eager model's on
     ``features`` (raw, preprocessing applied on both sides; a student's position features are the last
     columns); raises ``RuntimeError`` above the tolerance."""
-    from graphkd.serve.predictor import Predictor
-
     metadata = json.loads((Path(out_dir) / "metadata.json").read_text())
     num_features = metadata["num_features"]  # the rest of each row are position features, if any
     x, positions = features.float()[:, :num_features], features.float()[:, num_features:]

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from graphkd.bench.timing import time_online
 from graphkd.distill.settings import hold_out_arrivals
 from graphkd.models import build_model
 from graphkd.serve import arrivals as arrivals_module
 from graphkd.serve.arrivals import Arrival, ArrivalGNN, arrivals_to_serve, student_arrival
-from graphkd.serve.latency import time_online
 
 
 def _path_graph() -> Data:

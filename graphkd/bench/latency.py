@@ -1,91 +1,43 @@
 """The latency benchmark (``graphkd bench latency``): SAGE teachers by depth, distilled MLP students by
-width and compressed teachers (graphkd.serve.latency_models), trained on one graph and timed there, in
+width and compressed teachers (graphkd.bench.latency_models), trained on one graph and timed there, in
 one process, at each thread count.
 
 Every serving path is timed on the same nodes: the sampled and the full neighbourhood fetch alike, and
 the students. Each node of the graph is drawn from its test nodes; each arrival from the test nodes held
 out with their edges, served into the observed rest when it arrives (graphkd.serve.arrivals: the teacher
 fetches its neighbourhood there, a student with position features averages its neighbours' rows, both
-inside the timed call). Two modes over those nodes (graphkd.serve.latency): warm, each path back to back
+inside the timed call). Two modes over those nodes (graphkd.bench.timing): warm, each path back to back
 over all the nodes, and cold, every path on one node before the next, so each call finds the caches the
-other paths left. Ratios are taken within a mode (graphkd.serve.latency_report). Throughput: random
+other paths left. Ratios are taken within a mode (graphkd.bench.latency_report). Throughput: random
 batches of distinct nodes, sizes capped at the graph's and labelled with the size used, and the
 whole-graph pass on model inputs built once beforehand (their build time is reported apart).
 """
 from __future__ import annotations
 
-import os
+import argparse
+import dataclasses
+import json
+import resource
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.errors import GraphkdError
-from graphkd.serve.latency import batch_sizes, hardware, throughput, time_alternating, time_online
-from graphkd.serve.latency_models import LARGE_GRAPHS, ArrivalSite, Graph, serving_paths, train_models
-from graphkd.serve.latency_report import ARRIVAL, markdown, plot, speedups
+from graphkd.bench.latency_config import LatencyConfig
+from graphkd.bench.latency_models import LARGE_GRAPHS, ArrivalSite, Graph, serving_paths, train_models
+from graphkd.bench.latency_report import ARRIVAL, markdown, plot, speedups
+from graphkd.bench.timing import batch_sizes, hardware, throughput, time_alternating, time_online
+from graphkd.data import large as large_graphs
+from graphkd.data import load_dataset
+from graphkd.models import count_parameters
+from graphkd.serve.export import export_student
+from graphkd.training import accuracy
 
 __all__ = ["LARGE_GRAPHS", "LatencyConfig", "add_parser", "bench_graph", "load_graph", "markdown", "plot", "run",
            "speedups", "time_paths"]
-
-
-@dataclass
-class LatencyConfig:
-    depths: tuple[int, ...] = (1, 2, 3, 4)
-    teacher_hidden: int | None = None  # default: 128 on small graphs, 256 with batch norm on large ones
-    student_widths: tuple[int, ...] = (64, 256)
-    student_layers: int = 3
-    ref_depth: int = 3  # teacher the students learn from, compressed, and compared against
-    fanouts: tuple[int, ...] = (15, 10, 5)
-    nodes: int = 100
-    full: bool = True
-    positions: int = 16  # 0: no student with position features
-    arrival_fraction: float = 0.2
-    warmup: int = 5
-    batch_sizes: tuple[int, ...] = (1, 64, 1024, 4096)
-    repeats: int = 3
-    # one and two threads where the machine has two cores (the parser builds a default config on any machine)
-    threads: tuple[int, ...] = field(default_factory=lambda: tuple(range(1, min(2, os.cpu_count() or 1) + 1)))
-    epochs: int = 200
-    large_epochs: int = 3
-    large_student_epochs: int = 20
-    large_batches: int | None = 40  # teacher batches (1024 seeds) per epoch on large graphs; None: all
-    compress: bool = True
-    sparsity: float = 0.8
-    seed: int = 0
-
-    def __post_init__(self):
-        """Every option within what runs and means something: a width of 0 or 0 repeats would write a report."""
-        import math
-
-        if not self.depths or min(self.depths) < 1 or max(self.depths) > 8:
-            raise GraphkdError(f"depths must be between 1 and 8, got {self.depths}")
-        if self.ref_depth not in self.depths:
-            raise GraphkdError(f"ref_depth {self.ref_depth} must be one of the depths {self.depths}")
-        at_least = {"student_widths": (1, 65536), "fanouts": (1, 10_000), "batch_sizes": (1, 10**8),
-                    "threads": (1, os.cpu_count() or 1), "nodes": (1, 100_000), "teacher_hidden": (1, 65536),
-                    "student_layers": (1, 8), "positions": (0, 1024), "warmup": (0, 10_000), "repeats": (1, 10_000),
-                    "epochs": (1, 100_000), "large_epochs": (1, 100_000), "large_student_epochs": (1, 100_000),
-                    "large_batches": (1, 10**8)}
-        for name, (low, high) in at_least.items():
-            value = getattr(self, name)
-            values = value if isinstance(value, tuple) else (value,)
-            if value is not None and (not values or not all(low <= v <= high for v in values)):
-                raise GraphkdError(f"{name} must lie in [{low}, {high}], got {value}")
-        for name in ("depths", "student_widths", "batch_sizes", "threads"):  # each value is one column or row
-            if len(set(getattr(self, name))) != len(getattr(self, name)):
-                raise GraphkdError(f"{name} repeats a value: {getattr(self, name)}")
-        if not 0.01 <= self.arrival_fraction <= 0.99:
-            raise GraphkdError(f"arrival_fraction must lie in [0.01, 0.99], got {self.arrival_fraction}")
-        if not (math.isfinite(self.sparsity) and 0.0 <= self.sparsity < 1.0):
-            raise GraphkdError(f"sparsity must lie in [0, 1), got {self.sparsity}")
-
-    def fanouts_for(self, depth: int) -> list[int]:
-        """Fan-outs for a ``depth``-layer GNN: the given ones, the last repeated for deeper models."""
-        return [self.fanouts[min(i, len(self.fanouts) - 1)] for i in range(depth)]
 
 
 def time_paths(paths: dict[str, tuple[dict, dict]], nodes: list, arrivals: list, warmup: int) -> dict[str, dict]:
@@ -103,13 +55,6 @@ def time_paths(paths: dict[str, tuple[dict, dict]], nodes: list, arrivals: list,
 
 def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True) -> dict:
     """Train the models on ``data`` and time them; the result record for one graph."""
-    import resource
-    import tempfile
-
-    from graphkd.models import count_parameters
-    from graphkd.serve.export import export_student
-    from graphkd.training import accuracy
-
     graph = Graph(data, name)
     models = train_models(graph, cfg, progress)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -155,20 +100,13 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
 def load_graph(name: str, root: str | None, seed: int) -> Data:
     """A shared dataset by name, or the synthetic ``arxiv-scale`` / ``products-scale`` graphs."""
     if name in LARGE_GRAPHS:
-        from graphkd.data import large
-
-        return getattr(large, name.replace("-", "_"))(seed)
-    from graphkd.data import load_dataset
-
+        return getattr(large_graphs, name.replace("-", "_"))(seed)
     return load_dataset(name, root, seed=seed)
 
 
 def run(datasets: Sequence[str], cfg: LatencyConfig, root: str | None = None, out: str | Path = "benchmarks/results",
         make_plot: bool = False, progress: bool = True) -> list[dict]:
     """Benchmark each graph; writes ``latency_<name>.json`` and ``.md`` (and ``.png``) to ``out``."""
-    import dataclasses
-    import json
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     threads_before = torch.get_num_threads()
@@ -192,8 +130,6 @@ def run(datasets: Sequence[str], cfg: LatencyConfig, root: str | None = None, ou
 
 def _ints(text: str) -> tuple[int, ...]:
     """``1-2`` or ``1,2``: non-negative integers (argparse says so for anything else)."""
-    import argparse
-
     parts = text.replace(",", "-").split("-")
     if not all(part.strip().isdigit() for part in parts):
         raise argparse.ArgumentTypeError(f"expected integers >= 0 joined by '-' or ',' (e.g. 1-2), got {text!r}")
@@ -206,8 +142,6 @@ NO_DEFAULT = "%(default).0s"
 
 def add_parser(subparsers) -> None:
     """``graphkd bench latency``."""
-    import argparse
-
     p = subparsers.add_parser(
         "latency", help="CPU latency of GNN teachers vs distilled MLP students",
         description="Train SAGE teachers of several depths, distil 3-layer MLP students of several widths "
@@ -272,8 +206,6 @@ def add_parser(subparsers) -> None:
 
 
 def _run_cli(args) -> int:
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(LatencyConfig)}
     cfg = LatencyConfig(**{k: v for k, v in vars(args).items() if k in fields})
     run(list(dict.fromkeys(args.datasets)), cfg, args.root, args.out, args.plot, not args.quiet)

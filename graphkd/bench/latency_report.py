@@ -1,4 +1,4 @@
-"""Reading a latency benchmark result (graphkd.serve.latency_bench): speed-ups, the markdown report, the plot.
+"""Reading a latency benchmark result (graphkd.bench.latency): speed-ups, the markdown report, the plot.
 
 A record's ``online[threads][mode][path]`` holds the percentiles of one serving path, ``mode`` being
 ``warm`` (the path alone, back to back over the nodes) or ``cold`` (every path on one node before the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graphkd.errors import GraphkdError
+from graphkd.report import markdown_table
 
 __all__ = ["ARRIVAL", "MODES", "markdown", "plot", "speedups"]
 
@@ -56,8 +57,6 @@ def speedups(records: list[dict]) -> dict:
 
 def markdown(result: dict, env: dict) -> str:
     """Accuracy beside per-node latency in both modes, the speed-ups within each mode, then throughput."""
-    from graphkd.report import markdown_table
-
     lines = [f"# Latency: {result['dataset']} ({result['num_nodes']:,} nodes, {result['num_edges']:,} edges, "
              f"{result['num_features']} features)", "",
              f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB; torch {env['torch']}, "

@@ -1,3 +1,4 @@
+"""graphkd.bench.latency (``graphkd bench latency``): the models, every serving path timed, the report."""
 import argparse
 import json
 import os
@@ -5,61 +6,14 @@ import os
 import numpy as np
 import pytest
 import torch
-from torch_geometric.data import Data
 
-from graphkd.inputs import sparse_adjacency
+import graphkd.bench.latency_models
+from graphkd.bench.latency import LatencyConfig, add_parser, bench_graph, run, time_paths
+from graphkd.bench.latency_models import Graph, numpy_mlp
 from graphkd.models import build_model
 from graphkd.serve.arrivals import Arrival, ArrivalGNN
-from graphkd.serve.latency import PerNodeGNN, batch_sizes, numpy_mlp, percentiles, throughput, time_alternating
-from graphkd.serve.latency_bench import LatencyConfig, add_parser, bench_graph, run, time_paths
-
-
-def _ring_graph(num_nodes=40, classes=3, features=6, seed=0) -> Data:
-    """A ring with chords (undirected), random features, masks split in thirds."""
-    gen = torch.Generator().manual_seed(seed)
-    src = torch.arange(num_nodes)
-    pairs = torch.cat([torch.stack([src, (src + 1) % num_nodes]), torch.stack([src, (src + 7) % num_nodes])], 1)
-    edge_index = torch.cat([pairs, pairs.flip(0)], 1)
-    y = torch.randint(classes, (num_nodes,), generator=gen)
-    x = torch.randn(num_nodes, features, generator=gen) + torch.nn.functional.one_hot(y, features).float()
-    part = torch.arange(num_nodes) % 3
-    return Data(x=x, y=y, edge_index=edge_index, train_mask=part == 0, val_mask=part == 1, test_mask=part == 2)
-
-
-def test_percentiles_golden():
-    stats = percentiles([0.001 * k for k in range(1, 101)])
-    assert stats["p50_ms"] == pytest.approx(50.5)
-    assert stats["p95_ms"] == pytest.approx(95.05)
-    assert stats["p99_ms"] == pytest.approx(99.01)
-    assert stats["n"] == 100
-    with pytest.raises(ValueError):
-        percentiles([])
-
-
-@pytest.mark.parametrize("kind,depth", [("sage", 1), ("sage", 3), ("gat", 2)])
-def test_per_node_fetch_matches_full_graph_forward(kind, depth):
-    torch.manual_seed(0)
-    data = _ring_graph()
-    extra = {"heads": 2} if kind == "gat" else {}
-    model = build_model(kind, in_channels=6, hidden_channels=8, out_channels=3, num_layers=depth, **extra).eval()
-    with torch.no_grad():
-        full = model(data.x, data.edge_index)
-    fetch = PerNodeGNN(model, data)  # every neighbour: the exact L-hop neighbourhood
-    for node in (0, 5, 17, 39):
-        torch.testing.assert_close(fetch(torch.tensor([node])), full[node:node + 1], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(fetch(torch.tensor([3, 30])), full[[3, 30]], atol=1e-5, rtol=1e-4)
-    # whole-graph pass through the sparse adjacency agrees too
-    with torch.no_grad():
-        adj = sparse_adjacency(data.edge_index, data.num_nodes)
-        torch.testing.assert_close(model(data.x, adj), full, atol=1e-5, rtol=1e-4)
-
-
-def test_per_node_rejects_gcn_and_wrong_fanouts():
-    data = _ring_graph()
-    with pytest.raises(ValueError, match="sage and gat"):
-        PerNodeGNN(build_model("gcn", in_channels=6, hidden_channels=8, out_channels=3), data)
-    with pytest.raises(ValueError, match="one fan-out per layer"):
-        PerNodeGNN(build_model("sage", in_channels=6, hidden_channels=8, out_channels=3, num_layers=2), data, [5])
+from graphkd.serve.compress import quantize_int8
+from graphkd.serve.per_node import PerNodeGNN
 
 
 def test_numpy_floor_matches_eager_mlp():
@@ -80,8 +34,8 @@ def _tiny_cfg(**kw):
                                    sparsity=0.5), **kw})
 
 
-def test_harness_on_tiny_graph_produces_all_fields(tmp_path):
-    data = _ring_graph()
+def test_harness_on_tiny_graph_produces_all_fields(tmp_path, ring_graph):
+    data = ring_graph()
     result = bench_graph(data, "ring", _tiny_cfg(), progress=False)
     names = [r["name"] for r in result["models"]]
     assert {r["role"] for r in result["models"]} == {"teacher", "student", "compressed"}
@@ -112,15 +66,13 @@ def test_harness_on_tiny_graph_produces_all_fields(tmp_path):
     assert result["peak_rss_gib"] > 0
 
 
-def test_large_graph_path_trains_on_samples_and_infers_layer_by_layer(monkeypatch):
+def test_large_graph_path_trains_on_samples_and_infers_layer_by_layer(monkeypatch, ring_graph):
     """A graph named like a large one takes the sampled-training, chunked-inference path."""
-    import graphkd.large.scale
-
-    calls = []
-    real = graphkd.large.scale.layerwise_inference
-    monkeypatch.setattr(graphkd.large.scale, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls, models = [], graphkd.bench.latency_models
+    real = models.layerwise_inference
+    monkeypatch.setattr(models, "layerwise_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
     cfg = _tiny_cfg(large_epochs=2, large_student_epochs=2, large_batches=1)
-    result = bench_graph(_ring_graph(), "arxiv-scale", cfg, progress=False)
+    result = bench_graph(ring_graph(), "arxiv-scale", cfg, progress=False)
     assert {r["role"] for r in result["models"]} == {"teacher", "student"}  # no compressed rows at scale
     assert len(calls) == 1 + 2  # the reference teacher's soft targets, then each teacher's whole-graph pass
     assert "sampled batches" in result["training"]
@@ -184,24 +136,6 @@ def _recorder(log, key):
     return lambda item: log.append((key, item))
 
 
-def test_alternating_mode_runs_every_path_on_a_node_before_the_next():
-    log = []
-    cases = {k: (_recorder(log, k), [10, 11, 12, 13]) for k in "abc"}
-    stats = time_alternating(cases, warmup=2)
-    assert set(stats) == {"a", "b", "c"} and all(s["n"] == 4 for s in stats.values())
-    warm_up, timed = log[:6], log[6:]
-    assert warm_up == [("a", 10), ("b", 10), ("c", 10), ("a", 11), ("b", 11), ("c", 11)]
-    for i, node in enumerate([10, 11, 12, 13]):  # every path on node i, the order rotated by one per node
-        assert timed[3 * i:3 * i + 3] == [(k, node) for k in ("abc" * 2)[i % 3:i % 3 + 3]]
-
-
-def test_alternating_mode_needs_inputs_of_one_length():
-    with pytest.raises(ValueError, match="one length"):
-        time_alternating({"a": (print, [1, 2]), "b": (print, [1])})
-    with pytest.raises(ValueError, match="one length"):
-        time_alternating({"a": (print, [])})
-
-
 def test_time_paths_gives_every_path_the_same_nodes_in_both_modes():
     log = []
     paths = {"gnn": ({"fanout 2": _recorder(log, "fanout"), "full": _recorder(log, "full")},
@@ -216,19 +150,7 @@ def test_time_paths_gives_every_path_the_same_nodes_in_both_modes():
         assert [item for k, item in log if k == f"arrival {key}"] == ["a", "b", "c"] * 2
 
 
-def test_batch_sizes_are_capped_at_the_graph_and_deduplicated():
-    assert batch_sizes((1, 64, 1024, 4096), 2708) == [1, 64, 1024, 2708]
-    assert batch_sizes((4096, 5000, 8), 100) == [8, 100]
-    with pytest.raises(ValueError, match="batch sizes"):
-        batch_sizes((0, 4), 10)
-    seen = []
-    assert throughput(lambda batch: seen.append(batch), 10, 10, repeats=2) > 0
-    assert all(sorted(b.tolist()) == list(range(10)) for b in seen)  # distinct nodes, the whole graph
-    with pytest.raises(ValueError, match=r"\[1, 10\]"):
-        throughput(print, 10, 11)
-
-
-def test_bench_times_full_and_sampled_fetches_on_the_same_nodes(monkeypatch):
+def test_bench_times_full_and_sampled_fetches_on_the_same_nodes(monkeypatch, ring_graph):
     seen = {}
 
     def spy(call):
@@ -243,7 +165,7 @@ def test_bench_times_full_and_sampled_fetches_on_the_same_nodes(monkeypatch):
     monkeypatch.setattr(ArrivalGNN, "__call__", spy(ArrivalGNN.__call__))
     cfg = LatencyConfig(depths=(1, 2), ref_depth=2, student_widths=(8,), fanouts=(3, 2), nodes=5, positions=0,
                         warmup=1, batch_sizes=(2,), repeats=1, threads=(1,), epochs=2, compress=False)
-    bench_graph(_ring_graph(), "ring", cfg, progress=False)
+    bench_graph(ring_graph(), "ring", cfg, progress=False)
     assert len(seen) == 2 * 2 * 2  # teachers x (graph, arrival) x (sampled, full)
     for (kind, model, full), items in seen.items():
         other = seen[(kind, model, not full)]
@@ -254,11 +176,8 @@ def test_bench_times_full_and_sampled_fetches_on_the_same_nodes(monkeypatch):
             assert all(torch.equal(a, b) for a, b in zip(items, other, strict=True))
 
 
-def test_whole_graph_builds_inputs_once_and_keeps_int8_features_dense():
-    from graphkd.serve.compress import quantize_int8
-    from graphkd.serve.latency_models import Graph
-
-    data = _ring_graph(features=50)
+def test_whole_graph_builds_inputs_once_and_keeps_int8_features_dense(ring_graph):
+    data = ring_graph(features=50)
     data.x = (data.x > 2.0).float()  # about 3% non-zero: used as a sparse matrix
     torch.manual_seed(0)
     model = build_model("sage", in_channels=50, hidden_channels=8, out_channels=3, num_layers=2).eval()

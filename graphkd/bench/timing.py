@@ -1,38 +1,32 @@
-"""Timing primitives for serving GNN teachers and MLP students on CPU (the benchmark is graphkd.serve.latency_bench).
+"""Timing primitives for serving GNN teachers and MLP students on CPU (the benchmark is graphkd.bench.latency).
 
 Online (one node at a time): the GNN must fetch the node's L-hop neighbourhood from the full graph
-(all of it, or a fan-out sample such as 15-10-5), gather the features and run the forward; the MLP
-only runs the node's own features through (eager torch, the exported Predictor, and a bare NumPy
-forward of the same weights as the floor). A node that arrives after training is served by
-graphkd.serve.arrivals. Batched: nodes per second for batch sizes (never above the graph's size) and
-for the whole graph. We report p50/p95/p99 after a warm-up.
+(graphkd.serve.per_node), gather the features and run the forward; the MLP only runs the node's own
+features through (eager torch, the exported Predictor, and a bare NumPy forward of the same weights as the
+floor). A node that arrives after training is served by graphkd.serve.arrivals. Batched: nodes per second
+for batch sizes (never above the graph's size) and for the whole graph. We report p50/p95/p99 after a
+warm-up.
 
 Two ways to time the online paths over the same nodes: :func:`time_online` runs one path over all the
 nodes back to back (warm: the path's weights and the graph regions it touches stay in cache), and
 :func:`time_alternating` runs every path on one node before moving to the next (cold: each call finds
 the caches filled by the other paths, as a server answering mixed requests does). The two can differ
 several-fold for the cheap paths, so both are reported.
-
-The per-node fetch is exact for layers that aggregate over in-neighbours only (SAGE, GAT): with all
-neighbours fetched, the prediction equals the full-graph forward's. GCN is excluded because its
-normalisation needs the degrees of the boundary nodes, which the L-hop neighbourhood does not hold.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
 
 from graphkd.errors import GraphkdError
-from graphkd.inputs import sparse_adjacency
-from graphkd.large.sampling import NeighborSampler
+from graphkd.report import environment
 
-__all__ = ["PerNodeGNN", "batch_sizes", "hardware", "numpy_mlp", "percentiles", "throughput", "time_alternating",
-           "time_online"]
+__all__ = ["batch_sizes", "hardware", "percentiles", "throughput", "time_alternating", "time_online"]
 
 
 def percentiles(seconds: Sequence[float]) -> dict:
@@ -105,59 +99,8 @@ def throughput(fn: Callable[[Tensor], object], num_nodes: int, batch_size: int, 
     return batch_size / float(np.median(times))
 
 
-class PerNodeGNN:
-    """Predict a GNN's logits for some nodes from their fetched L-hop neighbourhood.
-
-    ``fanouts=None`` fetches every neighbour (the exact L-hop neighbourhood); otherwise one fan-out per
-    layer, nearest hop first (15-10-5 samples 15 neighbours of the target, 10 of each of those, ...).
-    ``sampler``: a :class:`NeighborSampler` of ``data`` to share its CSR (built once, as a serving
-    system keeps the graph); by default one is built.
-    """
-
-    def __init__(self, model: torch.nn.Module, data: Data, fanouts: Sequence[int] | None = None,
-                 sampler: NeighborSampler | None = None):
-        if getattr(model, "kind", None) == "gcn":
-            raise GraphkdError("per-node GNN latency supports sage and gat teachers (GCN's normalisation "
-                               "needs degrees outside the L-hop neighbourhood)")
-        layers = model.num_layers
-        self.fanouts = [-1] * layers if fanouts is None else list(fanouts)
-        if len(self.fanouts) != layers:
-            raise GraphkdError(f"need one fan-out per layer: {layers} layers, got {len(self.fanouts)} fan-outs")
-        self.model, self.x = model.eval(), data.x
-        self.sampler = sampler or NeighborSampler(data.edge_index, data.num_nodes, self.fanouts)
-
-    @torch.inference_mode()
-    def __call__(self, nodes: Tensor) -> Tensor:
-        sub = self.sampler.sample(nodes.view(-1), fanouts=self.fanouts)
-        edges = sub.edge_index
-        if -1 in self.fanouts:  # a complete neighbourhood has no size bound (hubs): keep memory O(nodes)
-            edges = sparse_adjacency(edges, sub.n_id.numel())
-        return self.model(self.x[sub.n_id], edges)[:sub.batch_size]
-
-
-def numpy_mlp(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
-    """The MLP's eval-mode forward as bare NumPy (batch norm folded in): one matrix product per layer,
-    ReLU between, softmax last, so it returns what the Predictor returns. The floor for any serving path."""
-    from graphkd.serve.export import fold_batch_norm
-
-    *hidden, (w_out, b_out) = fold_batch_norm(model)
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        for w, b in hidden:
-            x = np.maximum(x @ w + b, 0.0)
-        logits = x @ w_out + b_out
-        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-
-    return forward
-
-
 def hardware() -> dict:
     """graphkd.report.environment() plus the thread settings of the BLAS libraries, which NumPy uses."""
-    import os
-
-    from graphkd.report import environment
-
     env = environment()
     env["thread_env"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                          "OPENBLAS_NUM_THREADS") if os.environ.get(k)}

@@ -1,4 +1,4 @@
-"""What the latency benchmark (graphkd.serve.latency_bench) serves: the graph, the models trained on it, and
+"""What the latency benchmark (graphkd.bench.latency) serves: the graph, the models trained on it, and
 each model's per-node serving paths, for nodes of the graph and for nodes arriving after training.
 
 Small graphs train full-batch; the OGB-sized synthetic graphs (``arxiv-scale``, ``products-scale``) train
@@ -17,22 +17,30 @@ import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.bench.latency_config import LatencyConfig
+from graphkd.distill import TEACHER_DEFAULTS, DistillConfig, train_student
+from graphkd.distill.pipeline import with_positions
+from graphkd.distill.positions import NEW_NODE_RULE
 from graphkd.distill.settings import hold_out_arrivals
+from graphkd.distill.soft_targets import SoftTargets
+from graphkd.inputs import model_inputs, sparse_adjacency
 from graphkd.large.sampling import NeighborSampler
+from graphkd.large.scale import layerwise_inference, train_sampled, wide_student_config
+from graphkd.models import build_model, count_parameters
 from graphkd.serve.arrivals import ArrivalGNN, arrivals_to_serve, student_arrival
-from graphkd.serve.latency import PerNodeGNN, numpy_mlp
+from graphkd.serve.compress import PruneConfig, half_width_config, prune, quantize_int8
+from graphkd.serve.export import fold_batch_norm
+from graphkd.serve.per_node import PerNodeGNN
+from graphkd.serve.predictor import Predictor
+from graphkd.training import TrainConfig, cross_entropy_on, predict, train_full_batch
 
-if TYPE_CHECKING:
-    from graphkd.serve.latency_bench import LatencyConfig
-
-__all__ = ["LARGE_GRAPHS", "ArrivalSite", "Graph", "serving_paths", "train_models"]
+__all__ = ["LARGE_GRAPHS", "ArrivalSite", "Graph", "numpy_mlp", "serving_paths", "train_models"]
 
 LARGE_GRAPHS = ("arxiv-scale", "products-scale")
 
@@ -52,8 +60,6 @@ class Graph:
         """``graphkd.inputs.model_inputs`` for ``model`` on the whole graph (``positions`` appended to the
         features of a student that takes them; ``dense``: features kept dense, for int8 layers, which take
         no sparse matrix), built on first use; the build time goes to ``inputs_ms``."""
-        from graphkd.inputs import model_inputs, sparse_adjacency
-
         spmm = getattr(model, "spmm_aggregation", False)
         if getattr(model, "kind", None) == "mlp":
             kind = "MLP features" + (" + positions" if positions is not None else "")
@@ -73,9 +79,6 @@ class Graph:
 
     @torch.inference_mode()
     def logits(self, model: torch.nn.Module, positions: Tensor | None = None, dense: bool = False) -> Tensor:
-        from graphkd.large.scale import layerwise_inference
-        from graphkd.training import predict
-
         if self.large and getattr(model, "kind", None) != "mlp":
             return layerwise_inference(model, self.data, self.sampler)
         return predict(model, self.data, inputs=self.inputs(model, positions, dense))
@@ -96,15 +99,6 @@ def train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict]
     """Teachers by depth, distilled MLP students by width (and the widest again with ``cfg.positions``
     position features, if any) and (small graphs) compressed teachers: entries with ``name``, ``role``,
     ``depth``, ``model`` and, for the position student, ``positions`` (its table) and export ``meta``."""
-    from graphkd.distill import TEACHER_DEFAULTS, DistillConfig, train_student
-    from graphkd.distill.pipeline import with_positions
-    from graphkd.distill.positions import NEW_NODE_RULE
-    from graphkd.distill.soft_targets import SoftTargets
-    from graphkd.large.scale import train_sampled, wide_student_config
-    from graphkd.models import build_model, count_parameters
-    from graphkd.serve.compress import PruneConfig, half_width_config, prune, quantize_int8
-    from graphkd.training import TrainConfig, cross_entropy_on, train_full_batch
-
     data, large = graph.data, graph.large
     epochs = cfg.large_epochs if large else cfg.epochs
     lr = TEACHER_DEFAULTS["sage"]["lr"]
@@ -162,13 +156,24 @@ def train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict]
     return models
 
 
+def numpy_mlp(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """The MLP's eval-mode forward as bare NumPy (batch norm folded in): one matrix product per layer,
+    ReLU between, softmax last, so it returns what the Predictor returns. The floor for any serving path."""
+    *hidden, (w_out, b_out) = fold_batch_norm(model)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for w, b in hidden:
+            x = np.maximum(x @ w + b, 0.0)
+        logits = x @ w_out + b_out
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    return forward
 
 
 def _student_paths(entry: dict, exported: Path, threads: int) -> dict[str, tuple[Callable, bool]]:
     """A student's serving functions ``serve(features, positions or None)``, each with whether it takes
     NumPy arrays: eager torch, its exported Predictors (loaded from ``exported``) and the NumPy floor."""
-    from graphkd.serve.predictor import Predictor
-
     model, floor = entry["model"], numpy_mlp(entry["model"])
 
     @torch.inference_mode()
@@ -193,7 +198,7 @@ def serving_paths(entry: dict, graph: Graph, site: ArrivalSite, cfg: LatencyConf
                    exported: Path) -> tuple[dict[str, Callable], dict[str, Callable]]:
     """One model's per-node predict functions at ``threads`` threads: for nodes of the graph (taking
     a node-id tensor) and for arrivals (taking an :class:`Arrival`). A student's Predictors load from
-    ``exported``, where graphkd.serve.latency_bench.bench_graph exported it."""
+    ``exported``, where graphkd.bench.latency.bench_graph exported it."""
     model, data = entry["model"], graph.data
     if entry["role"] != "student":
         fanouts = cfg.fanouts_for(entry["depth"])
