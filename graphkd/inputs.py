@@ -14,6 +14,7 @@ import warnings
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import to_torch_csr_tensor
 
 from graphkd.errors import GraphkdError
 
@@ -82,8 +83,6 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
 def sparse_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     """``edge_index`` as a transposed sparse CSR adjacency (row = target): PyG layers then aggregate by
     sparse matmul, whose memory is O(nodes x features) instead of O(edges x features)."""
-    from torch_geometric.utils import to_torch_csr_tensor
-
     return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))  # coalesces (sorts by target)
 
 

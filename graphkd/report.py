@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 import platform
 
+import numpy
+import torch
+import torch_geometric
+
 __all__ = ["environment", "format_summary", "markdown_table"]
 
 ROLES = (("teacher", "teacher"), ("baseline_mlp", "labels-only MLP"), ("student", "distilled student"))
@@ -13,10 +17,6 @@ SETTING_PARTS = (("transductive", "observed test nodes"), ("inductive", "arrival
 
 def environment() -> dict:
     """CPU, cores, memory, thread count and library versions: results are meaningless without them."""
-    import numpy
-    import torch
-    import torch_geometric
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.nn.models import CorrectAndSmooth
 
 from graphkd.errors import GraphkdError
 
@@ -26,8 +27,6 @@ def correct_and_smooth(probs: Tensor, data: Data, correction_alpha: float = 0.8,
     """Refine ``probs [num_nodes, C]`` (rows are distributions) with Correct and Smooth on ``data``'s
     graph and training labels; returns distributions (rows renormalised: the propagation does not
     keep row sums at 1)."""
-    from torch_geometric.nn.models import CorrectAndSmooth
-
     if probs.shape != (data.num_nodes, int(data.y.max()) + 1):
         expected = (data.num_nodes, int(data.y.max()) + 1)
         raise GraphkdError(f"probabilities must be {list(expected)}, got {list(probs.shape)}")

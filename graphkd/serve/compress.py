@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.nn.dense.linear import Linear as PyGLinear
 from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
@@ -36,8 +37,6 @@ HESSIAN_METHODS = ("hutchinson", "exact")
 def quantize_int8(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
     """A copy of ``model`` with int8 dynamic quantization of all its linear layers, and the names of the
     layers quantized (weights int8, activations quantized on the fly; CPU only)."""
-    from torch_geometric.nn.dense.linear import Linear as PyGLinear
-
     model = copy.deepcopy(model).eval()
     for module in list(model.modules()):
         for child_name, child in module.named_children():
