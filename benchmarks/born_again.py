@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from knowledge_table import machine_line, record, study_parser, unfinished
+from harness import machine_line, record, study_parser, unfinished
 
 from graphkd.data import load_dataset
 from graphkd.distill import DistillConfig, born_again, summarize

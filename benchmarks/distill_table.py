@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from harness import RECIPES
+
 from graphkd.distill import DistillConfig, run_distillation
 from graphkd.io import update_json
 from graphkd.report import environment, markdown_table
@@ -27,11 +29,6 @@ CELLS = [("Cora", "public"), ("CiteSeer", "public"), ("Cora", "random"), ("CiteS
 TEACHERS = ["gcn", "gat", "sage"]
 STUDENTS = {"mlp": {"student": "mlp", "student_layers": 2, "student_hidden": 256},
             "gcn-1": {"student": "gcn", "student_layers": 1, "student_hidden": 256}}
-# Per-dataset student settings where graphkd's defaults are off. Computers' binary features are not
-# row-normalised (about 270 of 767 active per node), and students at lr 0.01 fell below a GCN teacher:
-# on seeds 0-4, 81.2% at lr 0.01, 81.9% at 0.003, 82.1% at 0.001 (teacher 81.4%); GLNN's recipe for
-# this dataset is also 0.001. Applies to the labels-only MLP too, which shares the student's settings.
-RECIPES = {"Computers": {"lr": 0.001}}
 # ../shared/docs/anchors.md: CPF/GLNN random split, transductive, SAGE teacher: teacher / MLP / GLNN.
 PUBLISHED = {"Cora": (80.64, 59.18, 80.26), "CiteSeer": (70.49, 58.50, 71.22),
              "Computers": (82.82, 67.62, 82.71), "Photo": (90.85, 77.29, 91.95)}

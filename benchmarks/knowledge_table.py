@@ -27,23 +27,16 @@ per seed and shared). Writes benchmarks/results/knowledge.{json,md} or depth.{js
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 from pathlib import Path
 
-from seed_records import SeedRecords
+from harness import Runner, check_selection_args, machine_line, record, selection_parser, slim
 
-from graphkd.distill import DistillConfig, run_distillation, summarize_runs
-from graphkd.distill.pipeline import seed_data_key
 from graphkd.distill.teachers import TEACHER_NAMES
 from graphkd.io import update_json
-from graphkd.report import environment, markdown_table
+from graphkd.report import markdown_table
 
-HERE = Path(__file__).resolve().parent
 DATASETS = ("Cora", "CiteSeer", "Photo", "Computers", "CS", "Physics")
-# As in distill_table.py: Computers' unnormalised binary features want a student learning rate of 0.001.
-RECIPES = {"Computers": {"lr": 0.001}}
 # ../shared/docs/anchors.md, CPF split, transductive: GLNN / NOSMOG / VQGraph distilled MLPs.
 PUBLISHED = {"Cora": (80.26, 83.04, 83.93), "CiteSeer": (71.22, 73.78, 76.08),
              "Computers": (82.71, 84.04, 85.17), "Photo": (91.95, 93.36, 94.21)}
@@ -121,58 +114,6 @@ def kinds(dataset: str) -> list[tuple]:
     return [(name, graph_use, on_dataset(name, candidates)) for name, graph_use, candidates in KINDS]
 
 
-class Runner:
-    """Runs configurations of one dataset, with shared teachers and per-seed records under ``work``."""
-
-    def __init__(self, args, dataset: str, teacher: str | None = None):
-        self.args, self.dataset, self.teacher = args, dataset, teacher
-        self.work = Path(args.work) / dataset
-        self.records = SeedRecords(Path(args.records or Path(args.results) / "seeds") / f"{dataset}.json")
-        self.data_keys = {}
-
-    def config(self, overrides: dict, runs: int) -> DistillConfig:
-        settings = {"teacher": self.teacher, **RECIPES.get(self.dataset, {}), **overrides}
-        return DistillConfig(dataset=self.dataset, split="random", root=self.args.root, runs=runs,
-                             epochs=self.args.epochs, **settings)
-
-    def data_key(self, cfg: DistillConfig, seed: int) -> str:
-        """The fingerprint of seed ``seed``'s graph and split, computed once per split (loading Physics takes
-        seconds, and every configuration of a dataset shares its splits)."""
-        split = (seed, cfg.split, cfg.labels_per_class)
-        if split not in self.data_keys:
-            self.data_keys[split] = seed_data_key(cfg, seed)
-        return self.data_keys[split]
-
-    def run(self, overrides: dict, runs: int) -> dict:
-        """``runs`` seeds of ``overrides``: those kept in the seed records are read back, the others run (up to
-        ``--workers`` consecutive seeds at once) and are kept there as they finish."""
-        cfg = self.config(overrides, runs)
-        per_seed = {seed: record for seed in range(runs)
-                    if (record := self.records.get(cfg, seed, self.data_key(cfg, seed))) is not None}
-        missing = [seed for seed in range(runs) if seed not in per_seed]
-        while missing:
-            count = 1
-            while count < min(self.args.workers, len(missing)) and missing[count] == missing[0] + count:
-                count += 1
-            summary = run_distillation(dataclasses.replace(cfg, seed=missing[0], runs=count),
-                                       out=self.work / cfg.key(), teacher_dir=self.work / "teachers",
-                                       progress=not self.args.quiet, workers=self.args.workers)
-            for record in summary["per_seed"]:
-                self.records.add(cfg, record)
-                per_seed[record["seed"]] = record
-            missing = missing[count:]
-        return summarize_runs(cfg, [per_seed[seed] for seed in range(runs)])
-
-    def select(self, candidates: list[dict], role: str = "student") -> dict:
-        """Each candidate on the selection seeds; the one whose ``role`` (``student`` or ``teacher``) has the
-        best mean validation accuracy, on all seeds."""
-        tried = [{"settings": c, "val_acc": self.run(c, self.args.select_runs)[role]["val_acc_mean"]}
-                 for c in candidates]
-        best = max(tried, key=lambda t: t["val_acc"])
-        return {"tried": tried, "settings": best["settings"], "val_acc": best["val_acc"],
-                "summary": self.run(best["settings"], self.args.runs)}
-
-
 def combine(runner: Runner, rows: dict, base_val: float) -> dict:
     """Greedy forward selection on validation accuracy over the rows that beat KD at defaults (``base_val``,
     the selection seeds' validation accuracy): the KD row's tuned T and alpha are one such row. The starting
@@ -192,36 +133,8 @@ def combine(runner: Runner, rows: dict, base_val: float) -> dict:
     return {"tried": tried, "settings": settings, "val_acc": best_val, "summary": summary}
 
 
-def record(json_path: Path, dataset: str, name: str | None, row: dict, write_markdown) -> dict:
-    """Merge one finished row (``name=None``: the dataset's whole entry) into the results on disk (runs on
-    other datasets may add rows meanwhile), and rewrite the markdown beside it."""
-
-    def add(results: dict) -> None:
-        if name is None:
-            results["datasets"][dataset] = row
-        else:
-            results["datasets"].setdefault(dataset, {})[name] = row
-        results["environment"] = environment()
-
-    return update_json(json_path, add, {"datasets": {}},
-                       then=lambda results: write_markdown(results, json_path.with_suffix(".md")))
-
-
-def unfinished(json_path: Path, datasets: list[str], runs: int) -> list[str]:
-    """The datasets whose whole entry in the results at ``json_path`` does not hold ``runs`` seeds yet."""
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {"datasets": {}}
-    return [d for d in datasets if results["datasets"].get(d, {}).get("runs") != runs]
-
-
 def pct(summary: dict, role: str = "student") -> str:
     return f"{100 * summary[role]['test_acc_mean']:.2f} ± {100 * summary[role]['test_acc_std']:.2f}"
-
-
-def _slim(row: dict) -> dict:
-    """A row as stored: the summary without per-seed records (they are kept in --records)."""
-    return {**row, "summary": {k: v for k, v in row["summary"].items() if k != "per_seed"},
-            "seeds": [s["seed"] for s in row["summary"]["per_seed"]]}
 
 
 def finished(row: dict | None, runs: int, candidates: list[dict] | None = None) -> bool:
@@ -239,7 +152,7 @@ def finished(row: dict | None, runs: int, candidates: list[dict] | None = None) 
 def keep(json_path: Path, dataset: str, name: str, row: dict, graph_use: str, configs: int, teacher: str,
          args) -> dict:
     """Record a finished row with the teacher the table chose, which it was built on."""
-    kept = {**_slim(row), "graph": graph_use, "configs_tried": configs, "runs": args.runs,
+    kept = {**slim(row), "graph": graph_use, "configs_tried": configs, "runs": args.runs,
             "select_runs": args.select_runs, "teacher": teacher}
     record(json_path, dataset, name, kept, write_knowledge_markdown)
     print(f"{dataset} {name}: {pct(row['summary'])} ({configs} configs, teacher {teacher})", flush=True)
@@ -341,12 +254,6 @@ def all_seeds_val(row: dict) -> float:
     return row["summary"]["student"]["val_acc_mean"]
 
 
-def machine_line(results: dict) -> str:
-    env = results.get("environment", {})
-    return (f"{env.get('cpu')}, {env.get('cores')} cores; torch {env.get('torch')}, "
-            f"torch_geometric {env.get('torch_geometric')}")
-
-
 def depth_candidates(layers: int) -> list[dict]:
     return [{"teacher_layers": layers, **recipe} for recipe in (DEEP_RECIPES if layers > 2 else [{}])]
 
@@ -373,7 +280,7 @@ def depth_study(args, json_path: Path) -> None:
                     summary, recipe, val = chosen["summary"], chosen["settings"], chosen["val_acc"]
                 else:
                     summary, recipe, val = runner.run(candidates[0], args.runs), candidates[0], None
-                row = {**_slim({"summary": summary}), "teacher": teacher, "layers": layers, "runs": args.runs,
+                row = {**slim({"summary": summary}), "teacher": teacher, "layers": layers, "runs": args.runs,
                        "settings": recipe, "configs_tried": len(candidates), "teacher_val_acc": val,
                        "select_runs": args.select_runs}
                 results = record(json_path, dataset, name, row, write_depth_markdown)
@@ -403,42 +310,6 @@ def write_depth_markdown(results: dict, path: Path) -> None:
         + markdown_table(["dataset", "teacher", "layers", "recipe (chosen on validation)", "teacher acc",
                           "labels-only MLP", "distilled MLP", "teacher params"], rows)
         + f"\n\nMachine: {machine_line(results)}\n")
-
-
-def study_parser(description: str, work: str, datasets_help: str, datasets=None) -> argparse.ArgumentParser:
-    """The options every benchmark table shares: data, datasets, seeds, epochs, where work and results go."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=None, help="data folder holding <Name>/raw (default: $GRAPHKD_DATA)")
-    p.add_argument("--datasets", nargs="+", default=datasets, help=datasets_help)
-    p.add_argument("--runs", type=int, default=10, help="seeds of each reported row")
-    p.add_argument("--epochs", type=int, default=500, help="maximum epochs per model (early stopping decides)")
-    p.add_argument("--work", default=str(HERE / "work" / work),
-                   help="what seeds need while they run: teachers, soft targets, checkpoints, student files")
-    p.add_argument("--results", default=str(HERE / "results"), help="folder of the JSON and markdown")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
-
-
-def selection_parser(description: str, work: str, datasets_help: str) -> argparse.ArgumentParser:
-    """The options of the validation-selected tables (this one and settings_table.py)."""
-    p = study_parser(description, work, datasets_help)
-    p.add_argument("--select-runs", type=int, default=5, help="seeds each candidate setting runs for selection")
-    p.add_argument("--records", default=None,
-                   help="folder of finished seeds' records, one JSON per dataset, keyed by configuration (default: "
-                        "<results>/seeds; commit them: a seed found there is not run again)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="seeds each configuration runs at once, in processes of their own (one per free core; "
-                        "a seed's numbers depend on its threads per process, recorded with it)")
-    return p
-
-
-def check_selection_args(p: argparse.ArgumentParser, args, valid) -> None:
-    unknown = set(args.datasets) - set(valid)
-    if unknown:
-        p.error(f"unknown dataset(s) {sorted(unknown)}; valid: {', '.join(valid)}")
-    if not 1 <= args.select_runs <= args.runs:
-        p.error("--select-runs must lie in [1, --runs]")
-    Path(args.results).mkdir(parents=True, exist_ok=True)
 
 
 def main(argv=None) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from knowledge_table import RECIPES, machine_line, record, study_parser
+from harness import RECIPES, machine_line, record, study_parser
 
 from graphkd.data import load_dataset, prepare_data, random_split
 from graphkd.distill import DistillConfig, run_distillation, summarize

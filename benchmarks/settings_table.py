@@ -16,7 +16,7 @@ benchmarks/results/settings.{json,md}.
 import json
 from pathlib import Path
 
-from knowledge_table import RECIPES, Runner, _slim, check_selection_args, record, selection_parser
+from harness import RECIPES, Runner, check_selection_args, record, selection_parser, slim
 
 from graphkd.report import markdown_table
 
@@ -70,7 +70,7 @@ def main(argv=None) -> None:
         if done and done["configs_tried"] == len(CANDIDATES) and done["runs"] == args.runs:
             continue
         row = Runner(args, dataset, "sage").select(CANDIDATES)
-        stored = {**_slim(row), "configs_tried": len(row["tried"]), "runs": args.runs, "select_runs": args.select_runs,
+        stored = {**slim(row), "configs_tried": len(row["tried"]), "runs": args.runs, "select_runs": args.select_runs,
                   "recipe": RECIPES.get(dataset, {})}
         results = record(json_path, dataset, ROW, stored, write_markdown)
         print(f"{dataset}: production {_pct(row['summary'], 'student', 'production')}", flush=True)

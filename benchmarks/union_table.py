@@ -20,7 +20,7 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from knowledge_table import RECIPES, machine_line, record, study_parser, unfinished
+from harness import RECIPES, machine_line, record, study_parser, unfinished
 
 from graphkd.data import load_dataset
 from graphkd.distill import UNION_RULES, DistillConfig, class_halves, run_distillation, summarize, union_logits

@@ -1,4 +1,5 @@
 """benchmarks/knowledge_table.py: validation-only selection, the greedy combination, resumable rows."""
+import importlib
 import json
 from types import SimpleNamespace
 
@@ -10,6 +11,12 @@ from graphkd.distill.pipeline import record_hash
 @pytest.fixture
 def table(benchmark_script):
     return benchmark_script("knowledge_table")
+
+
+@pytest.fixture
+def harness(table):
+    """benchmarks/harness.py, the module the table imported (its Runner runs the seeds)."""
+    return importlib.import_module("harness")
 
 
 class FakeRunner:
@@ -85,7 +92,7 @@ def test_depth_study_runs_and_resumes(table, data_root, tmp_path, monkeypatch):
     table.main(args)
 
 
-def test_finished_seeds_are_kept_and_resume_without_the_work_folder(table, data_root, tmp_path, monkeypatch):
+def test_finished_seeds_are_kept_and_resume_without_the_work_folder(table, harness, data_root, tmp_path, monkeypatch):
     import shutil
 
     args = table.selection_parser("", "knowledge", "").parse_args(
@@ -95,8 +102,9 @@ def test_finished_seeds_are_kept_and_resume_without_the_work_folder(table, data_
     kept = json.loads((tmp_path / "results" / "seeds" / "Cora.json").read_text())
     assert [sorted(seeds) for seeds in kept.values()] == [["0", "1"]]
     shutil.rmtree(tmp_path / "work")  # a fresh checkout: no teachers, checkpoints or student files
-    ran, real = [], table.run_distillation
-    monkeypatch.setattr(table, "run_distillation", lambda cfg, **k: ran.append((cfg.seed, cfg.runs)) or real(cfg, **k))
+    ran, real = [], harness.run_distillation
+    monkeypatch.setattr(harness, "run_distillation",
+                        lambda cfg, **k: ran.append((cfg.seed, cfg.runs)) or real(cfg, **k))
     again = table.Runner(args, "Cora", "gcn").run({}, runs=3)
     assert ran == [(2, 1)]  # seeds 0 and 1 were read back, seed 2 alone ran
     assert again["per_seed"][:2] == first["per_seed"] and [r["seed"] for r in again["per_seed"]] == [0, 1, 2]
