@@ -49,7 +49,7 @@ def run_seed(args, data, undirected: bool, seed: int) -> dict:
 
     sampler = NeighborSampler(data.edge_index, data.num_nodes, args.fanouts, undirected=undirected)
     torch.manual_seed(seed)
-    teacher = GraphSAGE(data.num_features, args.teacher_hidden, int(data.y.max()) + 1, num_layers=len(args.fanouts),
+    teacher = GraphSAGE(data.num_features, args.teacher_hidden, len(args.fanouts), int(data.y.max()) + 1,
                         dropout=args.teacher_dropout, norm="batch_norm")
     config = TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, weight_decay=0.0,
                          patience=args.patience, batch_size=args.batch_size)

@@ -106,8 +106,8 @@ def run(args) -> dict:
     with Stage("build_sampler", stages):
         sampler = NeighborSampler(data.edge_index, data.num_nodes, args.fanouts, undirected=True)
     torch.manual_seed(args.seed)
-    teacher = GraphSAGE(data.num_features, args.teacher_hidden, result["graph"]["classes"],
-                        num_layers=len(args.fanouts), dropout=args.teacher_dropout, norm="batch_norm")
+    teacher = GraphSAGE(data.num_features, args.teacher_hidden, len(args.fanouts), result["graph"]["classes"],
+                        dropout=args.teacher_dropout, norm="batch_norm")
     config = TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, weight_decay=0.0,
                          patience=args.teacher_patience, batch_size=args.batch_size)
     with Stage("teacher_training", stages):

@@ -65,7 +65,7 @@ def _crafted(path):
 
 
 def _truncated_model(path):
-    save_model(MLP(4, 8, 2), path)
+    save_model(MLP(4, 8, 2, 2), path)
     path.write_bytes(path.read_bytes()[:100])
     return path
 
@@ -186,13 +186,13 @@ def test_error_cli_export_of_a_truncated_model(tmp_path, capsys):
 
 
 def test_error_cli_export_of_a_gnn(tmp_path, capsys):
-    save_model(GCN(4, 8, 2), tmp_path / "gcn.pt")
+    save_model(GCN(4, 8, 2, 2), tmp_path / "gcn.pt")
     assert "only MLP students can be exported" in _cli_error(
         ["export", "--model", str(tmp_path / "gcn.pt"), "--out", str(tmp_path / "x")], capsys)
 
 
 def test_error_cli_export_onto_a_file(tmp_path, capsys):
-    save_model(MLP(4, 8, 2), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
+    save_model(MLP(4, 8, 2, 2), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
     (tmp_path / "x").write_text("a file")
     assert f"export folder {tmp_path / 'x'} is a file" in _cli_error(
         ["export", "--model", str(tmp_path / "student.pt"), "--out", str(tmp_path / "x")], capsys)
@@ -604,7 +604,7 @@ def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeyp
 # ---- Training checkpoints --------------------------------------------------------------------------------
 
 def _state():
-    model = MLP(3, 4, 2)
+    model = MLP(3, 4, 2, 2)
     return model, torch.optim.Adam(model.parameters())
 
 
@@ -654,7 +654,7 @@ def test_error_model_file_truncated(tmp_path):
 @pytest.mark.parametrize("config", [{"kind": "mlp", "in_channels": 4, "hidden_channels": 16, "out_channels": 2},
                                     {"kind": "mlp", "in_channels": 4, "unknown_option": 1}])
 def test_error_model_file_whose_config_does_not_fit_its_weights(tmp_path, config):
-    save_model(MLP(4, 8, 2), tmp_path / "m.pt")
+    save_model(MLP(4, 8, 2, 2), tmp_path / "m.pt")
     blob = torch.load(tmp_path / "m.pt", weights_only=True)
     blob["config"] = config
     torch.save(blob, tmp_path / "m.pt")
@@ -671,16 +671,16 @@ def test_error_model_file_whose_config_does_not_fit_its_weights(tmp_path, config
 ])
 def test_error_export_options(tmp_path, kwargs, message):
     with pytest.raises(GraphkdError, match=message):
-        export_student(MLP(6, 5, 3), tmp_path / "out", **kwargs)
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", **kwargs)
 
 
 def test_error_export_of_a_gnn(tmp_path):
     with pytest.raises(GraphkdError, match="only MLP students"):
-        export_student(GCN(6, 4, 3), tmp_path / "out")
+        export_student(GCN(6, 4, 2, 3), tmp_path / "out")
 
 
 def test_error_export_of_a_model_that_records_no_preprocessing(tmp_path):
-    save_model(MLP(6, 5, 3), tmp_path / "m.pt", meta={"dataset": "citeseer"})
+    save_model(MLP(6, 5, 2, 3), tmp_path / "m.pt", meta={"dataset": "citeseer"})
     with pytest.raises(GraphkdError, match="does not record what was done to its features"):
         export_student(tmp_path / "m.pt", tmp_path / "out")
 
@@ -688,11 +688,11 @@ def test_error_export_of_a_model_that_records_no_preprocessing(tmp_path):
 def test_error_export_fails_and_keeps_the_previous_export_whole(tmp_path, monkeypatch):
     import graphkd.serve.export as export
 
-    export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy", "onnx"])
+    export_student(MLP(6, 5, 2, 3), tmp_path / "out", formats=["numpy", "onnx"])
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     monkeypatch.setattr(export, "_write_onnx", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
     with pytest.raises(OSError, match="No space left"):
-        export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy", "onnx"])
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", formats=["numpy", "onnx"])
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
 
@@ -723,7 +723,7 @@ def test_accepted_export_beside_a_users_files(tmp_path):
     (folder / "notes" / "todo.txt").write_text("keep me")
     (folder / "model.pt").write_bytes(b"the user's")
     before = _listing(folder)
-    export_student(MLP(6, 5, 3), folder, formats=["numpy"], preprocessing={"row_normalize": False})
+    export_student(MLP(6, 5, 2, 3), folder, formats=["numpy"], preprocessing={"row_normalize": False})
     after = _listing(folder)
     assert {name: after[name] for name in before} == before
     assert set(after) - set(before) == {"student.npz", "metadata.json"}
@@ -733,7 +733,7 @@ def test_accepted_export_beside_a_users_files(tmp_path):
                                           ("student.npz", b"the user's"), ("positions.npz", b"x")])
 def test_error_export_onto_a_file_graphkd_did_not_write(tmp_path, capsys, name, content):
     # Mechanism: destructive writes. A file of an export's name that no export wrote is never replaced.
-    save_model(MLP(6, 5, 3), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
+    save_model(MLP(6, 5, 2, 3), tmp_path / "student.pt", meta={"preprocessing": {"row_normalize": False}})
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / name).write_bytes(content)
@@ -744,17 +744,17 @@ def test_error_export_onto_a_file_graphkd_did_not_write(tmp_path, capsys, name, 
 
 def test_error_export_onto_an_exported_file_the_user_changed(tmp_path, capsys):
     # Mechanism: destructive writes. An export's own file edited since is the user's now.
-    export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
+    export_student(MLP(6, 5, 2, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
     (tmp_path / "out" / "student.npz").write_bytes(b"edited")
     before = _listing(tmp_path / "out")
     with pytest.raises(GraphkdError, match="already holds student.npz, which no graphkd export wrote"):
-        export_student(MLP(6, 5, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", formats=["numpy"], preprocessing={"row_normalize": False})
     assert _listing(tmp_path / "out") == before
 
 
 @pytest.fixture
 def export_dir(tmp_path):
-    export_student(MLP(6, 5, 3), tmp_path / "export", formats=["numpy"], preprocessing={"row_normalize": False})
+    export_student(MLP(6, 5, 2, 3), tmp_path / "export", formats=["numpy"], preprocessing={"row_normalize": False})
     return tmp_path / "export"
 
 
@@ -823,7 +823,7 @@ def _nan_row():
 def predictors(tmp_path_factory):
     """One exported student loaded with each backend: the checks must not depend on the backend."""
     out = tmp_path_factory.mktemp("export")
-    export_student(MLP(6, 5, 3), out, preprocessing={"row_normalize": False})
+    export_student(MLP(6, 5, 2, 3), out, preprocessing={"row_normalize": False})
     return {backend: Predictor.load(out, backend=backend) for backend in BACKENDS}
 
 
@@ -845,7 +845,7 @@ def test_error_predictor_features(predictors, backend, features, message):
 
 
 def test_error_predictor_negative_features_under_row_normalisation(tmp_path):
-    export_student(MLP(6, 5, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": True})
+    export_student(MLP(6, 5, 2, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": True})
     x = np.ones((3, 6), np.float32)
     x[2, 4] = -5.0
     with pytest.raises(GraphkdError, match="row 2 has negative values"):
@@ -855,7 +855,7 @@ def test_error_predictor_negative_features_under_row_normalisation(tmp_path):
 @pytest.fixture
 def position_export(tmp_path):
     positions = {"kind": "spectral", "dim": 2, "new_node": "the mean of its neighbours' position features"}
-    export_student(MLP(8, 5, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": False},
+    export_student(MLP(8, 5, 2, 3), tmp_path, formats=["numpy"], preprocessing={"row_normalize": False},
                    meta={"position_features": positions})
     return Predictor.load(tmp_path)
 
@@ -1010,7 +1010,7 @@ def test_error_atomic_write_onto_a_folder_names_it(tmp_path):
 
 
 def test_error_model_config_that_does_not_fit_says_which_weights(tmp_path):
-    torch.save({"config": MLP(4, 8, 2).config(), "state_dict": MLP(4, 16, 2).state_dict(), "meta": {}},
+    torch.save({"config": MLP(4, 8, 2, 2).config(), "state_dict": MLP(4, 16, 2, 2).state_dict(), "meta": {}},
                tmp_path / "model.pt")
     with pytest.raises(GraphkdError, match="does not fit its weights .*size mismatch for"):
         load_model(tmp_path / "model.pt")
@@ -1146,7 +1146,7 @@ def _killed_fit(checkpoint, kill_at=3):
     """Train an MLP with a checkpoint every epoch and stop it at epoch ``kill_at``, as ``kill -9`` would."""
     from graphkd.training import TrainConfig, fit
 
-    model, epochs = MLP(3, 4, 2), []
+    model, epochs = MLP(3, 4, 2, 2), []
 
     def step(optimizer):
         epochs.append(len(epochs))
@@ -1170,7 +1170,7 @@ def test_refused_checkpoint_copied_from_another_seed_role_or_run(tmp_path, copie
     (tmp_path / copied_to).parent.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "run-a" / "seed0-student.ckpt", tmp_path / copied_to)
     with pytest.raises(GraphkdError, match=r"belongs to a different model or training configuration \(where:"):
-        fit(MLP(3, 4, 2), lambda optimizer: 0.0, lambda: 0.5, TrainConfig(epochs=10, patience=10),
+        fit(MLP(3, 4, 2, 2), lambda optimizer: 0.0, lambda: 0.5, TrainConfig(epochs=10, patience=10),
             checkpoint=tmp_path / copied_to)
 
 

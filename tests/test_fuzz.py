@@ -36,7 +36,7 @@ def test_distillation_loss_is_finite_non_negative_and_zero_at_the_teacher(logits
 def predictors(tmp_path_factory):
     out = tmp_path_factory.mktemp("fuzz")
     torch.manual_seed(0)
-    model = MLP(4, 8, 3)
+    model = MLP(4, 8, 2, 3)
     export_student(model, out / "plain", formats=["numpy"])
     export_student(model, out / "rownorm", formats=["numpy"], preprocessing={"row_normalize": True})
     return Predictor.load(out / "plain"), Predictor.load(out / "rownorm")

@@ -85,7 +85,8 @@ def test_linear_first_sage_conv_equals_pyg_sage_conv():
     reference.load_state_dict(ours.state_dict())
     expected = reference(data.x, data.edge_index)
     assert torch.allclose(ours(data.x, data.edge_index), expected, atol=1e-6)
-    adjacency = model_inputs(build_model("sage", in_channels=40, hidden_channels=6, out_channels=3), data)[1]
+    adjacency = model_inputs(build_model("sage", in_channels=40, hidden_channels=6, num_layers=2, out_channels=3),
+                             data)[1]
     assert torch.allclose(ours(data.x.to_sparse_csr(), adjacency), expected, atol=1e-6)
 
 
@@ -93,7 +94,7 @@ def test_linear_first_sage_conv_equals_pyg_sage_conv():
 def test_model_inputs_give_the_dense_forward(kind):
     data = tiny_graph()
     torch.manual_seed(0)
-    extra = {"heads": 2} if kind == "gat" else {"batch_norm": True} if kind == "mlp" else {"norm": "batch_norm"}
+    extra = {"heads": 2} if kind == "gat" else {"norm": "batch_norm"}
     model = build_model(kind, in_channels=40, hidden_channels=8, out_channels=3, num_layers=3, **extra).eval()
     x, graph = model_inputs(model, data)
     assert x.layout == torch.sparse_csr
@@ -104,7 +105,7 @@ def test_model_inputs_give_the_dense_forward(kind):
 def test_sparse_training_step_gives_the_dense_gradients():
     data = tiny_graph()
     torch.manual_seed(0)
-    model = build_model("sage", in_channels=40, hidden_channels=8, out_channels=3, dropout=0.0)
+    model = build_model("sage", in_channels=40, hidden_channels=8, out_channels=3, dropout=0.0, num_layers=2)
     model(*model_inputs(model, data)).square().sum().backward()
     sparse_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()

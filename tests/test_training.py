@@ -200,7 +200,7 @@ def test_train_minibatch_visits_every_node_once_per_epoch(tiny_graph):
 def test_predict_mlp_chunks_equal_one_forward():
     torch.manual_seed(0)
     model = build_model("mlp", in_channels=5, hidden_channels=8, out_channels=3, num_layers=3, dropout=0.5,
-                        batch_norm=True)
+                        norm="batch_norm")
     x = torch.randn(10, 5)
     model.train()
     model(x)  # give batch norm non-trivial running statistics

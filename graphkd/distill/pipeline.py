@@ -54,10 +54,8 @@ def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
 def _student(cfg: DistillConfig, data: Data, kind: str):
     common = {"in_channels": data.num_features, "hidden_channels": cfg.student_hidden,
               "out_channels": int(data.y.max()) + 1, "num_layers": cfg.student_layers,
-              "dropout": cfg.student_dropout}
-    if kind == "mlp":
-        return build_model("mlp", batch_norm=cfg.student_batch_norm, **common)
-    return build_model(kind, norm="batch_norm" if cfg.student_batch_norm else None, **common)
+              "dropout": cfg.student_dropout, "norm": "batch_norm" if cfg.student_batch_norm else None}
+    return build_model(kind, **common)
 
 
 def _checkpoint(checkpoints: Path | None, name: str) -> Path | None:

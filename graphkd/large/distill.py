@@ -103,8 +103,8 @@ def cached_graph(graph: str, seed: int, cache: Path) -> tuple[Data, NeighborSamp
 
 def _teacher(args, data: Data, sampler: NeighborSampler, out: Path, record: dict) -> torch.nn.Module:
     torch.manual_seed(args.seed)
-    teacher = GraphSAGE(data.num_features, args.teacher_hidden, int(data.y.max()) + 1,
-                        num_layers=len(args.fanouts), dropout=args.teacher_dropout, norm="batch_norm")
+    teacher = GraphSAGE(data.num_features, args.teacher_hidden, len(args.fanouts), int(data.y.max()) + 1,
+                        dropout=args.teacher_dropout, norm="batch_norm")
     path = out / "teacher.pt"
     if path.is_file():
         saved, _ = load_model(path)

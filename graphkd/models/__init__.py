@@ -16,7 +16,7 @@ from graphkd.models.grand import GRAND
 from graphkd.models.mlp import MLP
 
 __all__ = ["APPNP", "GAT", "GCN", "GNN", "GRAND", "GraphSAGE", "MLP", "MODELS", "build_model", "count_parameters",
-           "load_model", "save_model"]
+           "load_model", "save_model", "upgrade_config"]
 
 MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "appnp": APPNP, "grand": GRAND, "mlp": MLP}
 
@@ -31,6 +31,16 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def upgrade_config(config: dict) -> dict:
+    """A saved model configuration in today's vocabulary: MLPs saved before ``norm=`` replaced
+    ``batch_norm: bool`` (graphkd 0.1) load with the same layers."""
+    if not isinstance(config, dict) or config.get("kind") != "mlp" or "batch_norm" not in config:
+        return config
+    config = dict(config)
+    config["norm"] = "batch_norm" if config.pop("batch_norm") else None
+    return config
+
+
 def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Store ``model.config()``, its weights and free-form ``meta`` (plain types and tensors)."""
     return atomic_save({"config": model.config(), "state_dict": model.state_dict(), "meta": meta or {}}, path)
@@ -43,7 +53,7 @@ def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise GraphkdError(f"{path} is not a graphkd model file (expected keys 'config' and 'state_dict')")
     try:
-        model = build_model(**blob["config"])
+        model = build_model(**upgrade_config(blob["config"]))
         model.load_state_dict(blob["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:  # a config that does not fit the weights
         raise GraphkdError(f"{path}: the stored model configuration does not fit its weights ({one_line(exc)})") \

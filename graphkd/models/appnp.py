@@ -26,9 +26,10 @@ class APPNP(torch.nn.Module):
 
     kind = "appnp"
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, K: int = 10, alpha: float = 0.1):
         super().__init__()
+        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
         norms = between_norms(num_layers, hidden_channels, norm)
         if isinstance(K, bool) or not isinstance(K, int) or K < 1:
             raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")

@@ -32,13 +32,26 @@ def between_norms(num_layers: int, hidden_channels: int, norm: str | None) -> to
 
 
 class GNN(torch.nn.Module):
+    """``num_layers`` graph convolutions, PyG's argument order: ``GCN(1433, 64, 2, 7)`` is 2 layers, 7 classes.
+
+    Args:
+        in_channels: features per node. hidden_channels: width of the hidden layers.
+        num_layers: graph convolutions (1 to 8). out_channels: outputs (default: ``hidden_channels``).
+        dropout: on the input and every hidden layer. norm: ``"batch_norm"``, ``"layer_norm"`` or ``None``,
+            between layers. residual: add each hidden layer's input where the widths agree.
+
+    Shapes:
+        ``x [num_nodes, in_channels]``, ``edge_index [2, num_edges]`` -> ``[num_nodes, out_channels]``.
+    """
+
     kind = "gnn"
     # Whether the layers aggregate by sparse matmul when given a sparse adjacency (GAT needs edges).
     spmm_aggregation = False
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
         super().__init__()
+        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
         norms = between_norms(num_layers, hidden_channels, norm)  # checked before any layer is built
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.norm, self.residual = num_layers, dropout, norm, residual
@@ -115,11 +128,11 @@ class GAT(GNN):
 
     kind = "gat"
 
-    def __init__(self, in_channels, hidden_channels, out_channels, num_layers=2, dropout=0.6, norm=None,
+    def __init__(self, in_channels, hidden_channels, num_layers, out_channels=None, dropout=0.6, norm=None,
                  residual=True, heads: int = 8):
         if hidden_channels % heads:
             raise GraphkdError(f"GAT hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, norm, residual,
+        super().__init__(in_channels, hidden_channels, num_layers, out_channels, dropout, norm, residual,
                          heads=heads)
 
     def init_conv(self, in_channels, out_channels, last, heads=8):

@@ -97,9 +97,10 @@ class GRAND(torch.nn.Module):
     kind = "grand"
     representation = "propagation"
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, K: int = 8, node_dropout: float = 0.5):
         super().__init__()
+        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
         self.norms = between_norms(num_layers, hidden_channels, norm)
         if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
             raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")

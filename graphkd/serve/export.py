@@ -115,6 +115,9 @@ def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
     if not isinstance(model, MLP):
         raise GraphkdError(f"only MLP students can be exported (they need no graph to serve); got "
                            f"{type(model).__name__}. GNN teachers and students need the graph at serving time.")
+    if model.norm not in (None, "batch_norm"):  # the NumPy layout folds batch norm into the weights, nothing else
+        raise GraphkdError(f"an MLP with norm={model.norm!r} cannot be exported: the NumPy weights fold only "
+                           "batch norm; train the student with norm='batch_norm' or None")
     return model.eval(), meta
 
 

@@ -18,7 +18,7 @@ from graphkd.serve.per_node import PerNodeGNN
 
 def test_numpy_floor_matches_eager_mlp():
     torch.manual_seed(0)
-    model = build_model("mlp", in_channels=6, hidden_channels=16, out_channels=3, num_layers=3, batch_norm=True)
+    model = build_model("mlp", in_channels=6, hidden_channels=16, out_channels=3, num_layers=3, norm="batch_norm")
     model.train()
     model(torch.randn(64, 6))  # give batch norm non-trivial running statistics
     model.eval()

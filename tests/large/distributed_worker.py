@@ -41,7 +41,7 @@ def teachers(graph: Data) -> dict[str, torch.nn.Module]:
     out = {}
     for name, cls, kwargs in (("gcn", GCN, {}), ("sage", GraphSAGE, {}), ("gat", GAT, {"heads": 2})):
         torch.manual_seed(0)
-        model = cls(16, 16, 4, num_layers=3, norm="batch_norm", **kwargs)
+        model = cls(16, 16, 3, 4, norm="batch_norm", **kwargs)
         model.train()
         with torch.no_grad():
             model(graph.x, graph.edge_index)

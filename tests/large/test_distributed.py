@@ -118,7 +118,7 @@ def cora_inputs(data_root, tmp_path_factory) -> Path:
     """Cora with a GCN teacher's soft targets (T = 2), saved for the worker processes."""
     data = load_dataset("Cora", root=data_root)
     torch.manual_seed(0)
-    teacher = GCN(data.num_features, 16, int(data.y.max()) + 1, num_layers=2)
+    teacher = GCN(data.num_features, 16, 2, int(data.y.max()) + 1)
     train_full_batch(teacher, data, cross_entropy_on(data.train_mask, data.y), TrainConfig(epochs=60, patience=60))
     with torch.no_grad():
         soft = torch.softmax(teacher(data.x, data.edge_index) / 2.0, dim=-1)

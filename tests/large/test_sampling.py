@@ -38,7 +38,7 @@ def test_k_hop_on_path_graph_is_exact():
 def test_full_fanout_reproduces_full_graph_outputs(graph, model_cls):
     torch.manual_seed(0)
     kwargs = {"heads": 2} if model_cls is GAT else {}
-    model = model_cls(8, 16, 3, num_layers=3, norm="batch_norm", **kwargs).eval()
+    model = model_cls(8, 16, 3, 3, norm="batch_norm", **kwargs).eval()
     with torch.no_grad():
         full = model(graph.x, graph.edge_index)
         seeds = torch.tensor([17, 3, 250, 42, 0])

@@ -36,7 +36,7 @@ def graph():
 def test_chunked_layerwise_inference_equals_full_forward(graph, model_cls):
     torch.manual_seed(0)
     kwargs = {"heads": 2} if model_cls is GAT else {}
-    model = model_cls(16, 16, 4, num_layers=3, norm="batch_norm", **kwargs)
+    model = model_cls(16, 16, 3, 4, norm="batch_norm", **kwargs)
     model.train()
     model(graph.x, graph.edge_index)  # one pass in train mode, so batch-norm statistics are not trivial
     model.eval()
@@ -50,7 +50,7 @@ def test_chunked_layerwise_inference_equals_full_forward(graph, model_cls):
 def test_gcn_chunks_with_self_loops_stay_exact():
     edge_index = torch.tensor([[0, 1, 1, 2, 2, 0, 3, 2], [1, 0, 2, 1, 0, 2, 3, 3]])  # node 3 has a self loop
     data = Data(x=torch.randn(4, 3, generator=torch.Generator().manual_seed(0)), edge_index=edge_index)
-    model = GCN(3, 8, 2, num_layers=2).eval()
+    model = GCN(3, 8, 2, 2).eval()
     sampler = NeighborSampler(edge_index, 4, [-1])
     with torch.no_grad():
         assert torch.allclose(layerwise_inference(model, data, sampler, chunk_size=1),
@@ -58,7 +58,7 @@ def test_gcn_chunks_with_self_loops_stay_exact():
 
 
 def test_trimmed_sampled_forward_matches_full_graph(graph):
-    model = GraphSAGE(16, 8, 4, num_layers=2).eval()
+    model = GraphSAGE(16, 8, 2, 4).eval()
     sampler = NeighborSampler(graph.edge_index, graph.num_nodes, [-1, -1])
     seeds = torch.tensor([4, 1000, 7])
     sample = sampler.sample(seeds)
@@ -67,12 +67,12 @@ def test_trimmed_sampled_forward_matches_full_graph(graph):
         assert out.shape == (3, 4)
         assert torch.allclose(out, model(graph.x, graph.edge_index)[seeds], atol=1e-5)
     with pytest.raises(ValueError, match="hops"):
-        sampled_forward(GraphSAGE(16, 8, 4, num_layers=3), graph.x[sample.n_id], sample)
+        sampled_forward(GraphSAGE(16, 8, 3, 4), graph.x[sample.n_id], sample)
 
 
 def test_sampled_teacher_learns_and_students_distil(graph):
     torch.manual_seed(0)
-    teacher = GraphSAGE(16, 32, 4, num_layers=2, dropout=0.2)
+    teacher = GraphSAGE(16, 32, 2, 4, dropout=0.2)
     sampler = NeighborSampler(graph.edge_index, graph.num_nodes, [10, 5])
     stats = train_sampled(teacher, graph, sampler, TrainConfig(epochs=8, lr=0.01, patience=8, batch_size=256))
     assert stats["epochs"] == 8 and len(stats["epoch_seconds"]) == 8 and stats["batches_per_epoch"] == 4
@@ -116,7 +116,7 @@ def test_interrupted_sampled_training_resumes_bit_identical(graph, tmp_path, mon
 
         monkeypatch.setattr(graphkd.large.scale, "sampled_forward", counting_forward)
         torch.manual_seed(0)
-        model = GraphSAGE(16, 16, 4, num_layers=2, dropout=0.5)
+        model = GraphSAGE(16, 16, 2, 4, dropout=0.5)
         stats = train_sampled(model, graph, sampler, config, checkpoint=checkpoint, checkpoint_every=1)
         return model, stats, samples
 

@@ -21,7 +21,7 @@ def dense_propagation(edge_index, num_nodes):
 def test_grand_is_mixed_order_propagation_of_its_first_layer_then_its_mlp(tiny_graph):
     """Eval mode: h = (1/(K+1)) sum_k Â^k (X W0) + b0, then relu and the next layer."""
     torch.manual_seed(0)
-    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=3).eval()
+    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=3, num_layers=2).eval()
     assert isinstance(model, GRAND)
     propagate = dense_propagation(tiny_graph.edge_index, 6)
     z = tiny_graph.x @ model.lins[0].weight.T
@@ -56,7 +56,7 @@ def test_propagation_gradient_equals_the_dense_one_on_a_directed_graph():
 
 def test_the_graph_is_prepared_once_per_run_and_equals_the_one_built_per_call(tiny_graph):
     torch.manual_seed(0)
-    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2).eval()
+    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2, num_layers=2).eval()
     x, prepared = model_inputs(model, tiny_graph)
     assert isinstance(prepared, NormalizedAdjacency)
     assert torch.allclose(prepared.matrix.to_dense(), dense_propagation(tiny_graph.edge_index, 6), atol=1e-6)
@@ -71,7 +71,7 @@ def test_the_graph_is_prepared_once_per_run_and_equals_the_one_built_per_call(ti
 
 def test_duplicate_edges_count_once(tiny_graph):
     torch.manual_seed(0)
-    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2).eval()
+    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, K=2, num_layers=2).eval()
     doubled = torch.cat([tiny_graph.edge_index, tiny_graph.edge_index[:, :4]], dim=1)
     assert torch.allclose(model(tiny_graph.x, doubled), model(tiny_graph.x, tiny_graph.edge_index), atol=1e-6)
     assert torch.allclose(model(tiny_graph.x, sparse_adjacency(doubled, 6)), model(tiny_graph.x, doubled), atol=1e-6)
@@ -90,7 +90,8 @@ def test_drop_nodes_zeroes_whole_rows_and_keeps_the_expectation():
 
 def test_dropnode_acts_in_training_only(tiny_graph):
     torch.manual_seed(0)
-    model = build_model("grand", in_channels=2, hidden_channels=8, out_channels=2, dropout=0.0, node_dropout=0.5)
+    model = build_model("grand", in_channels=2, hidden_channels=8, num_layers=2, out_channels=2, dropout=0.0,
+                        node_dropout=0.5)
     model.eval()
     assert torch.equal(model(tiny_graph.x, tiny_graph.edge_index), model(tiny_graph.x, tiny_graph.edge_index))
     model.train()
@@ -99,7 +100,8 @@ def test_dropnode_acts_in_training_only(tiny_graph):
 
 def test_grand_trains(tiny_graph):
     torch.manual_seed(0)
-    model = build_model("grand", in_channels=2, hidden_channels=16, out_channels=2, dropout=0.0, node_dropout=0.0)
+    model = build_model("grand", in_channels=2, hidden_channels=16, num_layers=2, out_channels=2, dropout=0.0,
+                        node_dropout=0.0)
     train_full_batch(model, tiny_graph, cross_entropy_on(tiny_graph.train_mask, tiny_graph.y),
                      TrainConfig(epochs=60, patience=60, weight_decay=0.0))
     seen = tiny_graph.train_mask | tiny_graph.val_mask
@@ -116,4 +118,4 @@ def test_grand_trains(tiny_graph):
 ])
 def test_bad_grand_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build_model("grand", in_channels=2, hidden_channels=4, out_channels=2, **kwargs)
+        build_model("grand", **{"in_channels": 2, "hidden_channels": 4, "num_layers": 2, "out_channels": 2, **kwargs})

@@ -114,7 +114,7 @@ def test_quantized_model_close_to_float(tiny_graph, kind):
 
 
 def test_half_width_config():
-    model = build_model("gat", in_channels=4, hidden_channels=64, out_channels=3, heads=8)
+    model = build_model("gat", in_channels=4, hidden_channels=64, out_channels=3, heads=8, num_layers=2)
     assert half_width_config(model.config())["hidden_channels"] == 32
     assert build_model(**half_width_config(model.config())).hidden_channels == 32
     with pytest.raises(ValueError, match="hidden_channels"):

@@ -14,7 +14,7 @@ from graphkd.serve.export import FILES, add_parser, export_student, fold_batch_n
 
 def _student(num_layers=2, batch_norm=True, seed=0):
     torch.manual_seed(seed)
-    model = MLP(6, 5, 3, num_layers=num_layers, batch_norm=batch_norm)
+    model = MLP(6, 5, num_layers, 3, norm="batch_norm" if batch_norm else None)
     for norm in model.norms:  # non-trivial running statistics, as after training
         if isinstance(norm, torch.nn.BatchNorm1d):
             norm.running_mean.normal_()
@@ -25,7 +25,7 @@ def _student(num_layers=2, batch_norm=True, seed=0):
 
 
 def test_fold_batch_norm_golden():
-    model = MLP(2, 2, 1, num_layers=2, batch_norm=True).eval()
+    model = MLP(2, 2, 2, 1, norm="batch_norm").eval()
     lin, norm = model.lins[0], model.norms[0]
     lin.weight.data = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # [out, in]
     lin.bias.data = torch.tensor([0.5, -1.0])

@@ -28,6 +28,6 @@ def test_per_node_fetch_matches_full_graph_forward(kind, depth, ring_graph):
 def test_per_node_rejects_gcn_and_wrong_fanouts(ring_graph):
     data = ring_graph()
     with pytest.raises(ValueError, match="sage and gat"):
-        PerNodeGNN(build_model("gcn", in_channels=6, hidden_channels=8, out_channels=3), data)
+        PerNodeGNN(build_model("gcn", in_channels=6, hidden_channels=8, out_channels=3, num_layers=2), data)
     with pytest.raises(ValueError, match="one fan-out per layer"):
         PerNodeGNN(build_model("sage", in_channels=6, hidden_channels=8, out_channels=3, num_layers=2), data, [5])

@@ -18,7 +18,7 @@ CONFIGS = [(1, False), (2, True), (2, False), (3, True)]  # (num_layers, batch_n
 
 def _student(num_layers, batch_norm, in_channels=6, seed=0):
     torch.manual_seed(seed)
-    model = MLP(in_channels, 5, 3, num_layers=num_layers, batch_norm=batch_norm)
+    model = MLP(in_channels, 5, num_layers, 3, norm="batch_norm" if batch_norm else None)
     for norm in model.norms:  # non-trivial running statistics, as after training
         if isinstance(norm, torch.nn.BatchNorm1d):
             norm.running_mean.normal_()
@@ -145,7 +145,7 @@ def test_shared_dataset_end_to_end(name, data_root, tmp_path):
     data = load_dataset(name, root=data_root)
     classes = int(data.y.max()) + 1
     torch.manual_seed(0)
-    model = MLP(data.num_features, 64, classes, num_layers=2, batch_norm=True)
+    model = MLP(data.num_features, 64, 2, classes, norm="batch_norm")
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
     x_train, y_train = data.x[data.train_mask], data.y[data.train_mask]
     for _ in range(60):  # an MLP needs only the labelled nodes' features: a few quick steps
