@@ -389,6 +389,22 @@ def made_targets():
     return cfg, pipeline.teacher_soft_targets(cfg, prepare_data(_graph()), seed=0)
 
 
+def test_recomputed_when_given_soft_targets_change_in_place(tmp_path):
+    # Mechanism: a hash taken before a change. The record and the cached student were once keyed by the hash
+    # SoftTargets took when made, so a rerun after an in-place change reused the old results.
+    cfg = DistillConfig(**FAST)
+    targets = pipeline.teacher_soft_targets(cfg, prepare_data(_graph()), seed=0)
+    given = DistillConfig(teacher=targets, runs=1, epochs=3, patience=3)
+    first = run_distillation(given, data=_graph(), out=tmp_path, progress=False)
+    targets.logits.mul_(-1.0)  # the caller changes the teacher's logits in place
+    with pytest.warns(UserWarning, match="made with other options or another graph"):
+        again = run_distillation(given, data=_graph(), out=tmp_path, progress=False)
+    fresh = run_distillation(given, data=_graph(), progress=False)  # the same run without an output folder
+    assert again["per_seed"][0]["soft_targets_hash"] == fresh["per_seed"][0]["soft_targets_hash"] \
+        != first["per_seed"][0]["soft_targets_hash"]
+    assert again["per_seed"][0]["student"] == fresh["per_seed"][0]["student"]
+
+
 def test_refused_soft_targets_crafted_file(in_tmp):
     with pytest.raises(GraphkdError, match="file.pt is not a soft-target file: it holds objects other than tensors"):
         SoftTargets.load(_crafted(in_tmp / "file.pt"))

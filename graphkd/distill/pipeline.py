@@ -95,7 +95,7 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     desc = f"{kind} {'labels-only' if targets is None else 'student'}"
     # A student resumes only against the soft targets it began with: a module teacher's code can change while
     # its weights, and so the run's key, do not.
-    name = "baseline" if targets is None else f"student-{targets.meta['content_hash']}"
+    name = "baseline" if targets is None else f"student-{targets.content_hash()}"
     checkpoint = _checkpoint(checkpoints, f"seed{seed}-{name}")
     if targets is None:
         nodes, objective = data.train_mask.nonzero().view(-1), None
@@ -170,7 +170,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                     "params": targets.meta.get("params")},
         "baseline_mlp": _scores(baseline, data),
         "student": _scores(student, student_data),
-        "soft_targets_hash": targets.meta["content_hash"],
+        "soft_targets_hash": targets.content_hash(),
         "seconds": time.perf_counter() - start,
     }
     if arrivals is not None:
@@ -185,7 +185,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                                   "test_acc": scores["soft_targets_test_acc"]}
     if out is not None and _writes_files():
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
-                "soft_targets": targets.meta["content_hash"], "temperature": cfg.temperature,
+                "soft_targets": targets.content_hash(), "temperature": cfg.temperature,
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
         if cfg.positions:  # the table serves training nodes; the rule, nodes that arrive later
             meta["position_features"] = {
@@ -286,7 +286,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
     data_key = graph_fingerprint(seed_data)  # seed_data_key's, without loading the graph twice
     result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
     if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
-        now = teacher_soft_targets(cfg, seed_data, seed).meta["content_hash"]
+        now = teacher_soft_targets(cfg, seed_data, seed).content_hash()
         result = result if result.get("soft_targets_hash") == now else None
     if result is None:
         result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),

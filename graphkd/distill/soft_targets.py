@@ -81,7 +81,7 @@ class SoftTargets:
     One member for a single teacher, several for an ensemble: :meth:`probs` averages the members'
     tempered distributions, as the primer prescribes. ``hidden`` maps a teacher layer's name to its
     representation ``[num_transfer_nodes, d]`` (for an ensemble, the first member's). ``meta`` records
-    dataset, split, seed and the teacher configs; ``content_hash`` identifies the stored numbers.
+    dataset, split, seed and the teacher configs; :meth:`content_hash` identifies the numbers.
     """
 
     def __init__(self, logits: Tensor, node_index: Tensor, meta: dict, hidden: dict[str, Tensor] | None = None):
@@ -97,15 +97,17 @@ class SoftTargets:
                 raise GraphkdError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
                                    f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
             self.hidden[name] = check_finite(f"teacher hidden representation {name!r}", h.detach().float().cpu())
-        self.meta = dict(meta)
+        # No stored content hash: the logits may share memory with the caller's tensor, and a hash taken now
+        # would go stale when that tensor changes in place. content_hash() hashes what is there when asked.
+        self.meta = {key: value for key, value in meta.items() if key != "content_hash"}
         self.meta.setdefault("num_classes", self.logits.size(2))
-        self.meta["content_hash"] = self.content_hash()
 
     @property
     def num_classes(self) -> int:
         return self.logits.size(2)
 
     def content_hash(self) -> str:
+        """A short hash of the logits, node ids and representations as they are now."""
         h = hashlib.sha256(self.logits.numpy().tobytes())
         h.update(self.node_index.numpy().tobytes())
         for name in sorted(self.hidden):
@@ -168,7 +170,8 @@ class SoftTargets:
 
     def save(self, path: str | os.PathLike) -> Path:
         return atomic_save({"logits": self.logits, "node_index": self.node_index, "hidden": self.hidden,
-                            "meta_json": json.dumps(self.meta, sort_keys=True)}, path)
+                            "meta_json": json.dumps({**self.meta, "content_hash": self.content_hash()},
+                                                    sort_keys=True)}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SoftTargets:

@@ -247,7 +247,7 @@ def teacher_fingerprint(teacher) -> str:
         return "+".join(members)
     h = hashlib.sha256()
     if isinstance(teacher, SoftTargets):
-        return f"soft_targets:{teacher.meta['content_hash']}"
+        return f"soft_targets:{teacher.content_hash()}"
     if isinstance(teacher, torch.nn.Module):
         h.update(f"{type(teacher).__module__}.{type(teacher).__qualname__}".encode())
         for name, value in teacher.state_dict().items():

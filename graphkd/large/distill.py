@@ -151,7 +151,7 @@ def run(args) -> dict:
     summary = {"graph": args.graph, "options": {k: v for k, v in vars(args).items()}, "world_size": world_size(),
                "machine": environment(), "teacher_test_acc": round(targets.meta["teacher_test_acc"], 4),
                "student_test_acc": round(accuracy(logits, data.y[data.test_mask]), 4),
-               "soft_targets_hash": targets.meta["content_hash"], "ranks": records}
+               "soft_targets_hash": targets.content_hash(), "ranks": records}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     print(f"teacher test acc {summary['teacher_test_acc']:.4f}, student test acc {summary['student_test_acc']:.4f} "
           f"({world_size()} process(es)); {out / 'results.json'}", flush=True)

@@ -45,7 +45,7 @@ def test_results_and_artifacts(tmp_path):
     assert summary["student"]["test_acc_mean"] > summary["baseline_mlp"]["test_acc_mean"]
     model, meta = load_model(tmp_path / "student_seed1.pt")
     targets = SoftTargets.load(next(tmp_path.glob("soft_targets-*-seed1.pt")))
-    assert meta["soft_targets"] == targets.meta["content_hash"] and model.kind == "mlp"
+    assert meta["soft_targets"] == targets.content_hash() and model.kind == "mlp"
     assert not list((tmp_path / "checkpoints").rglob("*.ckpt"))  # finished runs leave no checkpoint
 
 
