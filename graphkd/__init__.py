@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "APPNP": "graphkd.models", "GAT": "graphkd.models", "GCN": "graphkd.models", "GNN": "graphkd.models",
     "GRAND": "graphkd.models", "GraphSAGE": "graphkd.models", "MLP": "graphkd.models", "build_model": "graphkd.models",
-    "DistillConfig": "graphkd.distill", "run_distillation": "graphkd.distill",
+    "DistillConfig": "graphkd.distill", "run_distillation": "graphkd.distill", "RunConfig": "graphkd.distill",
+    "read_run_file": "graphkd.distill",
     "SoftTargets": "graphkd.distill.soft_targets", "born_again": "graphkd.distill.born_again",
     "union_logits": "graphkd.distill.union", "union_teacher": "graphkd.distill.union",
     "distillation_loss": "graphkd.distill.losses", "logit_matching_loss": "graphkd.distill.losses",

@@ -8,7 +8,8 @@ import sys
 from graphkd.bench import latency
 from graphkd.data import dataset_info
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
-from graphkd.distill.config import TEACHER_NORMS
+from graphkd.distill.config import FIELD_DEFAULTS, TEACHER_NORMS
+from graphkd.distill.run_file import read_run_file
 from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers
 from graphkd.distill.settings import SETTINGS
 from graphkd.distill.soft_targets import TRANSFER_SETS
@@ -37,6 +38,9 @@ def add_distill_parser(subparsers) -> None:
                     "runs) and writes student weights, soft targets and results.json to --out.",
         formatter_class=_HelpFormatter)
     d = DistillConfig()
+    p.add_argument("--config", default=None, metavar="RUN.toml",
+                   help="a run file (TOML; every --out holds the run.toml of its run): its settings, with any "
+                        "option below given a value other than its default on top")
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=d.dataset,
                       help="dataset name (Cora, CiteSeer, PubMed, Computers, Photo, CS, Physics, ogbn-arxiv, "
@@ -172,8 +176,7 @@ def add_distill_parser(subparsers) -> None:
 def _distill(args) -> int:
     """Under torchrun (see graphkd.large.distill for the commands) MLP students train with DDP over the
     ranks, teachers on every rank alike, and rank 0 writes and prints."""
-    fields = {f.name for f in dataclasses.fields(DistillConfig)}
-    cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    cfg = _config(args)
     with distributed() as world:
         workers = args.workers
         if workers is None:
@@ -185,6 +188,16 @@ def _distill(args) -> int:
     if args.out:
         print(f"results, student weights and soft targets in {args.out}")
     return 0
+
+
+def _config(args) -> DistillConfig:
+    """The run the flags describe, or ``--config``'s file with the flags set away from their defaults on top."""
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(DistillConfig) if hasattr(args, f.name)}
+    if args.config is None:
+        return DistillConfig(**flags)
+    settings = dataclasses.asdict(read_run_file(args.config).distill_config())
+    settings.update({name: value for name, value in flags.items() if value != FIELD_DEFAULTS[name]})
+    return DistillConfig(**settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

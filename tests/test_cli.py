@@ -44,7 +44,8 @@ def test_every_distill_option_has_help_and_maps_to_the_config():
         if action.dest in ("help",):
             continue
         assert action.help, f"--{action.dest} has no help"
-        assert action.dest in fields | {"out", "quiet", "workers"}, f"--{action.dest} is not a DistillConfig field"
+        assert action.dest in fields | {"config", "out", "quiet", "workers"}, \
+            f"--{action.dest} is not a DistillConfig field"
 
 
 def _subcommands(parser):

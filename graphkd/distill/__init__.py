@@ -6,6 +6,26 @@ from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_
 from graphkd.distill.pipeline import run_distillation, summarize, summarize_runs, train_student
 from graphkd.distill.positions import new_node_positions, spectral_positions
 from graphkd.distill.refine import correct_and_smooth
+from graphkd.distill.run_file import (
+    Adversarial,
+    Arrivals,
+    CorrectAndSmooth,
+    DataSpec,
+    GivenTeacher,
+    Hint,
+    LocalStructure,
+    Objective,
+    Positions,
+    RunConfig,
+    Seeds,
+    Similarity,
+    StudentSpec,
+    StudentTraining,
+    TeacherSpec,
+    TeacherTraining,
+    read_run_file,
+    write_run_file,
+)
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint, split_fingerprint, transfer_nodes
 from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
 from graphkd.distill.union import (
@@ -19,6 +39,24 @@ from graphkd.distill.union import (
 )
 
 __all__ = [
+    "Adversarial",
+    "Arrivals",
+    "CorrectAndSmooth",
+    "DataSpec",
+    "GivenTeacher",
+    "Hint",
+    "LocalStructure",
+    "Objective",
+    "Positions",
+    "RunConfig",
+    "Seeds",
+    "Similarity",
+    "StudentSpec",
+    "StudentTraining",
+    "TeacherSpec",
+    "TeacherTraining",
+    "read_run_file",
+    "write_run_file",
     "DEEP_TEACHER",
     "DistillConfig",
     "STUDENTS",

@@ -28,6 +28,7 @@ from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset,
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
+from graphkd.distill.run_file import RUN_FILE, RunConfig, write_run_file
 from graphkd.distill.seeds import map_seeds
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
@@ -307,9 +308,11 @@ def _claimed_seed_record(cfg: DistillConfig, data: Data | None, out: Path | None
         return _seed_record(cfg, data, out, teacher_dir, seed) if held else None
 
 
-def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Path | None = None,
+def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, out: str | Path | None = None,
                      teacher_dir: str | Path | None = None, progress: bool = True, workers: int = 1) -> dict:
-    """Run ``cfg.runs`` seeds and return the summary written to ``out/results.json``.
+    """Run ``cfg``'s seeds and return the summary written to ``out/results.json``, and its run file to
+    ``out/run.toml``. ``cfg``: the run's components (:class:`graphkd.distill.run_file.RunConfig`), or the
+    flat :class:`DistillConfig` they map onto.
 
     ``data``: a user's own graph, a PyG ``Data`` or a ``networkx`` graph (see
     :func:`graphkd.data.from_networkx`), with masks, or split per seed with the CPF random split when
@@ -319,7 +322,8 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
     ``workers``: seeds run at once, each in a spawned process of its own (see :mod:`graphkd.distill.seeds`;
     ``data`` and ``cfg.teacher`` must then pickle, and each process holds a copy of the graph).
     """
-    cfg = dataclasses.replace(cfg)  # checks again what a user set on the config after making it
+    # checks again what a user set on the config after making it
+    cfg = cfg.distill_config() if isinstance(cfg, RunConfig) else dataclasses.replace(cfg)
     out = Path(out) if out is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
@@ -338,6 +342,7 @@ def run_distillation(cfg: DistillConfig, data: Data | None = None, out: str | Pa
         raise GraphkdError("under torchrun the ranks run each seed together: leave workers at 1")
     if out is not None:
         writable_folder(out, "output folder")
+        write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
     if teacher_dir is not None:
         writable_folder(teacher_dir, "teacher folder")
     if data is not None:  # validated once, before any training (masks come later with split="random")
