@@ -27,7 +27,8 @@ from graphkd.distill.run_file import (
     write_run_file,
 )
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint, split_fingerprint, transfer_nodes
-from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture, teacher_soft_targets
+from graphkd.distill.teacher import Teacher, as_teacher, teacher_soft_targets
+from graphkd.distill.teachers import DEEP_TEACHER, TEACHER_DEFAULTS, capture
 from graphkd.distill.union import (
     UNION_RULES,
     class_halves,
@@ -62,8 +63,10 @@ __all__ = [
     "STUDENTS",
     "SoftTargets",
     "TEACHER_DEFAULTS",
+    "Teacher",
     "UNION_RULES",
     "adversarial_loss",
+    "as_teacher",
     "born_again",
     "capture",
     "class_halves",

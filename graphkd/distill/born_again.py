@@ -14,7 +14,8 @@ from graphkd.checks import check_choice
 from graphkd.data.load import check_graph
 from graphkd.distill.config import STUDENTS, DistillConfig
 from graphkd.distill.pipeline import train_student
-from graphkd.distill.teachers import capture, teacher_soft_targets
+from graphkd.distill.teacher import teacher_soft_targets
+from graphkd.distill.teachers import capture
 from graphkd.errors import GraphkdError
 
 __all__ = ["born_again"]

@@ -6,16 +6,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from graphkd.checks import check_alpha, check_choice, check_temperature
 from graphkd.distill import teachers
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
 from graphkd.distill.settings import SETTINGS
 from graphkd.distill.soft_targets import TRANSFER_SETS
-from graphkd.distill.teachers import TEACHER_DEFAULTS, ensemble_members, teacher_fingerprint
+from graphkd.distill.teacher import Teacher, as_teacher
+from graphkd.distill.teachers import TEACHER_DEFAULTS
 from graphkd.errors import GraphkdError
 from graphkd.models.gnn import NORMS
 
@@ -104,14 +102,9 @@ class DistillConfig:
     labels_per_class: int = 20
 
     def __post_init__(self):
-        if isinstance(self.teacher, np.ndarray):  # logits as an array: the same numbers as a tensor
-            try:
-                self.teacher = torch.as_tensor(self.teacher)
-            except TypeError as exc:
-                raise GraphkdError(f"teacher logits must be a numeric array, got dtype {self.teacher.dtype}") from exc
-        if isinstance(self.teacher, str) and ensemble_members(self.teacher) is not None:
-            self.teacher = "+".join(ensemble_members(self.teacher))
-        teacher_fingerprint(self.teacher)  # refuses what is no teacher
+        source = as_teacher(self.teacher)  # refuses what is no teacher
+        self.teacher = source.value  # a name in its one spelling, an array's numbers as a tensor
+        source.fingerprint()
         self.student = check_choice("student", self.student, STUDENTS)
         self.temperature = check_temperature(self.temperature)
         self.alpha = check_alpha(self.alpha)
@@ -189,7 +182,7 @@ class DistillConfig:
         bounded("arrival_fraction", 0.01, 0.99)
         bounded("labels_per_class", 1, 100_000, integer=True)
         gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
-        if "gat" in self.teacher_id.split("+") and gat_width % self.heads:
+        if "gat" in self.source.members and gat_width % self.heads:
             raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
 
     def _check_teacher_recipe(self) -> None:
@@ -199,7 +192,7 @@ class DistillConfig:
         if recipe and self.given_teacher():
             raise GraphkdError(f"{', '.join(recipe)} set how graphkd trains a teacher; a given teacher has trained "
                                "already: leave them out")
-        members = ensemble_members(self.teacher) or []
+        members = self.source.members
         for name, kinds in (("teacher_hops", ("appnp", "grand")), ("teacher_node_dropout", ("grand",))):
             if name in recipe and not set(members) & set(kinds):
                 raise GraphkdError(f"{name} is for the {' and '.join(kinds)} teachers; {self.teacher_id} has none")
@@ -209,7 +202,7 @@ class DistillConfig:
 
     def _check_read_options(self) -> None:
         """An option set away from its default is refused where nothing reads it: the user meant something."""
-        members = ensemble_members(self.teacher) or []
+        members = self.source.members
         read_by = {"heads": ("gat" in members, "the GAT teachers; give one (e.g. teacher='gat')"),
                    "hint_metric": (bool(self.hint_weight), "the hint term; give hint_weight"),
                    "adversarial_epsilon": (bool(self.adversarial_weight), "adversarial augmentation; give "
@@ -225,13 +218,18 @@ class DistillConfig:
                 raise GraphkdError(f"{name} is read by {reader}, or leave {name} out")
 
     @property
+    def source(self) -> Teacher:
+        """The teacher as one object (:mod:`graphkd.distill.teacher`), made from :attr:`teacher` as it is now."""
+        return as_teacher(self.teacher)
+
+    @property
     def teacher_id(self) -> str:
         """The teacher's name, or a hash of its weights, outputs or file (recomputed: never stale)."""
-        return teacher_fingerprint(self.teacher)
+        return self.source.fingerprint()
 
     def given_teacher(self) -> bool:
         """Whether the teacher comes from the user (a module, outputs or a file), not trained here."""
-        return ensemble_members(self.teacher) is None
+        return not self.source.trains_here
 
     def needs_representations(self) -> bool:
         """Whether a knowledge term reads hidden representations (so the teacher's must be captured)."""
@@ -256,7 +254,7 @@ class DistillConfig:
         derived = {}
         if self.teacher_layers > 2 and (self.teacher_norm is None or self.teacher_dropout is None):
             derived["deep_teacher"] = teachers.DEEP_TEACHER
-        members = ensemble_members(self.teacher) or []
+        members = self.source.members
         if "grand" in members:
             derived["grand"] = teachers.TEACHER_DEFAULTS["grand"]
         if any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):

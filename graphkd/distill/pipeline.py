@@ -32,8 +32,9 @@ from graphkd.distill.run_file import RUN_FILE, RunConfig, write_run_file
 from graphkd.distill.seeds import map_seeds
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
+from graphkd.distill.teacher import teacher_soft_targets
 from graphkd.distill.teacher_cache import cached_teachers
-from graphkd.distill.teachers import check_teacher_layer, teacher_scores, teacher_soft_targets
+from graphkd.distill.teachers import check_teacher_layer, teacher_scores
 from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, writable_folder
@@ -286,7 +287,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
     seed_data = _seed_data(cfg, data, seed)
     data_key = graph_fingerprint(seed_data)  # seed_data_key's, without loading the graph twice
     result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
-    if result is not None and isinstance(cfg.teacher, torch.nn.Module):  # same weights, maybe other code
+    if result is not None and not cfg.source.cacheable:  # e.g. a module: same weights, maybe other code
         now = teacher_soft_targets(cfg, seed_data, seed).content_hash()
         result = result if result.get("soft_targets_hash") == now else None
     if result is None:

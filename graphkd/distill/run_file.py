@@ -29,7 +29,7 @@ from pathlib import Path
 import tomli_w
 
 from graphkd.distill.config import FIELD_DEFAULTS, DistillConfig
-from graphkd.distill.teachers import teacher_fingerprint
+from graphkd.distill.teacher import as_teacher
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_write_text
 
@@ -215,7 +215,7 @@ class RunConfig:
         """The components of a flat configuration (a given teacher appears by its fingerprint)."""
         teacher_training = TeacherTraining(cfg.epochs, cfg.patience, cfg.weight_decay)
         if cfg.given_teacher():
-            teacher = GivenTeacher(str(cfg.teacher) if isinstance(cfg.teacher, (str, os.PathLike)) else cfg.teacher)
+            teacher = GivenTeacher(cfg.teacher)
         else:
             teacher = TeacherSpec(cfg.teacher, cfg.teacher_layers, cfg.teacher_hidden, cfg.teacher_dropout,
                                   cfg.teacher_norm, cfg.heads, cfg.teacher_hops, cfg.teacher_node_dropout,
@@ -398,11 +398,13 @@ def _term(item, where: str):
 
 
 def run_file_text(run: RunConfig) -> str:
-    """``run`` as TOML; settings left at ``None`` (an architecture's default) are left out. A teacher given as
-    a Python object (a module, logits) is written as its fingerprint, which names it but cannot load it."""
+    """``run`` as TOML; settings left at ``None`` (an architecture's default) are left out. A given teacher
+    is written as its file, or, given as a Python object (a module, logits), as its fingerprint, which names
+    it but cannot load it."""
     document = _table(run)
-    if isinstance(run.teacher, GivenTeacher) and not isinstance(run.teacher.source, (str, os.PathLike)):
-        document["teacher"] = {"source": teacher_fingerprint(run.teacher.source)}
+    if isinstance(run.teacher, GivenTeacher):
+        given = as_teacher(run.teacher.source)
+        document["teacher"] = {"source": str(given.path) if given.path is not None else given.fingerprint()}
     if "objective" in document and run.objective.terms:
         document["objective"]["terms"] = [{"kind": next(k for k, (c, _) in TERMS.items() if isinstance(t, c)),
                                            **_table(t)} for t in run.objective.terms]

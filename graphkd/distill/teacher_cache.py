@@ -20,7 +20,8 @@ from torch_geometric.data import Data
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.settings import Arrivals
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
-from graphkd.distill.teachers import build_teacher, ensemble_members, fit_teachers, teacher_soft_targets
+from graphkd.distill.teacher import teacher_soft_targets
+from graphkd.distill.teachers import build_teacher, fit_teachers
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors, update_hash
 from graphkd.models import build_model
@@ -42,7 +43,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
     """Soft targets from ``teacher_dir`` when they were made before for this teacher, configuration,
     seed and graph; otherwise (or when the stored ones do not match) make them (train, run or read the
     teacher, a named one's members coming from :func:`cached_members`) and store them there."""
-    if isinstance(cfg.teacher, torch.nn.Module):  # its code can change while its weights do not: run it again
+    if not cfg.source.cacheable:  # e.g. a module, whose code can change while its weights do not: run it again
         return teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
     path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
     if path is not None and path.is_file():
@@ -77,7 +78,7 @@ def expected_configs(cfg: DistillConfig, data: Data) -> list[dict]:
     """The ``config()`` of every member :func:`fit_teachers` would train for ``cfg`` on ``data`` (untrained
     copies; the random state is left as it was)."""
     with torch.random.fork_rng():
-        return [build_teacher(cfg, data, kind).config() for kind in ensemble_members(cfg.teacher) * cfg.ensemble]
+        return [build_teacher(cfg, data, kind).config() for kind in cfg.source.members * cfg.ensemble]
 
 
 def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path | None, progress: bool = False,

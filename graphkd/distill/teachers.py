@@ -1,19 +1,9 @@
-"""Where a teacher's knowledge comes from: a GNN graphkd trains, a trained module the user hands over, or
-outputs computed elsewhere. Each ends as one :class:`SoftTargets`: logits, and optionally hidden
-representations, for the transfer set.
-
-A teacher is given as
-- a name, ``gcn``, ``gat``, ``sage``, ``appnp`` or ``grand``, or an ensemble across architectures such as
-  ``gcn+gat+sage`` (graphkd trains it: see :mod:`graphkd.distill.pipeline`; :func:`teacher_recipe` says how);
-- any trained ``torch.nn.Module`` called the PyG way, ``model(x, edge_index)`` (PyG's ``GCN``,
-  ``GraphSAGE``, ``GAT``, graphkd's models, or the user's own class);
-- precomputed outputs: a ``[num_nodes, num_classes]`` logits tensor, a dict ``{"logits": ...,
-  "hidden": {name: [num_nodes, d]}}``, a :class:`SoftTargets`, or a file holding any of these
-  (``.pt`` read with ``weights_only=True``, or ``.npz`` with ``logits`` and ``hidden.<name>`` arrays).
+"""Teachers graphkd trains (recipes, training, ensembles) and running a trained teacher on a graph: its
+logits and the representations the knowledge terms read, checked. Outputs computed elsewhere are checked
+here too. What a user passes as the teacher becomes one object in :mod:`graphkd.distill.teacher`.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -25,12 +15,10 @@ from torch_geometric.data import Data
 
 from graphkd.checks import check_finite, check_logits
 from graphkd.data.load import check_graph
-from graphkd.distill.refine import correct_and_smooth
-from graphkd.distill.settings import arrival_accuracy
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.inputs import model_inputs
-from graphkd.io import load_tensors, update_hash
+from graphkd.io import load_tensors
 from graphkd.models import MODELS, build_model
 from graphkd.training import TrainConfig, accuracy, consistency_loss, cross_entropy_on, train_full_batch
 
@@ -41,18 +29,19 @@ __all__ = [
     "TEACHER_NAMES",
     "build_teacher",
     "capture",
+    "check_outputs",
     "check_teacher_layer",
     "default_hidden_layer",
     "ensemble_members",
     "fit_teachers",
     "load_teacher_outputs",
     "member_outputs",
-    "teacher_fingerprint",
+    "refuse_unknown_keys",
     "teacher_outputs",
     "teacher_recipe",
     "teacher_scores",
-    "teacher_soft_targets",
     "train_teachers",
+    "warn_if_probabilities",
 ]
 
 TEACHER_NAMES = ("gcn", "gat", "sage", "appnp", "grand")
@@ -138,7 +127,7 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     return logits, outputs
 
 
-def _warn_if_probabilities(logits: Tensor) -> None:
+def warn_if_probabilities(logits: Tensor) -> None:
     """Soft targets are the softmax of the logits: given probabilities, that softmax flattens them."""
     if logits.numel() and bool((logits >= 0).all()) and bool(((logits.sum(-1) - 1).abs() < 1e-3).all()):
         warnings.warn("the teacher outputs look like probabilities (non-negative, rows summing to 1); graphkd "
@@ -159,10 +148,10 @@ def _check_layers(model: torch.nn.Module, layers) -> dict[str, torch.nn.Module]:
 def check_teacher_layer(cfg, data: Data) -> None:
     """Before any teacher trains: refuse a representation layer that a teacher named by ``cfg`` would not
     have, or would not call (checked by running an untrained copy once; the random state is left as it was)."""
-    if not cfg.needs_representations() or not isinstance(cfg.teacher, str) or ensemble_members(cfg.teacher) is None:
+    if not cfg.needs_representations() or not cfg.source.trains_here:
         return
     with torch.random.fork_rng():
-        model = build_teacher(cfg, data, ensemble_members(cfg.teacher)[0])
+        model = build_teacher(cfg, data, cfg.source.members[0])
         teacher_outputs(model, data, [cfg.teacher_layer or default_hidden_layer(model)])
 
 
@@ -173,12 +162,12 @@ def capture(model: torch.nn.Module, data: Data, layers: str | list[str] | tuple[
     check_graph(data)
     layers = () if layers is None else [layers] if isinstance(layers, str) else layers
     logits, hidden = teacher_outputs(model, data, layers)
-    _warn_if_probabilities(logits)
+    warn_if_probabilities(logits)
     return SoftTargets.from_logits([logits], data, transfer, hidden=hidden, **teacher_scores(logits, data),
                                    params=sum(p.numel() for p in model.parameters()))
 
 
-def _check_outputs(outputs, data: Data) -> dict[str, Tensor]:
+def check_outputs(outputs, data: Data) -> dict[str, Tensor]:
     """Teacher outputs as real float tensors ``[num_nodes, channels]``, or one error saying what is wrong."""
     if not isinstance(outputs, dict):
         raise GraphkdError(f"teacher hidden representations must be a dict {{name: [num_nodes, d]}}, got "
@@ -227,61 +216,16 @@ def load_teacher_outputs(path: str | os.PathLike) -> SoftTargets | dict:
         keys = list(blob) if isinstance(blob, dict) else []
     if not isinstance(blob, dict) or not isinstance(blob.get("logits"), Tensor):
         raise GraphkdError(f"{path}: expected teacher logits (a tensor, or a dict / .npz with 'logits')")
-    _refuse_unknown_keys(keys, str(path))
+    refuse_unknown_keys(keys, str(path))
     return blob
 
 
-def _refuse_unknown_keys(keys, where: str) -> None:
+def refuse_unknown_keys(keys, where: str) -> None:
     """A misspelt key (``"hiddens"``) would otherwise leave its representations unused without a word."""
     unknown = sorted(str(key) for key in keys if key not in ("logits", "hidden"))
     if unknown:
         raise GraphkdError(f"{where}: teacher outputs hold 'logits' and optionally 'hidden' ('hidden.<layer>' "
                            f"arrays in an .npz); unknown key(s): {', '.join(unknown)}")
-
-
-def teacher_fingerprint(teacher) -> str:
-    """A short string that changes whenever the teacher does: its name, or a hash of a module's class
-    and weights, of precomputed numbers, or of a file's bytes. Names cached soft targets and results."""
-    members = ensemble_members(teacher)
-    if members is not None:
-        return "+".join(members)
-    h = hashlib.sha256()
-    if isinstance(teacher, SoftTargets):
-        return f"soft_targets:{teacher.content_hash()}"
-    if isinstance(teacher, torch.nn.Module):
-        h.update(f"{type(teacher).__module__}.{type(teacher).__qualname__}".encode())
-        for name, value in teacher.state_dict().items():
-            h.update(name.encode())
-            update_hash(h, value)
-        return f"module:{h.hexdigest()[:16]}"
-    if isinstance(teacher, Tensor):
-        update_hash(h, teacher)
-        return f"logits:{h.hexdigest()[:16]}"
-    if isinstance(teacher, dict):
-        hidden = {} if teacher.get("hidden") is None else teacher["hidden"]
-        if "logits" not in teacher or not isinstance(hidden, dict):
-            raise GraphkdError("teacher outputs are a dict {'logits': [num_nodes, C], 'hidden': {name: [num_nodes, d]}}"
-                               f"; got keys {sorted(map(str, teacher))} with hidden of type {type(hidden).__name__}")
-        _refuse_unknown_keys(teacher, "the teacher dict")
-        try:
-            update_hash(h, torch.as_tensor(teacher["logits"]))
-            for name in sorted(hidden, key=str):
-                h.update(str(name).encode())
-                update_hash(h, torch.as_tensor(hidden[name]))
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise GraphkdError(f"teacher outputs must be tensors or arrays ({exc})") from exc
-        return f"outputs:{h.hexdigest()[:16]}"
-    if isinstance(teacher, (str, os.PathLike)):
-        path = Path(teacher)
-        if not path.is_file() and (path.suffix in (".pt", ".npz") or len(path.parts) > 1):
-            raise MissingFileError(f"no teacher output file at {path}")
-        if not path.is_file():
-            raise GraphkdError(f"unknown teacher {str(teacher)!r}: neither a name ({', '.join(TEACHER_NAMES)}, or "
-                               "several joined by '+') nor a file of teacher outputs")
-        h.update(path.read_bytes())
-        return f"file:{h.hexdigest()[:16]}"
-    raise GraphkdError(f"a teacher is a name, a torch.nn.Module, logits, a dict of outputs, SoftTargets or a file; "
-                       f"got {type(teacher).__name__}")
 
 
 # Published teacher recipes (anchors.md): GAT 8 heads / dropout 0.6, GCN 64 hidden, SAGE 128 hidden;
@@ -343,7 +287,7 @@ def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints
 
     ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
     models = []
-    for member, kind in enumerate(ensemble_members(cfg.teacher) * cfg.ensemble):
+    for member, kind in enumerate(cfg.source.members * cfg.ensemble):
         torch.manual_seed(seed * 1000 + member)
         model = build_teacher(cfg, data, kind)
         recipe = teacher_recipe(cfg, kind)
@@ -380,53 +324,3 @@ def train_teachers(cfg, data: Data, seed: int, layers: list[str] | None = None, 
     representations at ``layers``, metadata, and the trained members."""
     models = fit_teachers(cfg, data, seed, progress, checkpoints)
     return (*member_outputs(models, data, layers), models)
-
-
-def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False,
-                         checkpoints: Path | None = None, arrivals=None,
-                         members: list[torch.nn.Module] | None = None) -> SoftTargets:
-    """The soft targets of ``cfg.teacher``, whatever it is (see the module docstring): trained here,
-    run here, or read; with the hidden representation the knowledge terms need, refined if
-    ``cfg.refine`` asks, and scored on the validation and test nodes from the numbers used.
-
-    ``arrivals`` (:class:`graphkd.distill.settings.Arrivals`, with ``data`` its observed graph): the
-    trained teacher is also scored on the held-out nodes, with their edges and without. ``members``: a
-    named teacher's members as :func:`fit_teachers` trained them for ``cfg`` and ``seed`` (a cache's), instead
-    of training them here."""
-    teacher = cfg.teacher
-    layers = [cfg.teacher_layer] if cfg.needs_representations() else []
-    if isinstance(teacher, (str, os.PathLike)) and ensemble_members(teacher) is None:
-        teacher = load_teacher_outputs(teacher)
-    if isinstance(teacher, SoftTargets):
-        if cfg.refine != "none":
-            raise GraphkdError("refinement needs the teacher's full-graph outputs; given soft targets cannot be "
-                               "refined")
-        teacher.check_compatible(data)
-        if teacher.meta.get("transfer") not in (cfg.transfer, "indices"):  # given node ids travel with the targets
-            raise GraphkdError(f"these soft targets cover the {teacher.meta.get('transfer')!r} transfer set and the "
-                               f"configuration asks for {cfg.transfer!r}: set transfer to match")
-        return teacher
-    if ensemble_members(teacher) is not None:
-        models = members if members is not None else fit_teachers(cfg, data, seed, progress, checkpoints)
-        member_logits, hidden, meta = member_outputs(models, data, layers)
-        if arrivals is not None:
-            meta.update(teacher_inductive_test_acc=arrival_accuracy(models, arrivals, cold=False),
-                        teacher_cold_start_test_acc=arrival_accuracy(models, arrivals, cold=True))
-    elif isinstance(teacher, torch.nn.Module):
-        logits, hidden = teacher_outputs(teacher, data, [name or default_hidden_layer(teacher) for name in layers])
-        member_logits, meta = [logits], {"params": sum(p.numel() for p in teacher.parameters())}
-        _warn_if_probabilities(logits)
-    else:
-        blob = {"logits": teacher} if isinstance(teacher, Tensor) else teacher
-        if "logits" not in blob:
-            raise GraphkdError(f"teacher outputs must hold 'logits' [num_nodes, C]; got keys {sorted(map(str, blob))}")
-        member_logits = [_check_outputs({"logits": blob["logits"]}, data)["logits"]]
-        hidden, meta = _check_outputs({} if blob.get("hidden") is None else blob["hidden"], data), {"params": None}
-        _warn_if_probabilities(member_logits[0])
-    probs = torch.stack([lg.softmax(-1) for lg in member_logits]).mean(0)
-    meta.update(teacher_scores(probs, data))
-    if cfg.refine == "cs":
-        probs = correct_and_smooth(probs, data, cfg.cs_correction_alpha, cfg.cs_smoothing_alpha)
-        member_logits = [probs.clamp_min(1e-8).log()]  # the refined distribution, tempered like logits
-        meta.update(teacher_scores(probs, data, prefix="soft_targets"), refine="cs")
-    return SoftTargets.from_logits(member_logits, data, cfg.transfer, hidden=hidden, seed=seed, **meta)

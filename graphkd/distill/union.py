@@ -36,7 +36,7 @@ from torch_geometric.data import Data
 from graphkd.checks import check_choice, check_finite
 from graphkd.data.load import check_graph
 from graphkd.distill.config import DistillConfig
-from graphkd.distill.teachers import TEACHER_NAMES, ensemble_members, train_teachers
+from graphkd.distill.teachers import TEACHER_NAMES, train_teachers
 from graphkd.errors import GraphkdError
 
 __all__ = ["UNION_RULES", "class_halves", "confidence_weights", "gate_weights", "partial_graph",
@@ -85,7 +85,7 @@ def _num_classes(data: Data) -> int:
 
 
 def _checked_config(cfg, seed) -> None:
-    if not isinstance(cfg, DistillConfig) or ensemble_members(cfg.teacher) is None:
+    if not isinstance(cfg, DistillConfig) or not cfg.source.trains_here:
         raise GraphkdError("partial teachers and the gate are trained here: cfg must be a DistillConfig naming a "
                            f"teacher ({', '.join(TEACHER_NAMES)}), got {cfg!r:.80}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):

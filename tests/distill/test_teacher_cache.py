@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import graphkd.distill.teacher as teacher
 import graphkd.distill.teacher_cache as teacher_cache
 import graphkd.distill.teachers as teachers
 from graphkd.data import csbm, random_split
@@ -26,7 +27,7 @@ def fits(monkeypatch):
         return real(cfg, *args, **kwargs)
 
     monkeypatch.setattr(teacher_cache, "fit_teachers", counted)
-    monkeypatch.setattr(teachers, "fit_teachers", counted)
+    monkeypatch.setattr(teacher, "fit_teachers", counted)
     return trained
 
 

@@ -13,14 +13,8 @@ from graphkd import MissingFileError
 from graphkd.data import csbm, random_split
 from graphkd.distill import DistillConfig, SoftTargets, run_distillation
 from graphkd.distill.refine import correct_and_smooth
-from graphkd.distill.teachers import (
-    capture,
-    default_hidden_layer,
-    load_teacher_outputs,
-    teacher_fingerprint,
-    teacher_outputs,
-    teacher_soft_targets,
-)
+from graphkd.distill.teacher import teacher_fingerprint, teacher_soft_targets
+from graphkd.distill.teachers import capture, default_hidden_layer, load_teacher_outputs, teacher_outputs
 
 FAST = {"epochs": 60, "patience": 20}
 
