@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import dataclass
 
 from graphkd.checks import check_alpha, check_choice, check_temperature
@@ -136,8 +138,6 @@ class DistillConfig:
     def _check_bounds(self) -> None:
         """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead.
         NumPy numbers are accepted and stored as Python ones (they must survive JSON)."""
-        import math
-        import numbers
 
         def bounded(name, low, high, optional=False, integer=False):
             value = getattr(self, name)
