@@ -15,6 +15,7 @@ from graphkd.distill.settings import SETTINGS
 from graphkd.distill.soft_targets import TRANSFER_SETS
 from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
 from graphkd.errors import GraphkdError
+from graphkd.io import os_error_message
 from graphkd.report import format_summary
 from graphkd.serve import export
 from graphkd.training.distributed import distributed, is_rank_zero
@@ -124,6 +125,9 @@ def add_distill_parser(subparsers) -> None:
     s.add_argument("--student-batch-norm", action="store_true", help="batch norm between student layers")
     s.add_argument("--student-weight-decay", type=float, default=d.student_weight_decay,
                    help="student (and labels-only MLP) weight decay")
+    s.add_argument("--student-epochs", type=int, default=None, help="maximum student epochs (default: --epochs)")
+    s.add_argument("--student-patience", type=int, default=None,
+                   help="student early stopping: epochs without a better validation accuracy (default: --patience)")
     s.add_argument("--lr", type=float, default=d.lr, help="student learning rate (Adam)")
     s.add_argument("--batch-size", type=int, default=d.batch_size, help="MLP student mini-batch size (nodes)")
     k = p.add_argument_group("distillation")
@@ -141,7 +145,8 @@ def add_distill_parser(subparsers) -> None:
                         "(1 = propagation only)")
     k.add_argument("--cs-smoothing-alpha", type=float, default=d.cs_smoothing_alpha,
                    help="with --refine cs: weight of propagated predictions against the corrected ones")
-    k.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (teacher and students)")
+    k.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (teacher, and students unless "
+                                                                "--student-epochs is given)")
     k.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping: epochs without a better validation accuracy")
     n = p.add_argument_group("knowledge beyond the logits (weights add terms to the student's loss; 0 = off)")
@@ -216,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (GraphkdError, OSError) as exc:  # bad input, a missing or unwritable file: one line, not a traceback wall
+    except GraphkdError as exc:  # bad input: one line, not a traceback wall
         parser.exit(2, f"graphkd {args.command}: error: {exc}\n")
+    except OSError as exc:  # a missing or unwritable file, or a file where a folder belongs
+        parser.exit(2, f"graphkd {args.command}: error: {os_error_message(exc)}\n")
     except KeyboardInterrupt:
         parser.exit(130, "interrupted; rerun the same command with the same --out to continue\n")
 

@@ -86,6 +86,9 @@ class DistillConfig:
     weight_decay: float = 5e-4
     # Students get none by default: with row-normalised features it swamps the soft-target signal.
     student_weight_decay: float = 0.0
+    # The students' own limits; None: the teacher's epochs and patience.
+    student_epochs: int | None = None
+    student_patience: int | None = None
     batch_size: int = 4096
     teacher_layer: str | None = None
     hint_weight: float = 0.0
@@ -172,6 +175,8 @@ class DistillConfig:
         bounded("temperature", 0.05, 100.0)
         bounded("epochs", 1, 100_000, integer=True)
         bounded("patience", 1, 100_000, integer=True)
+        bounded("student_epochs", 1, 100_000, optional=True, integer=True)
+        bounded("student_patience", 1, 100_000, optional=True, integer=True)
         bounded("batch_size", 1, 10_000_000, integer=True)
         bounded("lr", 1e-7, 10.0)
         bounded("positions", 0, 1024, integer=True)
@@ -230,6 +235,10 @@ class DistillConfig:
     def given_teacher(self) -> bool:
         """Whether the teacher comes from the user (a module, outputs or a file), not trained here."""
         return not self.source.trains_here
+
+    def student_limits(self) -> tuple[int, int]:
+        """The students' maximum epochs and early-stopping patience."""
+        return self.student_epochs or self.epochs, self.student_patience or self.patience
 
     def needs_representations(self) -> bool:
         """Whether a knowledge term reads hidden representations (so the teacher's must be captured)."""
@@ -304,4 +313,5 @@ ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse",
                 "lsp_weight": 0.0, "adversarial_weight": 0.0, "adversarial_epsilon": 0.01, "adversarial_steps": 3,
                 "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
                 "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20, "teacher_hops": None,
-                "teacher_node_dropout": None, "teacher_consistency": None, "teacher_samples": None}
+                "teacher_node_dropout": None, "teacher_consistency": None, "teacher_samples": None,
+                "student_epochs": None, "student_patience": None}

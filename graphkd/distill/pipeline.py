@@ -24,7 +24,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.data import check_graph, dataset_info, from_networkx, load_dataset, prepare_data, random_split
+from graphkd.data import dataset_info, from_networkx, load_dataset, model_graph, prepare_data, random_split
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
@@ -35,7 +35,7 @@ from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teacher import teacher_soft_targets
 from graphkd.distill.teacher_cache import cached_teachers
 from graphkd.distill.teachers import check_teacher_layer, teacher_scores
-from graphkd.errors import GraphkdError
+from graphkd.errors import GraphkdError, parse_json
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, writable_folder
 from graphkd.models import build_model, count_parameters, save_model
@@ -92,8 +92,9 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     model = _student(cfg, data, kind)
     # Students learn slowly at first from tiny row-normalised inputs: on Cora a 1-layer GCN student
     # stopped at 45% on 6 of 10 seeds with patience alone, and reaches 80% given 2 x patience epochs.
-    train_cfg = TrainConfig(cfg.epochs, cfg.lr, cfg.student_weight_decay, cfg.patience, cfg.batch_size,
-                            min_epochs=min(2 * cfg.patience, cfg.epochs))
+    epochs, patience = cfg.student_limits()
+    train_cfg = TrainConfig(epochs, cfg.lr, cfg.student_weight_decay, patience, cfg.batch_size,
+                            min_epochs=min(2 * patience, epochs))
     desc = f"{kind} {'labels-only' if targets is None else 'student'}"
     # A student resumes only against the soft targets it began with: a module teacher's code can change while
     # its weights, and so the run's key, do not.
@@ -226,8 +227,27 @@ def record_mismatch(saved, cfg: DistillConfig, seed: int, data_key: str) -> str 
         return f"is not the record of seed {seed}"
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
         return "was made with other options or another graph"
-    if saved.get("record_hash") != record_hash(saved):
+    try:
+        edited = saved.get("record_hash") != record_hash(saved)
+    except (RecursionError, ValueError, TypeError):  # nested too deeply to hash: no record graphkd wrote
+        edited = True
+    if edited:
         return "was edited after it was written (its hash differs)"
+    return _record_shape_problem(saved)
+
+
+def _record_shape_problem(saved: dict) -> str | None:
+    """Why a record whose hash matches still cannot be summarised (a phrase), or ``None``: the hash is no secret,
+    so a record edited with its hash made again must still hold what :func:`summarize_runs` reads."""
+    for role in ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in saved else ()):
+        scores = saved.get(role)
+        if not (isinstance(scores, dict) and all(
+                scores.get(key) is None or (type(scores.get(key)) in (int, float) and 0 <= scores[key] <= 1)
+                for key in ("val_acc", "test_acc"))):
+            return f"holds no accuracies in [0, 1] for {role!r}"
+    if type(saved.get("threads")) is not int or not all(isinstance(saved.get(k), str | None) for k in
+                                                         ("dataset", "split")):
+        return "holds no thread count, dataset or split"
     return None
 
 
@@ -237,9 +257,9 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     if record is None or not record.is_file():
         return None
     try:
-        saved = json.loads(record.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        warnings.warn(f"{record} is unreadable ({exc}); running the seed again", stacklevel=3)
+        saved = parse_json(record.read_bytes(), "its text")
+    except GraphkdError as exc:  # malformed, not UTF-8, or nested too deeply for Python's parser
+        warnings.warn(f"{record} is unreadable: {exc}; running the seed again", stacklevel=3)
         return None
     if (mismatch := record_mismatch(saved, cfg, seed, data_key)) is not None:
         warnings.warn(f"{record} {mismatch}; running the seed again", stacklevel=3)
@@ -346,10 +366,10 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
         write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
     if teacher_dir is not None:
         writable_folder(teacher_dir, "teacher folder")
-    if data is not None:  # validated once, before any training (masks come later with split="random")
-        check_graph(data, require_masks=cfg.split != "random")
+    if data is not None:  # validated once, before any training (masks come later with split="random"); a copy
+        data = model_graph(data, require_masks=cfg.split != "random")
     if data is not None and cfg.split != "random":
-        data = prepare_data(copy.copy(data), getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
+        data = prepare_data(data, getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
                             getattr(data, "split_seed", None))
     teacher_dir = Path(teacher_dir) if teacher_dir is not None else out
     per_seed, taken_elsewhere = {}, []

@@ -222,7 +222,7 @@ class RunConfig:
                                   cfg.teacher_consistency, cfg.teacher_samples, cfg.ensemble, teacher_training)
         student = StudentSpec(cfg.student, cfg.student_layers, cfg.student_hidden, cfg.student_dropout,
                               "batch_norm" if cfg.student_batch_norm else None,
-                              StudentTraining(cfg.epochs, cfg.patience, cfg.lr, cfg.student_weight_decay,
+                              StudentTraining(*cfg.student_limits(), cfg.lr, cfg.student_weight_decay,
                                               cfg.batch_size))
         terms = []
         for kind, (term_class, weight_field) in TERMS.items():
@@ -248,6 +248,7 @@ FILE_KEYS = {
     "teacher_consistency": "teacher.consistency", "teacher_samples": "teacher.samples", "heads": "teacher.heads",
     "ensemble": "teacher.ensemble", "weight_decay": "teacher.training.weight_decay",
     "epochs": "teacher.training.epochs", "patience": "teacher.training.patience",
+    "student_epochs": "student.training.epochs", "student_patience": "student.training.patience",
     "student_layers": "student.num_layers", "student_hidden": "student.hidden_channels",
     "student_dropout": "student.dropout", "student_weight_decay": "student.training.weight_decay",
     "lr": "student.training.lr", "batch_size": "student.training.batch_size",
@@ -286,10 +287,8 @@ def _flat(run: RunConfig) -> dict:
                     teacher_node_dropout=t.node_dropout, teacher_consistency=t.consistency,
                     teacher_samples=t.samples, ensemble=t.ensemble, weight_decay=t.training.weight_decay)
         epochs, patience = t.training.epochs, t.training.patience
-        if (student.training.epochs, student.training.patience) != (epochs, patience):
-            raise GraphkdError("teacher.training and student.training must have the same epochs and patience "
-                               f"for now; got {epochs}/{patience} and {student.training.epochs}/"
-                               f"{student.training.patience}")
+        flat.update(student_epochs=student.training.epochs if student.training.epochs != epochs else None,
+                    student_patience=student.training.patience if student.training.patience != patience else None)
     flat.update(epochs=epochs, patience=patience)
     kinds = [type(term) for term in objective.terms]
     for kind, (term_class, weight_field) in TERMS.items():
@@ -334,6 +333,9 @@ def read_run_file(path: str | os.PathLike) -> RunConfig:
         raise GraphkdError(f"no run file at {path}") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GraphkdError(f"{path} is not a readable TOML run file ({exc})") from exc
+    except RecursionError as exc:  # tomllib, like json, recurses into nested arrays and tables
+        raise GraphkdError(f"{path} is not a graphkd run file: it nests arrays or tables too deeply to read") \
+            from exc
     try:
         run = _run_from_document(document)
         run.distill_config()  # values checked now, naming the file

@@ -66,6 +66,21 @@ def test_components_build_the_flat_configuration():
         "cs", 0.5, 4, "inductive", 0.1)
 
 
+def test_teacher_and_student_train_for_their_own_epochs(tiny_graph):
+    run = RunConfig(seeds=Seeds(runs=1), teacher=TeacherSpec("gcn", training=TeacherTraining(epochs=4, patience=2)),
+                    student=StudentSpec(training=StudentTraining(epochs=3, patience=3)))
+    cfg = run.distill_config()
+    assert (cfg.epochs, cfg.patience, cfg.student_limits()) == (4, 2, (3, 3))
+    assert RunConfig.from_distill_config(cfg) == run
+    same = RunConfig(teacher=TeacherSpec("gcn", training=TeacherTraining(epochs=4, patience=2)),
+                     student=StudentSpec(training=StudentTraining(epochs=4, patience=2))).distill_config()
+    assert (same.student_epochs, same.student_patience) == (None, None)  # keyed as before: one epochs, one patience
+    assert same.key() == DistillConfig(teacher="gcn", epochs=4, patience=2).key()
+    assert cfg.key() != same.key()
+    summary = run_distillation(run, data=tiny_graph, progress=False)
+    assert summary["per_seed"][0]["config_key"] == cfg.key()
+
+
 def test_a_file_names_only_what_it_changes(tmp_path):
     (tmp_path / "run.toml").write_text('[teacher]\narchitecture = "gcn"\n[[objective.terms]]\nkind = "hint"\n'
                                        'weight = 2\n[refine]\n')
@@ -111,7 +126,7 @@ def test_run_distillation_takes_components(tiny_graph):
     ("[objective]\nterms = 1\n", r"objective.terms must be an array of tables"),
     ("[refine]\nsmoothing_alpha = 2.0\n", r"refine.smoothing_alpha must be a number in \[0.0, 1.0\]"),
     ("[setting]\nsetting = 'offline'\n", "unknown setting 'offline'"),
-    ("[teacher]\narchitecture = 'gcn'\n[teacher.training]\nepochs = 10\n", "same epochs and patience"),
+    ("[student.training]\npatience = 0\n", r"student.training.patience must be an integer in \[1, 100000\]"),
     ("data = 1\n", "data must be a table"),
     ("[data\n", "is not a readable TOML run file"),
 ])
