@@ -29,6 +29,7 @@ from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.run_file import RUN_FILE, RunConfig, write_run_file
+from graphkd.distill.run_folder import RESULTS_FILE, check_run_folder
 from graphkd.distill.seeds import map_seeds
 from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
@@ -363,6 +364,7 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
         raise GraphkdError("under torchrun the ranks run each seed together: leave workers at 1")
     if out is not None:
         writable_folder(out, "output folder")
+        check_run_folder(out)
         write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
     if teacher_dir is not None:
         writable_folder(teacher_dir, "teacher folder")
@@ -393,7 +395,7 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     summary = summarize_runs(cfg, [per_seed[seed] for seed in sorted(per_seed)])
     if out is not None and _writes_files():
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
+        atomic_write_text(out / RESULTS_FILE, json.dumps(summary, indent=1))
     return summary
 
 

@@ -39,6 +39,8 @@ __all__ = ["Adversarial", "Arrivals", "CorrectAndSmooth", "DataSpec", "GivenTeac
 
 D = FIELD_DEFAULTS
 RUN_FILE = "run.toml"  # every run's output folder holds its run file
+# The first line of every run file graphkd writes: how a run folder tells its own run.toml from a user's.
+RUN_FILE_HEADER = "# graphkd run file, written by graphkd distill: graphkd distill --config <this file> runs it again\n"
 
 
 @dataclass(frozen=True)
@@ -425,4 +427,4 @@ def _table(obj) -> dict:
 
 def write_run_file(run: RunConfig, path: str | os.PathLike) -> Path:
     """Write ``run`` to ``path`` (atomically): ``graphkd distill --config path`` runs it again."""
-    return atomic_write_text(path, run_file_text(run))
+    return atomic_write_text(path, RUN_FILE_HEADER + run_file_text(run))
