@@ -4,6 +4,7 @@ Model files (config + state dict) are graphkd.models' :func:`~graphkd.models.sav
 :func:`~graphkd.models.load_model`."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from graphkd.errors import GraphkdError, MissingFileError
+from graphkd.errors import GraphkdError, MissingFileError, parse_json
 
-__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "load_tensors", "one_line", "update_hash", "update_json",
-           "writable_folder"]
+__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "load_tensors", "one_line", "os_error_message",
+           "update_hash", "update_json", "writable_folder"]
 
 
 def writable_folder(path: str | os.PathLike, what: str) -> Path:
@@ -70,7 +71,7 @@ def update_json(path: str | os.PathLike, update: Callable[[dict], None], initial
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        contents = json.loads(path.read_text()) if path.is_file() else initial
+        contents = parse_json(path.read_bytes(), str(path)) if path.is_file() else initial
         update(contents)
         atomic_write_text(path, json.dumps(contents, indent=1))
         if then is not None:
@@ -97,6 +98,26 @@ def load_tensors(path: str | os.PathLike, what: str):
     except Exception as exc:  # RuntimeError (bad zip), EOFError (truncated), KeyError (text), ...
         raise GraphkdError(f"{path} is not a readable {what} (not written by torch.save, or damaged: "
                            f"{one_line(exc)})") from exc
+
+
+def os_error_message(exc: OSError) -> str:
+    """An ``OSError`` as a sentence that names the path, what is wrong with it and what to do: Python's own reads
+    "[Errno 17] File exists: 'out/runs'", which says neither."""
+    path = exc.filename if exc.filename is not None else "a file graphkd uses"
+    move = "move it away or choose another folder"
+    if isinstance(exc, FileExistsError):
+        return f"cannot make the folder {path}: a file of that name is in the way; {move}"
+    if isinstance(exc, NotADirectoryError):
+        return f"cannot use {path}: part of that path is a file where graphkd needs a folder; {move}"
+    if isinstance(exc, IsADirectoryError):
+        return f"cannot use {path}: it is a folder where graphkd needs a file; {move}"
+    if isinstance(exc, PermissionError):
+        return f"cannot use {path}: permission denied; change its permissions or choose another folder"
+    if isinstance(exc, FileNotFoundError):
+        return f"{path} does not exist"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device that holds {path}; free some, or choose a folder on another device"
+    return f"cannot use {path}: {exc.strerror or one_line(exc)}"
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -323,6 +323,78 @@ def test_error_api_teacher_logits_of_the_wrong_shape():
         run_distillation(DistillConfig(runs=1, teacher=torch.zeros(5, 2), epochs=1), data=_graph(), progress=False)
 
 
+def _entry_point(name):
+    """One entry point that takes a user's graph, run on ``graph`` with the fewest epochs."""
+    from graphkd.distill import born_again, capture, teacher_soft_targets, union_teacher
+
+    return {"run_distillation": lambda g: run_distillation(DistillConfig(runs=1, **FAST), data=g, progress=False),
+            "born_again": lambda g: born_again(DistillConfig(**FAST), g, rounds=1, kind="mlp"),
+            "union_teacher": lambda g: union_teacher(DistillConfig(**FAST), g, [[0], [1]], rule="confidence"),
+            "capture": lambda g: capture(GCN(3, 4, 2, 2), g),
+            "teacher_soft_targets": lambda g: teacher_soft_targets(DistillConfig(**FAST), g, seed=0)}[name]
+
+
+ENTRY_POINTS = ("run_distillation", "born_again", "union_teacher", "capture", "teacher_soft_targets")
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_error_api_features_beyond_float32s_range(entry):
+    # Mechanism: checks before conversions. 1e39 is finite in float64 and inf in the float32 the models see: it
+    # passed a check made before the conversion, and the student trained to NaN weights without a word.
+    x = torch.rand(6, 3, dtype=torch.float64)
+    x[4, 1] = -1e39
+    with pytest.raises(GraphkdError, match=r"data.x holds 1 value\(s\) beyond float32's range .*rescale"):
+        _entry_point(entry)(_graph(x=x))
+    if entry != "run_distillation":
+        return
+    with pytest.raises(GraphkdError, match="beyond float32's range"):  # the same with a random split per seed
+        run_distillation(DistillConfig(runs=1, split="random", labels_per_class=1, **FAST), data=_graph(x=x),
+                         progress=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64, torch.float16])
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_accepted_features_of_any_real_dtype_at_every_entry_point(entry, dtype):
+    # Mechanism: checks before conversions. born_again, union_teacher and capture failed on float64 or int64
+    # features that run_distillation took: every entry point now converts in one shared place (model_graph).
+    from graphkd.data import model_graph
+    from graphkd.distill import graph_fingerprint
+
+    graph = _graph(x=(torch.rand(6, 3, generator=torch.Generator().manual_seed(0)) * 4).to(dtype))
+    assert _entry_point(entry)(graph) is not None
+    assert graph.x.dtype == dtype  # the caller's Data as it was
+    assert graph_fingerprint(model_graph(graph)) == graph_fingerprint(_graph(x=graph.x.float()))
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("attribute, value, message", [
+    ("edge_weight", torch.rand(5), "data.edge_weight is not used: .* so every edge counts the same"),
+    ("edge_attr", torch.rand(5, 2), "data.edge_attr is not used: .* so every edge counts the same"),
+    ("pos", torch.rand(6, 2), "data.pos is not used: graphkd reads x, edge_index, y and the three masks;"),
+])
+def test_error_api_attributes_no_model_reads_are_said(entry, attribute, value, message):
+    # Mechanism: ignored without a word. Edge weights and edge features were dropped silently, a weighted graph
+    # trained as an unweighted one.
+    graph = _graph(**{attribute: value})
+    with pytest.warns(UserWarning, match=message):
+        _entry_point(entry)(graph)
+    assert torch.equal(graph[attribute], value)  # said, not deleted from the caller's Data
+
+
+def test_error_api_networkx_edge_attributes_are_said():
+    # Mechanism: ignored without a word. from_networkx read no edge attribute, and said nothing.
+    import networkx as nx
+
+    from graphkd.data import from_networkx
+
+    graph = nx.path_graph(4)
+    for node in graph:
+        graph.nodes[node].update(x=[float(node)], y=node % 2)
+    nx.set_edge_attributes(graph, {(0, 1): 5.0, (1, 2): 0.1, (2, 3): 1.0}, "weight")
+    with pytest.warns(UserWarning, match="edge attribute\\(s\\) 'weight' are not used: .* every edge counts the same"):
+        from_networkx(graph)
+
+
 # ---- The data root ------------------------------------------------------------------------------------------
 
 def test_error_data_root_missing_files_offline(tmp_path, monkeypatch):

@@ -1,6 +1,8 @@
 """A user's graph from ``networkx``: node attributes become features, labels and masks."""
 from __future__ import annotations
 
+import warnings
+
 import networkx as nx
 import numpy as np
 import torch
@@ -41,7 +43,8 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
     and ``labels`` (an int; -1 for a node with no label) attributes, and optionally bool
     ``train_mask``/``val_mask``/``test_mask`` attributes on every node (else split with
     :func:`graphkd.data.random_split`). Nodes are numbered in ``graph.nodes`` order; an undirected graph
-    gets both directions of each edge (a self-loop once). Edge attributes (weights) are not read."""
+    gets both directions of each edge (a self-loop once). Edge attributes (weights) are not read: every edge
+    counts the same, and a graph whose edges carry any is warned about."""
     if not isinstance(graph, nx.Graph):
         raise GraphkdError(f"expected a PyG Data or a networkx graph, got {type(graph).__name__}")
     if graph.number_of_nodes() == 0:
@@ -60,6 +63,11 @@ def from_networkx(graph, features: str = "x", labels: str = "y", name: str = "ne
                                f"node {lacking[0]!r}: give every node True or False, or no node any (then split with "
                                "split='random' or graphkd.data.random_split)")
         present.append(mask)
+    weighted = sorted({str(key) for _, _, values in graph.edges(data=True) for key in values})
+    if weighted:  # e.g. "weight": dropped without a word, a weighted graph would train as an unweighted one
+        warnings.warn(f"edge attribute(s) {', '.join(map(repr, weighted))} are not used: graphkd reads the edges "
+                      "alone, so every edge counts the same; fold what they hold into the node features yourself, or "
+                      "remove them to silence this", stacklevel=2)
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
     edges = torch.tensor([[index[u], index[v]] for u, v in graph.edges()], dtype=torch.long).view(-1, 2).T

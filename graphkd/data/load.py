@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data, download_url
 from torch_geometric.datasets import Amazon, Coauthor, Planetoid
 from torch_geometric.utils import to_undirected as add_reverse_edges  # the name to_undirected is a keyword here
@@ -20,9 +21,14 @@ from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 from graphkd.errors import GraphkdError
 
-__all__ = ["check_graph", "load_dataset", "prepare_data"]
+__all__ = ["check_graph", "load_dataset", "model_features", "model_graph", "prepare_data"]
 
 log = logging.getLogger(__name__)
+
+# What graphkd reads of a graph, and what it records on one (prepare_data, load_dataset); any other attribute is
+# unused, and check_graph says so rather than drop it without a word.
+_READ_KEYS = ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "num_nodes")
+_RECORDED_KEYS = ("dataset", "split", "split_seed", "row_normalized")
 
 
 def _raw_files(info: DatasetInfo, root: Path, base_url: str) -> Path:
@@ -107,9 +113,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
 
 def check_graph(data: Data, require_masks: bool = True) -> Data:
     """Refuse a graph graphkd would train on wrongly: checks shapes, that ``num_nodes`` agrees with ``x``,
-    ``edge_index`` range, finite features, labels in ``[0, num_classes)`` or -1 for an unlabelled node, and
-    (with ``require_masks``) bool masks that are non-empty, disjoint and free of unlabelled nodes; warns when
-    a class that has nodes has no training node."""
+    ``edge_index`` range, features finite as the models see them (float32, :func:`model_features`), labels in
+    ``[0, num_classes)`` or -1 for an unlabelled node, and (with ``require_masks``) bool masks that are
+    non-empty, disjoint and free of unlabelled nodes; warns when a class that has nodes has no training node."""
     if not isinstance(data, Data):
         raise GraphkdError(f"expected a torch_geometric Data, got {type(data).__name__}")
     if isinstance(data.x, torch.Tensor) and data.x.layout != torch.strided:
@@ -131,9 +137,10 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     unlabelled = data.y == -1
     if unlabelled.all():
         raise GraphkdError("data.y labels no node (every label is -1, unlabelled)")
+    _check_class_ids(data.y[~unlabelled], num_nodes)
     if data.x.is_complex():
         raise GraphkdError("data.x must be real-valued, got complex numbers")
-    check_finite("data.x", data.x)
+    _check_features(data.x)
     check_edge_index(data.edge_index, num_nodes)
     if require_masks:
         masks = {name: check_mask(f"data.{name}", data.get(name), num_nodes)
@@ -154,9 +161,72 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     return data
 
 
+def _check_class_ids(labels: Tensor, num_nodes: int) -> None:
+    """The models get one output per class id up to the largest: refuse ids that cannot be a class set (more
+    classes than nodes, which also asks torch for weights of any size), and say when some ids label no node."""
+    num_classes = int(labels.max()) + 1
+    if num_classes > num_nodes:
+        raise GraphkdError(f"data.y holds class id {num_classes - 1} on a graph of {num_nodes} nodes, so the models "
+                           f"would get {num_classes} outputs: class ids are 0 .. num_classes - 1; renumber them, "
+                           "e.g. torch.unique(y, return_inverse=True)[1]")
+    empty = torch.ones(num_classes, dtype=torch.bool).index_fill_(0, labels.unique(), False).nonzero().view(-1)
+    if empty.numel():
+        warnings.warn(f"class id(s) {empty.tolist()[:10]}{' ...' if empty.numel() > 10 else ''} label no node, so the "
+                      f"models get {num_classes} outputs, {empty.numel()} of them for classes no node has; renumber "
+                      "the labels 0 .. num_classes - 1 (torch.unique(y, return_inverse=True)[1]) if that is not "
+                      "meant", stacklevel=3)
+
+
+def model_features(x: Tensor) -> Tensor:
+    """Features as graphkd's models see them: float32 (``x`` itself when it is float32 already). Every entry
+    point converts here, and :func:`check_graph` checks what this returns, never the values before it."""
+    return x.float()
+
+
+def _check_features(x: Tensor) -> None:
+    """Refuse features that are not finite as the models will see them: a float64 value beyond float32's range
+    is finite before the conversion and inf after it, and would train a student with NaN weights."""
+    seen = model_features(x)
+    if not torch.isfinite(seen).all():
+        bad = ~torch.isfinite(seen)
+        overflow = int((bad & torch.isfinite(x)).sum()) if x.is_floating_point() else int(bad.sum())
+        if overflow:
+            raise GraphkdError(f"data.x holds {overflow} value(s) beyond float32's range (magnitude above "
+                               f"{torch.finfo(torch.float32).max:.3g}), which graphkd's float32 models would see as "
+                               "inf: rescale the features")
+        check_finite("data.x", seen)
+
+
+def _warn_unused(data: Data) -> None:
+    """Say which attributes of ``data`` no model will see: edge weights and edge features above all, which a
+    user means to change the result."""
+    unused = sorted(key for key in data.keys() if key not in _READ_KEYS + _RECORDED_KEYS)
+    if unused:
+        names = ", ".join(f"data.{key}" for key in unused)
+        edges = ", so every edge counts the same" if any(key.startswith("edge_") for key in unused) else ""
+        one = len(unused) == 1
+        warnings.warn(f"{names} {'is' if one else 'are'} not used: graphkd reads x, edge_index, y and the three "
+                      f"masks{edges}; fold what {'it holds' if one else 'they hold'} into edge_index or x yourself, "
+                      f"or delete {'it' if one else 'them'} to silence this", stacklevel=3)
+
+
+def model_graph(data: Data, require_masks: bool = True) -> Data:
+    """``data`` checked (:func:`check_graph`) and as graphkd's models see it: a shallow copy with float32
+    features (:func:`model_features`) and only the attributes graphkd reads or records, after a warning that
+    names the others (``edge_weight``, ``edge_attr``, ...). The caller's ``Data`` is never changed. Every entry
+    point that takes a user's graph (``run_distillation``, ``capture``, ``born_again``, ``union_teacher``,
+    ``teacher_soft_targets``) starts here, so each accepts what the others accept."""
+    check_graph(data, require_masks)
+    _warn_unused(data)
+    graph = Data(**{key: data[key] for key in data.keys() if key in _READ_KEYS + _RECORDED_KEYS})
+    graph.x = model_features(data.x)
+    return graph
+
+
 def prepare_data(data: Data, dataset: str = "custom", split: str = "custom", split_seed: int | None = None) -> Data:
-    """Validate a user's ``Data`` for graphkd (see :func:`check_graph`) and record where it came from."""
+    """Validate a user's ``Data`` for graphkd (see :func:`check_graph`) and record where it came from (on
+    ``data`` itself, whose features become float32)."""
     check_graph(data)
-    data.x = data.x.float()
+    data.x = model_features(data.x)
     data.dataset, data.split, data.split_seed = dataset, split, split_seed
     return data

@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
-from graphkd.data.load import check_graph
+from graphkd.data.load import model_graph
 from graphkd.distill.config import STUDENTS, DistillConfig
 from graphkd.distill.pipeline import train_student
 from graphkd.distill.teacher import teacher_soft_targets
@@ -36,7 +36,7 @@ def born_again(cfg: DistillConfig, data: Data, rounds: int, kind: str, seed: int
     if cfg.needs_representations() or cfg.positions or cfg.setting != "transductive":
         raise GraphkdError("born-again rounds pass logits from round to round on one graph: leave the hint, "
                            "similarity and LSP weights at 0, positions at 0 and the setting transductive")
-    check_graph(data)
+    data = model_graph(data)  # checked, with the float32 features the models take, as run_distillation's
     targets = teacher_soft_targets(cfg, data, seed, progress)
     records = [{"round": 0, "model": cfg.teacher_id, "val_acc": targets.meta.get("teacher_val_acc"),
                 "test_acc": targets.meta.get("teacher_test_acc")}]

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.data.load import model_graph
 from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.settings import arrival_accuracy
 from graphkd.distill.soft_targets import SoftTargets
@@ -240,4 +241,5 @@ def teacher_soft_targets(cfg, data: Data, seed: int, progress: bool = False, che
     teacher is also scored on the held-out nodes, with their edges and without. ``members``: a trained
     teacher's members as :func:`fit_teachers` trained them for ``cfg`` and ``seed`` (a cache's), instead of
     training them here."""
+    data = model_graph(data)  # checked, with the float32 features the models take
     return cfg.source.soft_targets(cfg, data, seed, progress, checkpoints, arrivals, members)

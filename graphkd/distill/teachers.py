@@ -14,7 +14,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.checks import check_finite, check_logits
-from graphkd.data.load import check_graph
+from graphkd.data.load import model_graph
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.inputs import model_inputs
@@ -159,7 +159,7 @@ def capture(model: torch.nn.Module, data: Data, layers: str | list[str] | tuple[
             transfer: str | Tensor = "all") -> SoftTargets:
     """Soft targets of a trained module, to keep or pass around: its logits and the named layers' outputs
     on the transfer set, scored on the validation and test nodes. ``layers``: one name or several."""
-    check_graph(data)
+    data = model_graph(data)  # checked, with the float32 features the models take
     layers = () if layers is None else [layers] if isinstance(layers, str) else layers
     logits, hidden = teacher_outputs(model, data, layers)
     warn_if_probabilities(logits)

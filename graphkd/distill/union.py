@@ -34,7 +34,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.checks import check_choice, check_finite
-from graphkd.data.load import check_graph
+from graphkd.data.load import model_graph
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.teachers import TEACHER_NAMES, train_teachers
 from graphkd.errors import GraphkdError
@@ -79,9 +79,10 @@ def _checked_blocks(class_sets, num_classes: int | None = None) -> list[Tensor]:
     return blocks
 
 
-def _num_classes(data: Data) -> int:
-    check_graph(data)
-    return int(data.y.max()) + 1
+def _model_graph(data: Data) -> tuple[Data, int]:
+    """``data`` checked and as the models see it (:func:`graphkd.data.model_graph`), and its number of classes."""
+    data = model_graph(data)
+    return data, int(data.y.max()) + 1
 
 
 def _checked_config(cfg, seed) -> None:
@@ -111,7 +112,8 @@ def _checked_logits(member_logits) -> list[Tensor]:
 def partial_graph(data: Data, classes: list[int]) -> Data:
     """``data`` as a teacher of ``classes`` sees it: every node and edge, labels renumbered ``0 .. len(classes)-1``
     in the given order, and training / validation / test masks kept to the nodes of those classes."""
-    return _restricted(data, _class_ids(classes, _num_classes(data)))
+    data, num_classes = _model_graph(data)
+    return _restricted(data, _class_ids(classes, num_classes))
 
 
 def _restricted(data: Data, block: Tensor) -> Data:
@@ -135,8 +137,9 @@ def train_partial_teachers(cfg, data: Data, class_sets: list[list[int]], seed: i
     """``cfg.teacher`` trained once per class set on the nodes of its classes (:func:`partial_graph`); each
     one's logits ``[num_nodes, len(class_sets[k])]`` (an ensemble: the log of its mean distribution)."""
     _checked_config(cfg, seed)
+    data, num_classes = _model_graph(data)
     member_logits = []
-    for block in _checked_blocks(class_sets, _num_classes(data)):  # the graph checked once, not once per teacher
+    for block in _checked_blocks(class_sets, num_classes):  # the graph checked once, not once per teacher
         part = _restricted(data, block)
         if not part.train_mask.any():
             raise GraphkdError(f"no training node has a class in {block.tolist()}: that teacher has nothing to "
@@ -155,7 +158,8 @@ def gate_weights(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, pr
     """``[num_nodes, K]``: ``P(y in S_k | x)`` from a GNN of ``cfg.teacher``'s kind trained on the labelled
     nodes with their block as the label (early stopping on the validation nodes, as the teachers)."""
     _checked_config(cfg, seed)
-    blocks = _checked_blocks(class_sets, _num_classes(data))
+    data, num_classes = _model_graph(data)
+    blocks = _checked_blocks(class_sets, num_classes)
     if torch.cat(blocks).numel() != torch.cat(blocks).unique().numel():
         raise GraphkdError(f"the gate gives each node one block: class_sets {class_sets} overlap; use the "
                            "confidence rule")
@@ -202,6 +206,7 @@ def union_teacher(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, r
     ``confidence``). Returns the union's log-probabilities (a teacher for ``DistillConfig(teacher=...)``)
     and each partial teacher's logits."""
     rule = check_choice("union rule", rule, UNION_RULES)
+    data = model_graph(data)  # checked once, and said once what of it goes unused
     member_logits = train_partial_teachers(cfg, data, class_sets, seed, progress)
     weights = (gate_weights(cfg, data, class_sets, seed, progress) if rule == "gate"
                else confidence_weights(member_logits))

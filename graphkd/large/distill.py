@@ -47,7 +47,7 @@ from torch_geometric.data import Data
 from graphkd.data.large import arxiv_scale, products_scale
 from graphkd.distill import train_student
 from graphkd.errors import GraphkdError
-from graphkd.io import atomic_save, atomic_write_text, writable_folder
+from graphkd.io import atomic_save, atomic_write_text, os_error_message, writable_folder
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import train_sampled, wide_student_config
 from graphkd.large.sharded import read_soft_targets, sharded_inference
@@ -213,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             writable_folder(args.cache, "graph cache folder")
         with distributed():
             run(args)
-    except (GraphkdError, OSError) as exc:  # bad input, a missing or unwritable file: one line, as graphkd's CLI
+    except GraphkdError as exc:  # bad input: one line, as graphkd's CLI
         parser.exit(2, f"graphkd.large.distill: error: {exc}\n")
+    except OSError as exc:  # a missing or unwritable file, or a file where a folder belongs
+        parser.exit(2, f"graphkd.large.distill: error: {os_error_message(exc)}\n")
     return 0
 
 

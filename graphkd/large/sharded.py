@@ -19,7 +19,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
-from graphkd.errors import GraphkdError
+from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import atomic_save, atomic_write_text, file_sha256
 from graphkd.large.sampling import NeighborSampler
 from graphkd.large.scale import gcn_self_loops, inference_layer, soft_targets_of
@@ -96,7 +96,7 @@ def sharded_inference(model: torch.nn.Module, data: Data, sampler: NeighborSampl
 def _manifest(path: Path) -> dict:
     if not path.is_file():
         raise GraphkdError(f"no manifest of sharded soft targets at {path} (is the inference finished?)")
-    manifest = json.loads(path.read_text())
+    manifest = parse_json(path.read_bytes(), str(path))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise GraphkdError(f"{path} is not a manifest of graphkd sharded logits (format {FORMAT!r})")
     return manifest
