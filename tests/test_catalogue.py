@@ -366,6 +366,35 @@ def test_accepted_features_of_any_real_dtype_at_every_entry_point(entry, dtype):
     assert graph_fingerprint(model_graph(graph)) == graph_fingerprint(_graph(x=graph.x.float()))
 
 
+class _ChangesItsInputs(torch.nn.Module):
+    """A teacher whose forward zeroes its features and rewires its edges in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x, edge_index):
+        x.mul_(0)
+        edge_index.fill_(0)
+        return self.lin(x)
+
+
+def test_accepted_module_teacher_that_changes_its_inputs_in_place():
+    # Mechanism: user code and the caller's data. The module got the caller's own x and edge_index: the
+    # labels-only MLP and the student then learned from the zeroed features, and the user's Data was changed.
+    from graphkd.distill import capture
+
+    graph, before = _graph(), _graph()
+    changed = run_distillation(DistillConfig(runs=1, epochs=3, patience=3, teacher=_ChangesItsInputs()), data=graph,
+                               progress=False)
+    plain = run_distillation(DistillConfig(runs=1, epochs=3, patience=3, teacher=torch.randn(6, 2)), data=before,
+                             progress=False)
+    assert torch.equal(graph.x, before.x) and torch.equal(graph.edge_index, before.edge_index)
+    assert changed["per_seed"][0]["baseline_mlp"] == plain["per_seed"][0]["baseline_mlp"]  # labels alone: same run
+    capture(_ChangesItsInputs(), graph)
+    assert torch.equal(graph.x, before.x) and torch.equal(graph.edge_index, before.edge_index)
+
+
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("attribute, value, message", [
     ("edge_weight", torch.rand(5), "data.edge_weight is not used: .* so every edge counts the same"),

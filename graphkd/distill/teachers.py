@@ -93,7 +93,7 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     model.eval()
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
         graphkd_model = isinstance(model, tuple(MODELS.values()))
-        logits = model(*(model_inputs(model, data) if graphkd_model else (data.x, data.edge_index)))
+        logits = model(*(model_inputs(model, data) if graphkd_model else _user_inputs(model, data)))
     except TypeError as exc:  # a forward that is not model(x, edge_index)
         raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
                            f"refused that ({exc})") from exc
@@ -125,6 +125,14 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
             raise GraphkdError(f"teacher layer {name!r} returns {list(out.shape)}; a representation must be "
                                f"[num_nodes={data.num_nodes}, d], one row per node")
     return logits, outputs
+
+
+def _user_inputs(model: torch.nn.Module, data: Data) -> tuple[Tensor, Tensor]:
+    """What a user's module is called with: copies of ``x`` and ``edge_index``, so that a forward changing them in
+    place changes neither what the labels-only MLP and the student learn next nor the caller's ``Data``; the
+    features (float32, as every model sees them) in the module's own floating dtype (a float64 module: widened)."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), data.x.dtype)
+    return data.x.to(dtype, copy=True), data.edge_index.clone()
 
 
 def warn_if_probabilities(logits: Tensor) -> None:
