@@ -560,6 +560,16 @@ def test_refused_given_soft_targets_of_another_transfer_set(made_targets):
                          data=_graph(), progress=False)
 
 
+@pytest.mark.parametrize("term", [{"hint_weight": 1.0}, {"similarity_weight": 1.0}])
+def test_error_teacher_representation_without_channels(term):
+    # Mechanism: ignored without a word. A hint on a [num_nodes, 0] representation trained nothing (a similarity
+    # term compared zeros): the run went on as if the term were off.
+    outputs = {"logits": torch.randn(6, 2), "hidden": {"h": torch.zeros(6, 0)}}
+    with pytest.raises(GraphkdError, match=r"teacher hidden representation 'h' has no channels \(6, 0\)"):
+        run_distillation(DistillConfig(runs=1, epochs=1, teacher=outputs, teacher_layer="h", **term), data=_graph(),
+                         progress=False)
+
+
 def test_error_teacher_outputs_corrupt_npz(tmp_path):
     (tmp_path / "t.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(GraphkdError, match="t.npz is not a readable .npz of teacher outputs"):
@@ -945,6 +955,31 @@ def test_accepted_distill_into_a_folder_of_an_earlier_run_and_a_users_files(fini
 
 
         Predictor.load(export_dir, **kwargs)
+
+
+@pytest.mark.parametrize("names", [["a"], [1, 2, 3], "abc", ["a", "b", "c", "d"], {"a": 0, "b": 1, "c": 2}])
+def test_error_predictor_class_names_export_would_refuse(export_dir, names):
+    # Mechanism: ignored without a word. Export checks class names; Predictor.load took whatever metadata.json
+    # held, and served names that did not fit the classes.
+    with pytest.raises(GraphkdError, match="class_names must be a list of 3 strings"):
+        export_student(MLP(6, 5, 2, 3), export_dir.parent / "other", formats=["numpy"],
+                       preprocessing={"row_normalize": False}, class_names=names)
+    _edit_metadata(export_dir, lambda m: m.update(class_names=names))
+    with pytest.raises(GraphkdError, match="metadata.json is not a graphkd export's metadata .*class_names must be"):
+        Predictor.load(export_dir)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preprocessing": {"row_normalize": "false"}}, "row_normalize must be True or False, got 'false'"),
+    ({"preprocessing": {"row_normalize": 0}}, "row_normalize must be True or False, got 0"),
+    ({"class_names": [], "meta": {"class_names": ["a", "b", "c"]}}, r"class_names must be a list of 3 strings.*\[\]"),
+])
+def test_error_export_option_that_was_read_as_something_else(tmp_path, kwargs, message):
+    # Mechanism: ignored without a word. bool("false") is True: the export recorded row normalisation the user
+    # had said no to; an empty class_names fell back to the model file's names.
+    kwargs = {"preprocessing": {"row_normalize": False}, **kwargs}
+    with pytest.raises(GraphkdError, match=message):
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", formats=["numpy"], **kwargs)
 
 
 # ---- Predictor inputs ------------------------------------------------------------------------------------

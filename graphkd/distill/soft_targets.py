@@ -96,6 +96,10 @@ class SoftTargets:
             if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != node_index.numel():
                 raise GraphkdError(f"teacher hidden representation {name!r} must be [{node_index.numel()}, d], got "
                                    f"{tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
+            if h.size(1) == 0:  # a hint, similarity or LSP term on it would compare nothing, without a word
+                raise GraphkdError(f"teacher hidden representation {name!r} has no channels {tuple(h.shape)}: the "
+                                   "hint, similarity and LSP terms would learn nothing from it; name a layer whose "
+                                   "output has at least one channel")
             self.hidden[name] = check_finite(f"teacher hidden representation {name!r}", h.detach().float().cpu())
         # No stored content hash: the logits may share memory with the caller's tensor, and a hash taken now
         # would go stale when that tensor changes in place. content_hash() hashes what is there when asked.

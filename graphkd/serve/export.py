@@ -23,7 +23,7 @@ from graphkd.checks import check_choice, check_finite
 from graphkd.errors import GraphkdError
 from graphkd.io import file_sha256, writable_folder
 from graphkd.models import MLP, load_model
-from graphkd.serve.predictor import Predictor
+from graphkd.serve.predictor import Predictor, check_class_names
 
 __all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
            "verify_export"]
@@ -80,7 +80,10 @@ def _check_preprocessing(preprocessing: dict) -> dict:
     unknown = set(preprocessing) - set(PREPROCESSING_KEYS)
     if unknown:
         raise GraphkdError(f"unknown preprocessing key(s) {sorted(unknown)}; valid: {', '.join(PREPROCESSING_KEYS)}")
-    return {"row_normalize": bool(preprocessing.get("row_normalize", False))}
+    row_normalize = preprocessing.get("row_normalize", False)
+    if not isinstance(row_normalize, (bool, np.bool_)):  # bool("false") is True: a string is not read as a flag
+        raise GraphkdError(f"preprocessing row_normalize must be True or False, got {row_normalize!r}")
+    return {"row_normalize": bool(row_normalize)}
 
 
 def _write_onnx(wrapped: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -233,7 +236,8 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
         "position_features": positions,
         "num_classes": model.out_channels,
         "hidden_sizes": [lin.out_features for lin in model.lins[:-1]],
-        "class_names": _check_class_names(class_names or meta.get("class_names"), model.out_channels),
+        "class_names": check_class_names(meta.get("class_names") if class_names is None else class_names,
+                                         model.out_channels),
         "preprocessing": preprocessing,
         "input": "Predictor: features [batch, num_features] float32 as they come, and position features "
                  "[batch, position_features.dim] when position_features is set. The ONNX and torch.export "
@@ -273,16 +277,6 @@ def _write_positions(positions: dict | None, model: MLP, out_dir: Path) -> dict 
     np.savez(out_dir / POSITIONS_FILE, **arrays)
     return {**described, "table": {"path": POSITIONS_FILE, "sha256": file_sha256(out_dir / POSITIONS_FILE),
                                    "rows": table.size(0)}}
-
-
-def _check_class_names(class_names, num_classes: int) -> list[str] | None:
-    if class_names is None:
-        return None
-    if not (isinstance(class_names, (list, tuple)) and len(class_names) == num_classes
-            and all(isinstance(name, str) for name in class_names)):
-        raise GraphkdError(f"class_names must be a list of {num_classes} strings, one per class; got "
-                           f"{class_names!r:.80}")
-    return list(class_names)
 
 
 def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor) -> dict[str, float]:

@@ -21,7 +21,7 @@ import numpy as np
 from graphkd.arrays import as_node_ids, from_torch, mean_of_neighbour_rows, mean_rows
 from graphkd.errors import GraphkdError, MissingFileError
 
-__all__ = ["BACKENDS", "Predictor", "mean_of_neighbour_rows"]
+__all__ = ["BACKENDS", "Predictor", "check_class_names", "mean_of_neighbour_rows"]
 
 BACKENDS = ("onnx", "torch_export", "numpy")
 MIN_ROW_SUM = 1e-12  # load_dataset's clamp for all-zero feature rows
@@ -107,13 +107,27 @@ def _real_array(values, name: str) -> np.ndarray:
         raise GraphkdError(f"{name} must be numbers ({exc})") from exc
 
 
+def check_class_names(class_names, num_classes: int) -> list[str] | None:
+    """``class_names`` as a list of ``num_classes`` strings, or ``None``: the one rule that export writes by and
+    :meth:`Predictor.load` reads by, so a name list export would refuse is never served."""
+    if class_names is None:
+        return None
+    if not (isinstance(class_names, (list, tuple)) and len(class_names) == num_classes
+            and all(isinstance(name, str) for name in class_names)):
+        raise GraphkdError(f"class_names must be a list of {num_classes} strings, one per class; got "
+                           f"{class_names!r:.80}")
+    return list(class_names)
+
+
 def _checked_metadata(metadata) -> dict:
-    """``metadata`` if every field the predictor reads has the type it needs; else a ``TypeError``/``KeyError``."""
+    """``metadata`` if every field the predictor reads has the type it needs; else a ``TypeError``/``KeyError``
+    (or the ``GraphkdError``, a ``ValueError``, of :func:`check_class_names`)."""
     positive = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
     if not (positive(metadata["num_features"]) and positive(metadata["num_classes"])):
         raise TypeError("num_features and num_classes must be integers >= 1")
     if not isinstance(metadata["preprocessing"].get("row_normalize"), bool):
         raise TypeError("preprocessing.row_normalize must be true or false")
+    check_class_names(metadata.get("class_names"), metadata["num_classes"])
     for fmt, info in metadata["files"].items():
         if not (isinstance(info.get("path"), str) and isinstance(info.get("sha256"), str)):
             raise TypeError(f"files.{fmt} must hold a path and a sha256")
