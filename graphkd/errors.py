@@ -29,4 +29,4 @@ def parse_json(text: str | bytes, what: str):
         raise GraphkdError(f"{what} is not the JSON graphkd writes: it nests arrays or objects too deeply to "
                            "read") from exc
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise GraphkdError(f"{what} is not valid JSON ({exc})") from exc
+        raise GraphkdError(f"{what} is not JSON ({exc})") from exc

@@ -140,6 +140,32 @@ def test_error_cli_out_cannot_be_made(tmp_path, capsys):
     assert f"output folder {tmp_path / 'taken' / 'sub'} cannot be written" in line
 
 
+@pytest.mark.parametrize("in_the_way, message", [
+    ("runs", "cannot make the folder {out}/runs: a file of that name is in the way; move it away or choose another "
+             "folder"),
+    ("checkpoints", "cannot use {out}/checkpoints/.*: part of that path is a file where graphkd needs a folder"),
+])
+def test_error_cli_out_with_a_file_where_a_folder_belongs(tmp_path, capsys, in_the_way, message):
+    # Mechanism: messages that mislead. The CLI printed Python's bare "[Errno 17] File exists: 'out/runs'".
+    (tmp_path / in_the_way).write_text("the user's")
+    line = _cli_error(["distill", "--runs", "1", "--epochs", "2", "--teacher", "gcn", "--workers", "1", "--out",
+                       str(tmp_path), "--quiet"], capsys)
+    assert re.search(message.format(out=re.escape(str(tmp_path))), line) and "Errno" not in line, line
+    assert (tmp_path / in_the_way).read_text() == "the user's"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a = " + "[" * 3000 + "]" * 3000, "it nests arrays or tables too deeply to read"),
+    (None, "no readable run file at .*: it is a folder where graphkd needs a file"),
+])
+def test_error_cli_run_file_nested_too_deeply_or_a_folder(tmp_path, capsys, text, message):
+    # Mechanism: exception kinds nobody expects (tomllib's RecursionError was a traceback), and messages that
+    # mislead (a folder was "[Errno 21] Is a directory").
+    path = tmp_path / "run.toml"
+    path.mkdir() if text is None else path.write_text(text)
+    assert re.search(message, _cli_error(["distill", "--config", str(path), "--quiet"], capsys))
+
+
 def test_error_cli_missing_dataset_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("graphkd.data.load.download_url", lambda *a, **k: (_ for _ in ()).throw(URLError("off")))
     line = _cli_error(["distill", "--quiet", "--dataset", "Cora", "--root", str(tmp_path)], capsys)
@@ -300,6 +326,54 @@ def test_unlabelled_nodes_outside_every_split_are_taken():
 def test_error_api_graph_that_is_not_data():
     with pytest.raises(GraphkdError, match="expected a torch_geometric Data, got dict"):
         prepare_data({"x": torch.rand(6, 3)})
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"edge_index": None}, r"edge_index is missing: give the edges as a torch.long tensor \[2, num_edges\]"),
+    ({"edge_index": np.array([[0, 1], [1, 2]])}, r"edge_index must be a torch.long tensor .*got a numpy.ndarray "
+                                                 r"\(dtype int64, shape \(2, 2\)\): convert it with torch.as_tensor"),
+    ({"edge_index": [[0, 1], [1, 2]]}, "edge_index must be a torch.long tensor .*got a list"),
+    ({"train_mask": [True, False, False, False, False, True]}, "data.train_mask must be a torch.bool tensor .*got a "
+                                                               "list"),
+    ({"y": torch.tensor([0, 0, 0, 1, 1, 2**40])}, "data.y holds class id 1099511627776 on a graph of 6 nodes"),
+])
+def test_error_api_graph_parts_of_the_wrong_kind(changes, message):
+    # Mechanism: exception kinds nobody expects. These ended in AttributeError ('NoneType' object has no attribute
+    # 'dim') or, for a label id of 2**40, in torch asking for 2**48 bytes of weights.
+    with pytest.raises(GraphkdError, match=message):
+        run_distillation(DistillConfig(runs=1, **FAST), data=_graph(**changes), progress=False)
+
+
+def test_error_api_numpy_bool_mask_is_told_what_it_is():
+    # Mechanism: messages that mislead. A NumPy bool mask was told it "must be a bool tensor ... got bool".
+    with pytest.raises(GraphkdError, match=r"data.train_mask must be a torch.bool tensor of shape \[6\], got a "
+                                           r"numpy.ndarray \(dtype bool, shape \(6,\)\): convert it"):
+        run_distillation(DistillConfig(runs=1, **FAST), data=_graph(train_mask=np.array([1, 0, 0, 0, 0, 1], bool)),
+                         progress=False)
+
+
+def test_accepted_class_ids_that_label_no_node_are_said():
+    # Mechanism: exception kinds nobody expects. Labels 0 and 5 built models of 6 classes without a word.
+    with pytest.warns(UserWarning, match=r"class id\(s\) \[1, 2, 3, 4\] label no node, so the models get 6 outputs"):
+        run_distillation(DistillConfig(runs=1, **FAST), data=_graph(y=torch.tensor([0, 0, 0, 5, 5, 5])),
+                         progress=False)
+
+
+def test_error_api_teacher_forward_that_raises_type_error_inside():
+    # Mechanism: messages that mislead. A TypeError inside a user's forward was reported as the teacher
+    # refusing model(x, edge_index).
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        def forward(self, x, edge_index):
+            return self.lin(x) + None
+
+    with pytest.raises(GraphkdError, match="Broken takes model\\(x, edge_index\\), but its forward raised TypeError on "
+                                           "this graph: unsupported operand") as info:
+        run_distillation(DistillConfig(runs=1, epochs=3, patience=3, teacher=Broken()), data=_graph(), progress=False)
+    assert "refused" not in str(info.value)
 
 
 def test_error_api_named_split_with_a_given_graph():
@@ -589,6 +663,26 @@ def test_refused_teacher_outputs_npz_with_pickled_objects(in_tmp):
         load_teacher_outputs(in_tmp / "t.npz")
 
 
+def test_error_soft_targets_file_with_metadata_nested_too_deeply(tmp_path, made_targets):
+    # Mechanism: exception kinds nobody expects (json's RecursionError escaped SoftTargets.load).
+    targets = made_targets[1]
+    torch.save({"logits": targets.logits, "node_index": targets.node_index, "meta_json": "[" * 5000 + "]" * 5000},
+               tmp_path / "targets.pt")
+    with pytest.raises(GraphkdError, match="its metadata is not the JSON graphkd writes: it nests arrays or objects "
+                                           "too deeply"):
+        SoftTargets.load(tmp_path / "targets.pt")
+
+
+def test_error_teacher_logits_of_float64_beyond_float32_are_not_called_log_of_zero():
+    # Mechanism: messages that mislead. Finite float64 logits of -1e300 became -inf in float32 and were called
+    # "the log of a probability of 0".
+    logits = torch.zeros(6, 2, dtype=torch.float64)
+    logits[3:, 0] = -1e300
+    with pytest.raises(GraphkdError, match="teacher logits holds 3 finite value\\(s\\) beyond float32's range") as info:
+        SoftTargets.from_logits([logits], prepare_data(_graph()))
+    assert "probability of 0" not in str(info.value) and "NaN" not in str(info.value)
+
+
 def test_error_soft_targets_without_the_named_representation(made_targets):
     targets = made_targets[1]
     one = SoftTargets(targets.logits, targets.node_index, targets.meta, hidden={"convs.0": torch.zeros(6, 2)})
@@ -726,6 +820,34 @@ def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeyp
     record.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="seed0.json ran with .* threads, this process has"):
         run_distillation(cfg, data=_graph(), out=out, progress=False)
+
+
+@pytest.mark.parametrize("depth", [900, 100_000])
+def test_recomputed_record_nested_too_deeply(finished_run, depth):
+    # Mechanism: exception kinds nobody expects. JSON nested a thousand deep made json.loads raise RecursionError,
+    # which killed the run with a traceback; nested just below that, hashing the record could.
+    cfg, first, out = finished_run
+    record = out / "runs" / "seed0.json"
+    saved = json.loads(record.read_text())
+    record.write_text(json.dumps({**saved, "student": "STUDENT"}).replace('"STUDENT"', "[" * depth + "]" * depth))
+    with pytest.warns(UserWarning, match="seed0.json (is unreadable: its text is not the JSON graphkd writes: it "
+                                         "nests arrays or objects too deeply|was edited after it was written)"):
+        again = run_distillation(cfg, data=_graph(), out=out, progress=False)
+    assert again["student"] == first["student"]
+
+
+def test_recomputed_record_edited_with_its_hash_made_again(finished_run):
+    # Mechanism: exception kinds nobody expects. The hash is no secret: a record edited with its hash made again
+    # held a string where the summary reads accuracies, and the run ended in a TypeError.
+    cfg, first, out = finished_run
+    record = out / "runs" / "seed0.json"
+    saved = json.loads(record.read_text())
+    saved["student"] = "0.99"
+    saved["record_hash"] = pipeline.record_hash(saved)
+    record.write_text(json.dumps(saved))
+    with pytest.warns(UserWarning, match="seed0.json holds no accuracies in \\[0, 1\\] for 'student'"):
+        again = run_distillation(cfg, data=_graph(), out=out, progress=False)
+    assert again["student"] == first["student"]
 
 
 # ---- Training checkpoints --------------------------------------------------------------------------------
@@ -999,6 +1121,56 @@ def predictors(tmp_path_factory):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN through the matmul
+@pytest.mark.parametrize("features, message", [
+    (lambda: __import__("scipy.sparse").sparse.csr_matrix(np.ones((2, 6))),
+     r"features must be a dense array, got a SciPy sparse csr_matrix: give features.toarray\(\)"),
+    (lambda: np.full((2, 6), 1e300), "features hold 12 finite value\\(s\\) beyond float32's range"),
+    (lambda: [[1e300] * 6], "features hold 6 finite value\\(s\\) beyond float32's range"),
+    (lambda: None, "features is None: give an array of real numbers"),
+    (lambda: [[1, 2], [1, 2, 3, 4, 5, 6]], "features must be real numbers, got list"),
+])
+def test_error_predictor_features_said_for_what_they_are(predictors, features, message):
+    # Mechanism: messages that mislead (a SciPy matrix "must be numbers"; finite float64 values "NaN or inf"; None
+    # "got shape []"), and exception kinds nobody expects (a ragged list raised a bare ValueError).
+    for predictor in predictors.values():
+        with pytest.raises(GraphkdError, match=message):
+            predictor.predict_proba(features())
+
+
+def test_error_predictor_metadata_nested_too_deeply(export_dir):
+    # Mechanism: exception kinds nobody expects (json's RecursionError escaped Predictor.load).
+    (export_dir / "metadata.json").write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(GraphkdError, match="is not a graphkd export's metadata \\(RecursionError"):
+        Predictor.load(export_dir)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"example_features": np.ones((3, 6))}, None),
+    ({"example_features": "abc"}, "example_features must be an array of real numbers, got a str"),
+    ({"example_features": np.full((3, 6), 1e300)}, "example_features holds 18 finite value\\(s\\) beyond float32"),
+    ({"formats": 5}, "formats must be a format name or a list of them \\(onnx, torch_export, numpy\\), got int"),
+])
+def test_error_export_inputs_said_for_what_they_are(tmp_path, kwargs, message):
+    # Mechanism: exception kinds nobody expects (formats=5 raised TypeError) and messages that mislead (float64
+    # example features beyond float32's range were "NaN or inf").
+    options = {"formats": ["numpy"], **kwargs}
+    if message is None:  # float64 features in range are taken
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", **options)
+        return
+    with pytest.raises(GraphkdError, match=message):
+        export_student(MLP(6, 5, 2, 3), tmp_path / "out", **options)
+    assert not (tmp_path / "out" / "metadata.json").exists()
+
+
+def test_error_sharded_manifest_nested_too_deeply(tmp_path):
+    # Mechanism: exception kinds nobody expects (json's RecursionError escaped read_logits).
+    from graphkd.large.sharded import read_logits
+
+    (tmp_path / "manifest.json").write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(GraphkdError, match="manifest.json is not the JSON graphkd writes"):
+        read_logits(tmp_path / "manifest.json")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("features, message", [
     (np.zeros((4, 5), np.float32), r"shape \[n, 6\] or \[6\], got \[4, 5\]"),
@@ -1008,7 +1180,7 @@ def predictors(tmp_path_factory):
     (_nan_row(), r"1 NaN or inf value\(s\) in row\(s\) \[2\]"),
     (np.full(6, np.inf, np.float32), "NaN or inf"),
     (np.ones((2, 6)) + 1j, "features must be real numbers, got complex values"),
-    (np.array([["a"] * 6]), "features must be numbers"),
+    (np.array([["a"] * 6]), "features must be real numbers, got ndarray"),
 ])
 def test_error_predictor_features(predictors, backend, features, message):
     with pytest.raises(GraphkdError, match=message):

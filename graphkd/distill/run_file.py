@@ -31,7 +31,7 @@ import tomli_w
 from graphkd.distill.config import FIELD_DEFAULTS, DistillConfig
 from graphkd.distill.teacher import as_teacher
 from graphkd.errors import GraphkdError
-from graphkd.io import atomic_write_text
+from graphkd.io import atomic_write_text, os_error_message
 
 __all__ = ["Adversarial", "Arrivals", "CorrectAndSmooth", "DataSpec", "GivenTeacher", "Hint", "LocalStructure",
            "Objective", "Positions", "RunConfig", "Seeds", "Similarity", "StudentSpec", "StudentTraining",
@@ -333,7 +333,9 @@ def read_run_file(path: str | os.PathLike) -> RunConfig:
         document = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise GraphkdError(f"no run file at {path}") from exc
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:  # a folder, or a file it may not read: said in words, not as "[Errno 21] ..."
+        raise GraphkdError(f"no readable run file at {path}: {os_error_message(exc)}") from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GraphkdError(f"{path} is not a readable TOML run file ({exc})") from exc
     except RecursionError as exc:  # tomllib, like json, recurses into nested arrays and tables
         raise GraphkdError(f"{path} is not a graphkd run file: it nests arrays or tables too deeply to read") \

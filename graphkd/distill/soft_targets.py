@@ -11,8 +11,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkd.checks import check_finite, check_logits, check_temperature
-from graphkd.errors import GraphkdError
+from graphkd.checks import check_temperature, to_float32
+from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import atomic_save, load_tensors
 
 __all__ = ["SoftTargets", "graph_fingerprint", "split_fingerprint", "transfer_nodes"]
@@ -89,7 +89,7 @@ class SoftTargets:
             logits = logits.unsqueeze(0)
         if logits.dim() != 3 or logits.size(1) != node_index.numel():
             raise GraphkdError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
-        self.logits = check_logits("teacher logits", logits.detach().float().cpu())
+        self.logits = to_float32("teacher logits", logits.detach().cpu(), logits=True)
         self.node_index = node_index.long().cpu()
         self.hidden = {}
         for name, h in ({} if hidden is None else hidden).items():
@@ -100,7 +100,7 @@ class SoftTargets:
                 raise GraphkdError(f"teacher hidden representation {name!r} has no channels {tuple(h.shape)}: the "
                                    "hint, similarity and LSP terms would learn nothing from it; name a layer whose "
                                    "output has at least one channel")
-            self.hidden[name] = check_finite(f"teacher hidden representation {name!r}", h.detach().float().cpu())
+            self.hidden[name] = to_float32(f"teacher hidden representation {name!r}", h.detach().cpu())
         # No stored content hash: the logits may share memory with the caller's tensor, and a hash taken now
         # would go stale when that tensor changes in place. content_hash() hashes what is there when asked.
         self.meta = {key: value for key, value in meta.items() if key != "content_hash"}
@@ -183,10 +183,7 @@ class SoftTargets:
         blob = load_tensors(path, "soft-target file")
         if not isinstance(blob, dict) or not {"logits", "node_index", "meta_json"} <= blob.keys():
             raise GraphkdError(f"{path} is not a graphkd soft-target file")
-        try:
-            meta = json.loads(blob["meta_json"])
-        except (TypeError, ValueError) as exc:
-            raise GraphkdError(f"{path}: its metadata is not JSON ({exc})") from exc
+        meta = parse_json(blob["meta_json"], f"{path}: its metadata") if isinstance(blob["meta_json"], str) else None
         hidden = blob.get("hidden")
         if not (isinstance(blob["logits"], Tensor) and isinstance(blob["node_index"], Tensor)
                 and not blob["node_index"].is_floating_point() and isinstance(meta, dict)

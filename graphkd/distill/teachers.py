@@ -4,6 +4,7 @@ here too. What a user passes as the teacher becomes one object in :mod:`graphkd.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -94,9 +95,14 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
     try:  # graphkd's own models take sparse inputs where faster; a user's module gets what PyG passes
         graphkd_model = isinstance(model, tuple(MODELS.values()))
         logits = model(*(model_inputs(model, data) if graphkd_model else _user_inputs(model, data)))
-    except TypeError as exc:  # a forward that is not model(x, edge_index)
-        raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
-                           f"refused that ({exc})") from exc
+    except TypeError as exc:  # a forward that is not model(x, edge_index), or a TypeError raised inside one
+        try:
+            inspect.signature(model.forward).bind(data.x, data.edge_index)
+        except (TypeError, ValueError):
+            raise GraphkdError(f"the teacher is called as model(x, edge_index), the PyG way; {type(model).__name__} "
+                               f"refused that ({exc})") from exc
+        raise GraphkdError(f"the teacher {type(model).__name__} takes model(x, edge_index), but its forward raised "
+                           f"TypeError on this graph: {exc}") from exc
     except (RuntimeError, ValueError, IndexError) as exc:  # e.g. a model built for another feature size
         raise GraphkdError(f"the teacher {type(model).__name__} failed on this graph ({data.num_nodes} nodes, "
                            f"{data.num_features} features): {exc}") from exc

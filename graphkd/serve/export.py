@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from graphkd import __version__
-from graphkd.checks import check_choice, check_finite
-from graphkd.errors import GraphkdError
+from graphkd.checks import as_float32, check_choice, check_finite
+from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import file_sha256, writable_folder
 from graphkd.models import MLP, load_model
 from graphkd.serve.predictor import Predictor, check_class_names
@@ -140,13 +140,16 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     Only the export's own files are written to ``out_dir``: whatever else it holds (a run's results, a
     user's files) stays; a file of an export's name that no export wrote is refused, never replaced.
     """
+    if not isinstance(formats, str | list | tuple):
+        raise GraphkdError(f"formats must be a format name or a list of them ({', '.join(FORMATS)}), got "
+                           f"{type(formats).__name__}")
     formats = [check_choice("export format", f, FORMATS) for f in ([formats] if isinstance(formats, str) else formats)]
     if not formats:
         raise GraphkdError(f"no export format given; valid: {', '.join(FORMATS)}")
     model, meta = _load_student(model_path_or_module, meta)
     if example_features is None:
         example_features = torch.rand(8, model.in_channels, generator=torch.Generator().manual_seed(0))
-    example_features = check_finite("example_features", torch.as_tensor(example_features, dtype=torch.float32))
+    example_features = as_float32("example_features", example_features)
     if example_features.dim() != 2 or example_features.size(1) != model.in_channels or len(example_features) < 2:
         raise GraphkdError(f"example_features must have shape [n >= 2, {model.in_channels}], "
                            f"got {tuple(example_features.shape)}")
@@ -185,9 +188,9 @@ def _previous_export(folder: Path) -> dict[str, str]:
     listed: dict[str, str] | None = {}  # None: a metadata.json that is not an export's
     if (folder / "metadata.json").exists():
         try:
-            metadata = json.loads((folder / "metadata.json").read_text())
+            metadata = parse_json((folder / "metadata.json").read_bytes(), "metadata.json")
             listed = _export_files(metadata) if "graphkd_version" in metadata else None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # a user's own metadata.json
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):  # a user's own
             listed = None
     ours = {} if listed is None else {name: sha for name, sha in listed.items()
                                       if name in own_names and file_sha256(folder / name) == sha}
@@ -283,7 +286,7 @@ def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor
     """Max abs difference between each exported backend's probabilities and the eager model's on
     ``features`` (raw, preprocessing applied on both sides; a student's position features are the last
     columns); raises ``RuntimeError`` above the tolerance."""
-    metadata = json.loads((Path(out_dir) / "metadata.json").read_text())
+    metadata = parse_json((Path(out_dir) / "metadata.json").read_bytes(), f"{out_dir}/metadata.json")
     num_features = metadata["num_features"]  # the rest of each row are position features, if any
     x, positions = features.float()[:, :num_features], features.float()[:, num_features:]
     if metadata["preprocessing"]["row_normalize"]:

@@ -99,12 +99,24 @@ def _torch_export_forward(path: Path, row_normalize: bool, num_threads: int | No
 def _real_array(values, name: str) -> np.ndarray:
     """``values`` as float32; complex numbers would lose their imaginary part silently, so they are refused."""
     values = from_torch(values)
-    if np.iscomplexobj(values):
-        raise GraphkdError(f"{name} must be real numbers, got complex values")
+    if hasattr(values, "toarray"):  # SciPy sparse: NumPy would make one object of it, "not numbers"
+        raise GraphkdError(f"{name} must be a dense array, got a SciPy sparse {type(values).__name__}: give "
+                           f"{name}.toarray()")
+    if values is None:  # NumPy would make it one NaN
+        raise GraphkdError(f"{name} is None: give an array of real numbers")
     try:
-        return np.asarray(values, dtype=np.float32)
+        if np.iscomplexobj(values):  # inside: a ragged list raises here already
+            raise GraphkdError(f"{name} must be real numbers, got complex values")
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range: said below, not warned about
+            array = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:  # strings, ragged lists, objects
-        raise GraphkdError(f"{name} must be numbers ({exc})") from exc
+        raise GraphkdError(f"{name} must be real numbers, got {type(values).__name__} ({exc})") from exc
+    if array is not values and np.isinf(array).any():  # converted here: inf now, but was it before?
+        overflow = int((np.isinf(array) & np.isfinite(np.asarray(values, dtype=np.float64))).sum())
+        if overflow:
+            raise GraphkdError(f"{name} hold {overflow} finite value(s) beyond float32's range (magnitude above "
+                               f"{np.finfo(np.float32).max:.3g}), which the student computes in: rescale them")
+    return array
 
 
 def check_class_names(class_names, num_classes: int) -> list[str] | None:
@@ -217,7 +229,7 @@ class Predictor:
                                    f"write one with `graphkd export --model MODEL --out {directory}`")
         try:
             metadata = _checked_metadata(json.loads(meta_path.read_text()))
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:  # RecursionError: deep JSON
             raise GraphkdError(f"{meta_path} is not a graphkd export's metadata ({type(exc).__name__}: {exc})") from exc
         exported = [fmt for fmt in BACKENDS if fmt in metadata.get("files", {})]
         valid = ("auto",) + BACKENDS
