@@ -16,6 +16,7 @@ __all__ = [
     "check_finite",
     "check_logits",
     "check_mask",
+    "check_seed",
     "as_float32",
     "check_temperature",
     "describe",
@@ -47,6 +48,14 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+def check_seed(name: str, seed) -> int:
+    """``seed`` as a Python int if ``torch.manual_seed`` takes it (an integer from -2**63 to 2**64 - 1, NumPy's
+    too): beyond that torch raised ValueError "Overflow when unpacking long long", and for a float RuntimeError."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed < 2**64:
+        raise GraphkdError(f"{name} must be an integer from -2**63 to 2**64 - 1 (what torch seeds with), got {seed!r}")
+    return int(seed)
+
+
 def check_finite(name: str, tensor: Tensor) -> Tensor:
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         bad = (~torch.isfinite(tensor)).sum().item()
@@ -67,9 +76,10 @@ def to_float32(name: str, tensor: Tensor, logits: bool = False) -> Tensor:
     return (check_logits if logits else check_finite)(name, converted)
 
 
-def as_float32(name: str, values) -> Tensor:
+def as_float32(name: str, values, logits: bool = False) -> Tensor:
     """``values`` (a tensor, a NumPy array or nested lists of real numbers) as a float32 tensor, checked by
-    :func:`to_float32`; anything else is refused by what it is (a SciPy sparse matrix, strings, complex numbers)."""
+    :func:`to_float32` (as logits with ``logits``); anything else is refused by what it is (a SciPy sparse
+    matrix, strings, complex numbers)."""
     if hasattr(values, "toarray") and not isinstance(values, Tensor):
         raise GraphkdError(f"{name} must be a dense array, got {describe(values)}: give values.toarray()")
     try:
@@ -78,7 +88,7 @@ def as_float32(name: str, values) -> Tensor:
         raise GraphkdError(f"{name} must be an array of real numbers, got {describe(values)}") from exc
     if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in REAL_INTEGERS):
         raise GraphkdError(f"{name} must be an array of real numbers, got {describe(tensor)}")
-    return to_float32(name, tensor)
+    return to_float32(name, tensor, logits)
 
 
 def describe(value) -> str:

@@ -392,6 +392,63 @@ def test_error_api_teacher_module_with_the_wrong_signature():
                          progress=False)
 
 
+@pytest.mark.parametrize("raises, message", [
+    (lambda x: {}["a"], "the teacher Raising failed on this graph \\(6 nodes, 3 features\\): KeyError: 'a'"),
+    (lambda x: x.nope, "the teacher Raising failed on this graph .*AttributeError: 'Tensor' object has no attribute"),
+])
+def test_error_api_teacher_forward_that_raises_anything(raises, message):
+    # Mechanism: exception kinds nobody expects. A KeyError or AttributeError from a user's forward escaped as
+    # itself, where a RuntimeError of the same forward became a GraphkdError.
+    class Raising(torch.nn.Module):
+        def forward(self, x, edge_index):
+            return raises(x)
+
+    with pytest.raises(GraphkdError, match=message):
+        run_distillation(DistillConfig(runs=1, epochs=3, patience=3, teacher=Raising()), data=_graph(), progress=False)
+
+
+@pytest.mark.parametrize("teacher, message", [
+    (torch.zeros(6, 0), r"teacher logits must be \[num_nodes=6, channels\] with at least one class, got \(6, 0\)"),
+    (torch.full((6, 2), 1e300, dtype=torch.float64), r"teacher logits holds 12 finite value\(s\) beyond float32's "
+                                                      "range"),
+])
+def test_error_api_teacher_logits_without_classes_or_beyond_float32(teacher, message):
+    # Mechanism: exception kinds nobody expects (logits of 0 classes ended in an IndexError from argmax) and
+    # messages that mislead (finite float64 logits were "12 NaN or inf value(s)").
+    with pytest.raises(GraphkdError, match=message):
+        run_distillation(DistillConfig(runs=1, epochs=3, patience=3, teacher=teacher), data=_graph(), progress=False)
+
+
+@pytest.mark.parametrize("member_logits, message", [
+    ([], "member_logits must be a non-empty list of logits"),
+    (torch.zeros(6, 2), "member_logits must be a non-empty list of logits .*got a torch.float32 tensor"),
+    ([torch.zeros(6, 0)], r"logits must be \[members, 6, classes\] with at least one class, got \(1, 6, 0\)"),
+])
+def test_error_soft_targets_from_logits_of_no_member_or_no_class(member_logits, message):
+    # Mechanism: exception kinds nobody expects: an empty list raised RuntimeError from torch.stack.
+    with pytest.raises(GraphkdError, match=message):
+        SoftTargets.from_logits(member_logits, prepare_data(_graph()))
+
+
+def test_accepted_soft_targets_from_numpy_logits_equal_tensor_logits():
+    # Mechanism: exception kinds nobody expects: NumPy logits raised TypeError from torch.stack, where the
+    # teacher option takes them.
+    logits = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    data = prepare_data(_graph())
+    assert SoftTargets.from_logits([logits], data).content_hash() == \
+        SoftTargets.from_logits([torch.from_numpy(logits)], data).content_hash()
+
+
+@pytest.mark.parametrize("seed", [2**70, 0.5, "0", True])
+def test_error_seed_that_torch_cannot_take(seed):
+    # Mechanism: exception kinds nobody expects. random_split and load_dataset passed any seed to torch, which
+    # raised ValueError ("Overflow when unpacking long long") or RuntimeError for a float.
+    with pytest.raises(GraphkdError, match="seed must be an integer from -2\\*\\*63 to 2\\*\\*64 - 1"):
+        random_split(_graph(), seed, train_per_class=1, val_per_class=1)
+    with pytest.raises(GraphkdError, match="seed must be an integer"):
+        load_dataset("CSBM", seed=seed)
+
+
 def test_error_api_teacher_logits_of_the_wrong_shape():
     with pytest.raises(GraphkdError, match=r"\[6, classes\]|num_nodes"):
         run_distillation(DistillConfig(runs=1, teacher=torch.zeros(5, 2), epochs=1), data=_graph(), progress=False)

@@ -5,6 +5,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import LargestConnectedComponents
 
+from graphkd.checks import check_seed
 from graphkd.errors import GraphkdError
 
 __all__ = ["largest_connected_component", "random_split"]
@@ -24,7 +25,7 @@ def random_split(data: Data, seed: int, train_per_class: int = 20, val_per_class
     """
     if data.y is None or data.y.dim() != 1:
         raise GraphkdError("random_split needs integer node labels data.y of shape [num_nodes]")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     num_nodes = data.num_nodes
     train_mask = torch.zeros(num_nodes, dtype=torch.bool)
     val_mask = torch.zeros(num_nodes, dtype=torch.bool)

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkd.checks import check_temperature, to_float32
+from graphkd.checks import as_float32, check_temperature, describe, to_float32
 from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import atomic_save, load_tensors
 
@@ -87,8 +87,9 @@ class SoftTargets:
     def __init__(self, logits: Tensor, node_index: Tensor, meta: dict, hidden: dict[str, Tensor] | None = None):
         if logits.dim() == 2:
             logits = logits.unsqueeze(0)
-        if logits.dim() != 3 or logits.size(1) != node_index.numel():
-            raise GraphkdError(f"logits must be [members, {node_index.numel()}, classes], got {tuple(logits.shape)}")
+        if logits.dim() != 3 or logits.size(1) != node_index.numel() or logits.size(2) == 0:
+            raise GraphkdError(f"logits must be [members, {node_index.numel()}, classes] with at least one class, got "
+                               f"{tuple(logits.shape)}")
         self.logits = to_float32("teacher logits", logits.detach().cpu(), logits=True)
         self.node_index = node_index.long().cpu()
         self.hidden = {}
@@ -202,7 +203,10 @@ class SoftTargets:
         """Soft targets from full-graph teacher logits (one ``[num_nodes, C]`` tensor per member) and
         optional full-graph hidden representations ``{name: [num_nodes, d]}``."""
         index = transfer_nodes(data, transfer)
-        logits = torch.stack([m[index] for m in member_logits])
+        if not (isinstance(member_logits, list | tuple) and member_logits):
+            raise GraphkdError("member_logits must be a non-empty list of logits [num_nodes, classes], one per "
+                               f"teacher member, got {describe(member_logits)}")
+        logits = torch.stack([as_float32("teacher logits", m, logits=True)[index] for m in member_logits])
         meta = {"num_nodes": data.num_nodes, "dataset": getattr(data, "dataset", None),
                 "split": getattr(data, "split", None), "split_seed": getattr(data, "split_seed", None),
                 "split_fingerprint": split_fingerprint(data), "graph_fingerprint": graph_fingerprint(data),

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkd.checks import check_finite, check_logits
+from graphkd.checks import check_logits, to_float32
 from graphkd.data.load import model_graph
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
@@ -103,9 +103,9 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
                                f"refused that ({exc})") from exc
         raise GraphkdError(f"the teacher {type(model).__name__} takes model(x, edge_index), but its forward raised "
                            f"TypeError on this graph: {exc}") from exc
-    except (RuntimeError, ValueError, IndexError) as exc:  # e.g. a model built for another feature size
+    except Exception as exc:  # e.g. a model built for another feature size; a user's KeyError or AttributeError too
         raise GraphkdError(f"the teacher {type(model).__name__} failed on this graph ({data.num_nodes} nodes, "
-                           f"{data.num_features} features): {exc}") from exc
+                           f"{data.num_features} features): {type(exc).__name__}: {exc}") from exc
     finally:
         for module, training in modes.items():  # the user's module is left as it came, submodules too
             module.training = training
@@ -199,10 +199,11 @@ def check_outputs(outputs, data: Data) -> dict[str, Tensor]:
                                "rows are not logits)")
         if h.layout != torch.strided:
             h = h.to_dense()
-        if h.dim() != 2 or h.size(0) != data.num_nodes:
-            raise GraphkdError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels], got {tuple(h.shape)}")
+        if h.dim() != 2 or h.size(0) != data.num_nodes or (name == "logits" and h.size(1) == 0):  # argmax fails
+            raise GraphkdError(f"teacher {name} must be [num_nodes={data.num_nodes}, channels]"
+                               f"{' with at least one class' if name == 'logits' else ''}, got {tuple(h.shape)}")
         # every row: those outside the transfer set score the teacher
-        checked[str(name)] = (check_logits if name == "logits" else check_finite)(f"teacher {name}", h.float())
+        checked[str(name)] = to_float32(f"teacher {name}", h, logits=name == "logits")
     return checked
 
 
