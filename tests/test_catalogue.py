@@ -1003,6 +1003,25 @@ def test_error_export_fails_and_keeps_the_previous_export_whole(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
 
 
+@pytest.mark.parametrize("name,content", [("results.json", '{"mine": 1}'), ("results.json", "[[["),
+                                          ("run.toml", "[data]\ndataset = 'Cora'\n")])
+def test_error_distill_into_a_folder_with_a_users_file_of_a_runs_name(tmp_path, capsys, name, content):
+    # Mechanism: destructive writes. graphkd distill --out once replaced a user's results.json or run.toml.
+    (tmp_path / name).write_text(content)
+    line = _cli_error(["distill", "--runs", "1", "--epochs", "2", "--out", str(tmp_path), "--quiet"], capsys)
+    assert f"already holds {name}, which no graphkd run wrote" in line and "choose another --out" in line
+    assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_text() == content
+
+
+def test_accepted_distill_into_a_folder_of_an_earlier_run_and_a_users_files(finished_run):
+    # Mechanism: destructive writes. A run's own files are its to rewrite; the user's stay as they were.
+    cfg, _, out = finished_run
+    (out / "notes.txt").write_text("mine")
+    run_distillation(dataclasses.replace(cfg, temperature=2.0), data=_graph(), out=out, progress=False)
+    assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "results.json").read_text())["config"][
+        "temperature"] == 2.0
+
+
 def _listing(folder):
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -1114,25 +1133,6 @@ def test_error_export_metadata_damaged(export_dir, text):
 ])
 def test_error_predictor_load_options(export_dir, kwargs, message):
     with pytest.raises(GraphkdError, match=message):
-@pytest.mark.parametrize("name,content", [("results.json", '{"mine": 1}'), ("results.json", "[[["),
-                                          ("run.toml", "[data]\ndataset = 'Cora'\n")])
-def test_error_distill_into_a_folder_with_a_users_file_of_a_runs_name(tmp_path, capsys, name, content):
-    # Mechanism: destructive writes. graphkd distill --out once replaced a user's results.json or run.toml.
-    (tmp_path / name).write_text(content)
-    line = _cli_error(["distill", "--runs", "1", "--epochs", "2", "--out", str(tmp_path), "--quiet"], capsys)
-    assert f"already holds {name}, which no graphkd run wrote" in line and "choose another --out" in line
-    assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_text() == content
-
-
-def test_accepted_distill_into_a_folder_of_an_earlier_run_and_a_users_files(finished_run):
-    # Mechanism: destructive writes. A run's own files are its to rewrite; the user's stay as they were.
-    cfg, _, out = finished_run
-    (out / "notes.txt").write_text("mine")
-    run_distillation(dataclasses.replace(cfg, temperature=2.0), data=_graph(), out=out, progress=False)
-    assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "results.json").read_text())["config"][
-        "temperature"] == 2.0
-
-
         Predictor.load(export_dir, **kwargs)
 
 
