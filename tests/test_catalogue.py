@@ -1219,6 +1219,16 @@ def test_error_export_inputs_said_for_what_they_are(tmp_path, kwargs, message):
     assert not (tmp_path / "out" / "metadata.json").exists()
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"meta": [1]}, "meta must be a dict of JSON values or None, got list"),
+    ({"out_dir": None}, "out_dir must be the path of a folder, got NoneType"),
+])
+def test_error_export_meta_or_folder_of_the_wrong_kind(tmp_path, kwargs, message):
+    # Mechanism: exception kinds nobody expects: a TypeError from dict() and from pathlib.
+    with pytest.raises(GraphkdError, match=message):
+        export_student(MLP(6, 5, 2, 3), **{"out_dir": tmp_path / "out", "formats": ["numpy"], **kwargs})
+
+
 def test_error_sharded_manifest_nested_too_deeply(tmp_path):
     # Mechanism: exception kinds nobody expects (json's RecursionError escaped read_logits).
     from graphkd.large.sharded import read_logits
@@ -1594,6 +1604,22 @@ def test_error_large_distill_option(argv, message, capsys):
         large_main(["--graph", "arxiv", "--out", "unused", *argv])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err and message in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "99999999999999999999999"], "argument --seed: must lie in [0, 2147483647]"),
+    (["--student-hidden", "99999999999"], "argument --student-hidden: must lie in [1, 65536]"),
+    (["--teacher-hidden", "99999999999"], "argument --teacher-hidden: must lie in [1, 65536]"),
+])
+def test_error_large_distill_seed_or_width_torch_cannot_take(argv, message, capsys):
+    # Mechanism: exception kinds nobody expects. A seed of 10**22 ended in torch's ValueError "Overflow when
+    # unpacking long long" as a traceback; a width of 10**11 in the allocator's RuntimeError.
+    from graphkd.large.distill import main as large_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        large_main(["--graph", "arxiv", "--out", "unused", *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
 
 
 def test_error_large_distill_out_is_a_file(tmp_path, capsys):

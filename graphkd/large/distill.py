@@ -179,15 +179,17 @@ def _number(kind, low: float, high: float = math.inf, low_open: bool = False):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphkd.large.distill", description=__doc__, formatter_class=_HelpFormatter)
-    count, rate = _number(int, 1), _number(float, 0.0, 10.0, low_open=True)
+    count, rate, width = _number(int, 1), _number(float, 0.0, 10.0, low_open=True), _number(int, 1, 65536)
     p.add_argument("--graph", choices=list(GRAPHS), required=True,
                    help="arxiv (169k nodes) or products (2.4M nodes), synthetic (graphkd.data.large)")
     p.add_argument("--out", required=True, help="output folder (every rank must see it)")
     p.add_argument("--cache", default=None, help="folder of the built graph (default --out); reused when there")
-    p.add_argument("--seed", type=_number(int, 0), default=0, help="seed of the graph and the models")
+    # Bounded as DistillConfig bounds them: beyond, torch raised "Overflow when unpacking long long" (a traceback)
+    # and a width of 10**12 asked the allocator for terabytes.
+    p.add_argument("--seed", type=_number(int, 0, 2**31 - 1), default=0, help="seed of the graph and the models")
     p.add_argument("--threads", type=_number(int, 1, os.cpu_count() or 1), default=1, help="torch threads per process")
     p.add_argument("--fanouts", type=count, nargs="+", default=[15, 10, 5], help="teacher fan-outs (its depth)")
-    p.add_argument("--teacher-hidden", type=count, default=128, help="teacher width")
+    p.add_argument("--teacher-hidden", type=width, default=128, help="teacher width")
     p.add_argument("--teacher-dropout", type=_number(float, 0.0, 0.95), default=0.2, help="teacher dropout")
     p.add_argument("--teacher-lr", type=rate, default=0.01, help="teacher Adam learning rate")
     p.add_argument("--teacher-epochs", type=count, default=6, help="most teacher epochs")
@@ -195,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=count, default=2048, help="seed nodes per global teacher batch")
     p.add_argument("--max-batches", type=count, default=None, help="cap on teacher batches per epoch")
     p.add_argument("--chunk-size", type=count, default=8192, help="target nodes per chunk of layer-wise inference")
-    p.add_argument("--student-hidden", type=count, default=1024, help="MLP student width (3 layers, batch norm)")
+    p.add_argument("--student-hidden", type=width, default=1024, help="MLP student width (3 layers, batch norm)")
     p.add_argument("--student-lr", type=rate, default=0.003, help="MLP student Adam learning rate")
     p.add_argument("--student-epochs", type=count, default=40, help="MLP student epochs, all run (best kept)")
     p.add_argument("--student-batch-size", type=count, default=4096, help="nodes per global student batch")

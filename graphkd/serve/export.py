@@ -140,6 +140,10 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     Only the export's own files are written to ``out_dir``: whatever else it holds (a run's results, a
     user's files) stays; a file of an export's name that no export wrote is refused, never replaced.
     """
+    if not isinstance(out_dir, str | os.PathLike):
+        raise GraphkdError(f"out_dir must be the path of a folder, got {type(out_dir).__name__}")
+    if not isinstance(meta, dict | None):
+        raise GraphkdError(f"meta must be a dict of JSON values or None, got {type(meta).__name__}")
     if not isinstance(formats, str | list | tuple):
         raise GraphkdError(f"formats must be a format name or a list of them ({', '.join(FORMATS)}), got "
                            f"{type(formats).__name__}")
