@@ -8,7 +8,7 @@ import sys
 from graphkd.bench import latency
 from graphkd.data import dataset_info
 from graphkd.distill import DEEP_TEACHER, STUDENTS, TEACHER_DEFAULTS, DistillConfig, run_distillation
-from graphkd.distill.config import FIELD_DEFAULTS, TEACHER_NORMS
+from graphkd.distill.config import TEACHER_NORMS
 from graphkd.distill.run_file import read_run_file
 from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers
 from graphkd.distill.settings import SETTINGS
@@ -40,8 +40,8 @@ def add_distill_parser(subparsers) -> None:
         formatter_class=_HelpFormatter)
     d = DistillConfig()
     p.add_argument("--config", default=None, metavar="RUN.toml",
-                   help="a run file (TOML; every --out holds the run.toml of its run): its settings, with any "
-                        "option below given a value other than its default on top")
+                   help="a run file (TOML; every --out holds the run.toml of its run): its settings, with every "
+                        "option below that is given on the command line on top")
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=d.dataset,
                       help="dataset name (Cora, CiteSeer, PubMed, Computers, Photo, CS, Physics, ogbn-arxiv, "
@@ -175,7 +175,7 @@ def add_distill_parser(subparsers) -> None:
     n.add_argument("--positions", type=int, default=d.positions,
                    help="append this many spectral position features to an MLP student's input (a new node then "
                         "needs its neighbour ids at arrival: it gets their mean)")
-    p.set_defaults(func=_distill)
+    p.set_defaults(func=_distill, parser=p)
 
 
 def _distill(args) -> int:
@@ -196,13 +196,28 @@ def _distill(args) -> int:
 
 
 def _config(args) -> DistillConfig:
-    """The run the flags describe, or ``--config``'s file with the flags set away from their defaults on top."""
+    """The run the flags describe, or ``--config``'s file with every option given on the command line on top."""
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(DistillConfig) if hasattr(args, f.name)}
     if args.config is None:
         return DistillConfig(**flags)
     settings = dataclasses.asdict(read_run_file(args.config).distill_config())
-    settings.update({name: value for name, value in flags.items() if value != FIELD_DEFAULTS[name]})
+    typed = _typed_options(args.parser, args.argv[args.argv.index("distill") + 1:])
+    settings.update({name: value for name, value in flags.items() if name in typed})
     return DistillConfig(**settings)
+
+
+def _typed_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options given in ``argv`` (at their default value or not): parsed again with no
+    defaults, so that what is left in the namespace is what was typed."""
+    defaults = [(action, action.default) for action in parser._actions]
+    for action, _ in defaults:
+        action.default = argparse.SUPPRESS
+    try:
+        typed, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in defaults:
+            action.default = default
+    return set(vars(typed))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except GraphkdError as exc:  # bad input: one line, not a traceback wall

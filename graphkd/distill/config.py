@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 from dataclasses import dataclass
 
 from graphkd.checks import check_alpha, check_choice, check_temperature
@@ -119,6 +120,7 @@ class DistillConfig:
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         self.setting = check_choice("setting", self.setting, SETTINGS)
+        self._check_kinds()
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
             raise GraphkdError("GNN students are shallow: student_layers must be 1 or 2")
@@ -137,6 +139,17 @@ class DistillConfig:
         if self.given_teacher() and self.split == "random":
             raise GraphkdError("a given teacher was trained on one split of its graph; split='random' would redraw "
                                "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
+
+    def _check_kinds(self) -> None:
+        """Fields that are no number: a name, a path, a switch. ``"no"`` for a switch would read as on."""
+        if not isinstance(self.student_batch_norm, bool):
+            raise GraphkdError(f"student_batch_norm must be True or False, got {self.student_batch_norm!r}")
+        for name, optional in (("dataset", False), ("split", True), ("teacher_layer", True)):
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (optional and value is None)):
+                raise GraphkdError(f"{name} must be a name{' or None' if optional else ''}, got {value!r:.80}")
+        if self.root is not None and not isinstance(self.root, (str, os.PathLike)):
+            raise GraphkdError(f"root must be the path of a data folder or None, got {self.root!r:.80}")
 
     def _check_bounds(self) -> None:
         """Every number within what trains: a width of 0, dropout 1 or T = 1e-30 would run and mislead.

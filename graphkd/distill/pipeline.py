@@ -38,7 +38,7 @@ from graphkd.distill.teacher_cache import cached_teachers
 from graphkd.distill.teachers import check_teacher_layer, teacher_scores
 from graphkd.errors import GraphkdError, parse_json
 from graphkd.inputs import model_inputs
-from graphkd.io import atomic_write_text, file_sha256, writable_folder
+from graphkd.io import atomic_write_text, file_sha256, folder_path, writable_folder
 from graphkd.models import build_model, count_parameters, save_model
 from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch, train_minibatch_ddp
 from graphkd.training.distributed import is_rank_zero
@@ -346,7 +346,8 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     """
     # checks again what a user set on the config after making it
     cfg = cfg.distill_config() if isinstance(cfg, RunConfig) else dataclasses.replace(cfg)
-    out = Path(out) if out is not None else None
+    out = folder_path(out, "output folder") if out is not None else None
+    teacher_dir = folder_path(teacher_dir, "teacher folder") if teacher_dir is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
     if cfg.given_teacher() and data is None and (cfg.split or dataset_info(cfg.dataset).default_split) == "random":
@@ -365,7 +366,6 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     if out is not None:
         writable_folder(out, "output folder")
         check_run_folder(out)
-        write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
     if teacher_dir is not None:
         writable_folder(teacher_dir, "teacher folder")
     if data is not None:  # validated once, before any training (masks come later with split="random"); a copy
@@ -373,7 +373,9 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     if data is not None and cfg.split != "random":
         data = prepare_data(data, getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
                             getattr(data, "split_seed", None))
-    teacher_dir = Path(teacher_dir) if teacher_dir is not None else out
+    if out is not None:  # once the inputs are known to be good
+        write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
+    teacher_dir = teacher_dir if teacher_dir is not None else out
     per_seed, taken_elsewhere = {}, []
     bar = tqdm(total=cfg.runs, desc=f"distill {cfg.label()}", disable=not progress)
 

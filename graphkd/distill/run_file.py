@@ -165,6 +165,12 @@ class Objective:
     terms: tuple[Hint | Similarity | LocalStructure | Adversarial, ...] = ()
     teacher_layer: str | None = D["teacher_layer"]
 
+    def __post_init__(self):
+        kinds = tuple(term_class for term_class, _ in TERMS.values())
+        if not isinstance(self.terms, (tuple, list)) or not all(isinstance(term, kinds) for term in self.terms):
+            raise GraphkdError(f"objective.terms must be a tuple of {', '.join(k.__name__ for k in kinds)} objects, "
+                               f"got {self.terms!r:.120}")
+
 
 @dataclass(frozen=True)
 class CorrectAndSmooth:
@@ -179,6 +185,11 @@ class Positions:
     """``dim`` spectral position features appended to an MLP student's input."""
 
     dim: int = 16
+
+    def __post_init__(self):
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 1:
+            raise GraphkdError(f"positions.dim must be an integer >= 1 (leave positions out for none), got "
+                               f"{self.dim!r}")
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,12 @@ class RunConfig:
     refine: CorrectAndSmooth | None = None
     positions: Positions | None = None
     setting: Arrivals | None = None
+
+    def __post_init__(self):
+        for name, kinds in PART_KINDS.items():
+            if not isinstance(getattr(self, name), kinds):
+                wanted = " or ".join("None" if kind is type(None) else kind.__name__ for kind in kinds)
+                raise GraphkdError(f"RunConfig's {name} must be {wanted}, got {getattr(self, name)!r:.80}")
 
     def distill_config(self) -> DistillConfig:
         """The checked configuration the pipeline runs; an out-of-range value is refused naming its key."""
@@ -241,6 +258,10 @@ class RunConfig:
                    setting=Arrivals(cfg.setting, cfg.arrival_fraction) if cfg.setting != "transductive" else None)
 
 
+# What each part of a RunConfig may be.
+PART_KINDS = {"data": (DataSpec,), "seeds": (Seeds,), "teacher": (TeacherSpec, GivenTeacher),
+              "student": (StudentSpec,), "objective": (Objective,), "refine": (CorrectAndSmooth, type(None)),
+              "positions": (Positions, type(None)), "setting": (Arrivals, type(None))}
 # Each DistillConfig field as the run file's key, for messages (DistillConfig's checks name its fields).
 FILE_KEYS = {
     "dataset": "data.dataset", "split": "data.split", "labels_per_class": "data.labels_per_class",
@@ -341,14 +362,15 @@ def read_run_file(path: str | os.PathLike) -> RunConfig:
         raise GraphkdError(f"{path} is not a graphkd run file: it nests arrays or tables too deeply to read") \
             from exc
     try:
-        run = _run_from_document(document)
+        run = _run_from_document(document, path.parent)
         run.distill_config()  # values checked now, naming the file
     except GraphkdError as exc:
         raise GraphkdError(f"{path}: {exc}") from None
     return run
 
 
-def _run_from_document(document: dict) -> RunConfig:
+def _run_from_document(document: dict, folder: Path) -> RunConfig:
+    """The run a parsed file describes; a given teacher's file is read relative to ``folder``, the run file's."""
     unknown = sorted(set(document) - set(PARTS) - {"teacher"})
     if unknown:
         raise GraphkdError(f"unknown section {unknown[0]!r}; valid: {', '.join(['teacher', *PARTS])}")
@@ -362,6 +384,12 @@ def _run_from_document(document: dict) -> RunConfig:
         if given and not isinstance(section["source"], str):
             raise GraphkdError(f"teacher.source must be the path of a file of teacher outputs, got "
                                f"{section['source']!r}")
+        if given and re.fullmatch(r"(module|logits|outputs|soft_targets):[0-9a-f]{16}", section["source"]):
+            raise GraphkdError(f"teacher.source is {section['source']!r}, the fingerprint of a teacher given as a "
+                               "Python object, which no file holds: give it in Python (GivenTeacher(module)), or "
+                               "save its outputs (graphkd.distill.capture(...).save(FILE)) and name that file")
+        if given:
+            section = {**section, "source": str(folder / Path(section["source"]).expanduser())}
         parts["teacher"] = _build(GivenTeacher if given else TeacherSpec, section, "teacher")
     return RunConfig(**parts)
 
@@ -403,14 +431,15 @@ def _term(item, where: str):
     return _build(TERMS[item["kind"]][0], item, where)
 
 
-def run_file_text(run: RunConfig) -> str:
-    """``run`` as TOML; settings left at ``None`` (an architecture's default) are left out. A given teacher
-    is written as its file, or, given as a Python object (a module, logits), as its fingerprint, which names
-    it but cannot load it."""
+def run_file_text(run: RunConfig, folder: str | os.PathLike = ".") -> str:
+    """``run`` as TOML, for a file in ``folder``; settings left at ``None`` (an architecture's default) are left
+    out. A given teacher is written as its file, relative to ``folder`` (as :func:`read_run_file` reads it),
+    or, given as a Python object (a module, logits), as its fingerprint, which names it but cannot load it."""
     document = _table(run)
     if isinstance(run.teacher, GivenTeacher):
         given = as_teacher(run.teacher.source)
-        document["teacher"] = {"source": str(given.path) if given.path is not None else given.fingerprint()}
+        document["teacher"] = {"source": os.path.relpath(given.path.resolve(), Path(folder).resolve())
+                               if given.path is not None else given.fingerprint()}
     if "objective" in document and run.objective.terms:
         document["objective"]["terms"] = [{"kind": next(k for k, (c, _) in TERMS.items() if isinstance(t, c)),
                                            **_table(t)} for t in run.objective.terms]
@@ -429,4 +458,4 @@ def _table(obj) -> dict:
 
 def write_run_file(run: RunConfig, path: str | os.PathLike) -> Path:
     """Write ``run`` to ``path`` (atomically): ``graphkd distill --config path`` runs it again."""
-    return atomic_write_text(path, RUN_FILE_HEADER + run_file_text(run))
+    return atomic_write_text(path, RUN_FILE_HEADER + run_file_text(run, Path(path).parent))

@@ -21,7 +21,7 @@ import torch
 from graphkd import __version__
 from graphkd.checks import as_float32, check_choice, check_finite
 from graphkd.errors import GraphkdError, parse_json
-from graphkd.io import file_sha256, writable_folder
+from graphkd.io import file_sha256, folder_path, writable_folder
 from graphkd.models import MLP, load_model
 from graphkd.serve.predictor import Predictor, check_class_names
 
@@ -159,7 +159,7 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
                            f"got {tuple(example_features.shape)}")
     preprocessing = _check_preprocessing(_default_preprocessing(meta) if preprocessing is None else preprocessing)
 
-    out_dir = Path(out_dir)
+    out_dir = folder_path(out_dir, "export folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise GraphkdError(f"export folder {out_dir} is a file")
     writable_folder(out_dir, "the export folder")

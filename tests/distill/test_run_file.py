@@ -1,4 +1,6 @@
 """Run files: components <-> DistillConfig (same keys), TOML round trips, clear errors, the CLI's --config."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -23,7 +25,7 @@ from graphkd.distill.run_file import (
     read_run_file,
     write_run_file,
 )
-from graphkd.models import GCN
+from graphkd.models import GCN, MLP, save_model
 
 FLAT = [
     {},
@@ -103,7 +105,7 @@ def test_given_module_teacher_is_written_as_its_fingerprint(tmp_path):
     assert run.distill_config().teacher is module
     write_run_file(run, tmp_path / "run.toml")
     assert f'source = "{run.distill_config().teacher_id}"' in (tmp_path / "run.toml").read_text()
-    with pytest.raises(GraphkdError, match="unknown teacher .module:.*nor a file of teacher outputs"):
+    with pytest.raises(GraphkdError, match="the fingerprint of a teacher given as a Python object, which no file"):
         read_run_file(tmp_path / "run.toml")
 
 
@@ -176,3 +178,56 @@ def test_error_cli_bad_run_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and "Traceback" not in err
     assert f"{tmp_path / 'run.toml'}: unknown key student.width" in err
+
+
+def test_given_teacher_file_is_read_beside_the_run_file(tmp_path, monkeypatch):
+    (tmp_path / "project").mkdir()
+    torch.save(torch.randn(6, 2), tmp_path / "project" / "t.pt")
+    (tmp_path / "project" / "run.toml").write_text('[teacher]\nsource = "t.pt"\n')
+    monkeypatch.chdir(tmp_path)  # elsewhere: the path is the run file's, not the working folder's
+    run = read_run_file("project/run.toml")
+    assert Path(run.teacher.source).resolve() == tmp_path / "project" / "t.pt"
+    write_run_file(run, tmp_path / "out" / "run.toml")  # written relative to where it is written
+    assert 'source = "../project/t.pt"' in (tmp_path / "out" / "run.toml").read_text()
+    assert read_run_file(tmp_path / "out" / "run.toml").distill_config().key() == run.distill_config().key()
+
+
+@pytest.mark.parametrize("parts,message", [
+    ({"teacher": "gcn"}, "RunConfig's teacher must be TeacherSpec or GivenTeacher, got 'gcn'"),
+    ({"seeds": 3}, "RunConfig's seeds must be Seeds, got 3"),
+    ({"refine": "cs"}, "RunConfig's refine must be CorrectAndSmooth or None"),
+    ({"objective": Objective(terms=())}, None),
+])
+def test_error_parts_of_the_wrong_kind(parts, message):
+    if message is None:
+        RunConfig(**parts)
+        return
+    with pytest.raises(GraphkdError, match=message):
+        RunConfig(**parts)
+
+
+@pytest.mark.parametrize("terms", [("hint",), ({"kind": "hint", "weight": 2.0},), Hint()])
+def test_error_terms_that_are_not_term_objects(terms):
+    with pytest.raises(GraphkdError, match="objective.terms must be a tuple of Hint, Similarity"):
+        Objective(terms=terms)
+
+
+def test_cli_flags_typed_at_their_default_still_go_on_top_of_the_file(tmp_path):
+    (tmp_path / "run.toml").write_text('[seeds]\nruns = 1\n[teacher]\narchitecture = "gcn"\n'
+                                       '[teacher.training]\nepochs = 3\npatience = 3\n'
+                                       '[student.training]\nepochs = 3\npatience = 3\n')
+    assert main(["distill", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "o"), "--quiet",
+                 "--teacher", "gat", "--temperature", "1.0", "--epochs", "4"]) == 0
+    run = read_run_file(tmp_path / "o" / "run.toml")
+    assert run.teacher.architecture == "gat" and run.teacher.training.epochs == 4
+
+
+@pytest.mark.parametrize("argv", [["distill", "--out", ""], ["export", "--model", "m.pt", "--out", " "]])
+def test_error_empty_output_folder(tmp_path, monkeypatch, capsys, argv):
+    """An unset shell variable (--out "$OUT") once wrote a whole run into the working folder."""
+    monkeypatch.chdir(tmp_path)
+    save_model(MLP(2, 4, 2, 2), "m.pt", meta={"preprocessing": {"row_normalize": False}})
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and "folder is empty" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
