@@ -349,6 +349,8 @@ PARTS = {"data": DataSpec, "seeds": Seeds, "student": StudentSpec, "objective": 
 def read_run_file(path: str | os.PathLike) -> RunConfig:
     """The run a TOML file describes; one :class:`GraphkdError` naming the key and the file for anything
     unknown, mistyped or out of range."""
+    if not isinstance(path, (str, os.PathLike)) or "\0" in str(path):
+        raise GraphkdError(f"a run file is given by its path, got {path!r:.80}")
     path = Path(path)
     try:
         document = tomllib.loads(path.read_text())

@@ -143,6 +143,9 @@ def test_error_bad_run_file_names_key_and_file(tmp_path, text, message):
 def test_error_missing_run_file(tmp_path):
     with pytest.raises(GraphkdError, match="no run file at"):
         read_run_file(tmp_path / "absent.toml")
+    for path in (None, 3, "a\0b.toml"):  # once TypeError and ValueError
+        with pytest.raises(GraphkdError, match="a run file is given by its path"):
+            read_run_file(path)
 
 
 def test_cli_runs_a_file_writes_its_run_file_and_reruns_from_it(tmp_path, capsys):
