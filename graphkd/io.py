@@ -23,13 +23,13 @@ __all__ = ["atomic_save", "atomic_write_text", "file_sha256", "folder_path", "lo
 
 
 def folder_path(value: str | os.PathLike, what: str) -> Path:
-    """``value`` as a folder's path; an empty string (an unset shell variable, ``--out ""``) is refused rather
-    than taken as the current folder."""
+    """``value`` as a folder's path, ``~`` expanded as a shell would; an empty string (an unset shell variable,
+    ``--out ""``) is refused rather than taken as the current folder."""
     if isinstance(value, str) and not value.strip():
         raise GraphkdError(f"{what} is empty; give a folder (\".\" for the current one)")
     if not isinstance(value, (str, os.PathLike)):
         raise GraphkdError(f"{what} must be a path, got {type(value).__name__}")
-    return Path(value)
+    return Path(value).expanduser()
 
 
 def writable_folder(path: str | os.PathLike, what: str) -> Path:
