@@ -15,7 +15,7 @@ from torch_geometric.nn import APPNP as PageRankPropagation
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
-from graphkd.models.gnn import between_norms
+from graphkd.models.gnn import between_norms, check_sizes, positive_int
 
 __all__ = ["APPNP"]
 
@@ -29,10 +29,10 @@ class APPNP(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, K: int = 10, alpha: float = 0.1):
         super().__init__()
-        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
+        in_channels, hidden_channels, num_layers, out_channels, dropout = check_sizes(
+            in_channels, hidden_channels, num_layers, out_channels, dropout)
         norms = between_norms(num_layers, hidden_channels, norm)
-        if isinstance(K, bool) or not isinstance(K, int) or K < 1:
-            raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")
+        K = positive_int("K (propagation steps)", K)
         if not 0.0 < alpha <= 1.0:
             raise GraphkdError(f"alpha (restart probability) must be in (0, 1], got {alpha!r}")
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels

@@ -7,6 +7,8 @@ and the graph an ``edge_index`` or a sparse adjacency (see graphkd.inputs).
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,11 +22,39 @@ __all__ = ["GAT", "GCN", "GNN", "GraphSAGE"]
 NORMS = {"batch_norm": torch.nn.BatchNorm1d, "layer_norm": torch.nn.LayerNorm}
 
 
+MAX_LAYERS = 8
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as a Python int if it is an integer >= 1 (NumPy's too; not a bool), else one clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise GraphkdError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_dropout(name: str, value) -> float:
+    """``value`` if it is a probability in [0, 1] (a NumPy number as its Python twin), else one clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise GraphkdError(f"{name} must be a number in [0, 1], got {value!r}")
+    return value if type(value) in (int, float) else float(value)
+
+
+def check_sizes(in_channels, hidden_channels, num_layers, out_channels, dropout) -> tuple[int, int, int, int, float]:
+    """Every model's shared arguments, checked before any layer is built (torch's own errors for a width of -1,
+    a float or a string are RuntimeError and TypeError, and a width of 0 or a dropout of 2 it takes): returns
+    ``(in_channels, hidden_channels, num_layers, out_channels, dropout)`` with NumPy numbers as Python's and
+    ``out_channels`` defaulting to ``hidden_channels``, as in PyG's BasicGNN."""
+    in_channels = positive_int("in_channels", in_channels)
+    hidden_channels = positive_int("hidden_channels", hidden_channels)
+    out_channels = hidden_channels if out_channels is None else positive_int("out_channels", out_channels)
+    if positive_int("num_layers", num_layers) > MAX_LAYERS:
+        raise GraphkdError(f"num_layers must be between 1 and {MAX_LAYERS}, got {num_layers!r}")
+    return in_channels, hidden_channels, int(num_layers), out_channels, check_dropout("dropout", dropout)
+
+
 def between_norms(num_layers: int, hidden_channels: int, norm: str | None) -> torch.nn.ModuleList:
     """The normalisations between ``num_layers`` layers (identities when ``norm`` is None), after checking
-    the depth (1 to 8) and the norm's name."""
-    if not 1 <= num_layers <= 8:
-        raise GraphkdError(f"num_layers must be between 1 and 8, got {num_layers}")
+    the norm's name (the sizes are :func:`check_sizes`'s)."""
     if norm is not None and norm not in NORMS:
         raise GraphkdError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)} or None")
     return torch.nn.ModuleList(NORMS[norm](hidden_channels) if norm else torch.nn.Identity()
@@ -51,7 +81,8 @@ class GNN(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, residual: bool = True, **conv_kwargs):
         super().__init__()
-        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
+        in_channels, hidden_channels, num_layers, out_channels, dropout = check_sizes(
+            in_channels, hidden_channels, num_layers, out_channels, dropout)
         norms = between_norms(num_layers, hidden_channels, norm)  # checked before any layer is built
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.norm, self.residual = num_layers, dropout, norm, residual
@@ -130,7 +161,8 @@ class GAT(GNN):
 
     def __init__(self, in_channels, hidden_channels, num_layers, out_channels=None, dropout=0.6, norm=None,
                  residual=True, heads: int = 8):
-        if hidden_channels % heads:
+        heads = positive_int("heads", heads)
+        if positive_int("hidden_channels", hidden_channels) % heads:
             raise GraphkdError(f"GAT hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
         super().__init__(in_channels, hidden_channels, num_layers, out_channels, dropout, norm, residual,
                          heads=heads)

@@ -26,7 +26,7 @@ from torch_geometric.utils import coalesce, to_edge_index, to_torch_csr_tensor
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_dropout
-from graphkd.models.gnn import between_norms
+from graphkd.models.gnn import between_norms, check_sizes, positive_int
 
 __all__ = ["GRAND", "MixedOrderPropagation", "NormalizedAdjacency", "drop_nodes", "normalized_adjacency"]
 
@@ -100,17 +100,15 @@ class GRAND(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None, K: int = 8, node_dropout: float = 0.5):
         super().__init__()
-        out_channels = hidden_channels if out_channels is None else out_channels  # as PyG's BasicGNN
+        in_channels, hidden_channels, num_layers, out_channels, dropout = check_sizes(
+            in_channels, hidden_channels, num_layers, out_channels, dropout)
         self.norms = between_norms(num_layers, hidden_channels, norm)
-        if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
-            raise GraphkdError(f"K (propagation steps) must be an integer >= 1, got {K!r}")
+        K = positive_int("K (propagation steps)", K)
         if isinstance(node_dropout, bool) or not isinstance(node_dropout, numbers.Real) or not 0 <= node_dropout < 1:
             raise GraphkdError(f"node_dropout must be a number in [0, 1), got {node_dropout!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
-            raise GraphkdError(f"dropout must be a number in [0, 1], got {dropout!r}")
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.norm = num_layers, norm
-        self.dropout, self.K, self.node_dropout = float(dropout), int(K), float(node_dropout)
+        self.dropout, self.K, self.node_dropout = float(dropout), K, float(node_dropout)
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.lins = torch.nn.ModuleList(torch.nn.Linear(widths[i], widths[i + 1]) for i in range(num_layers))
         self.propagation = MixedOrderPropagation(self.K)

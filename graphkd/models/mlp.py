@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.inputs import feature_dropout
-from graphkd.models.gnn import between_norms
+from graphkd.models.gnn import between_norms, check_sizes
 
 __all__ = ["MLP"]
 
@@ -32,8 +32,9 @@ class MLP(torch.nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
                  dropout: float = 0.5, norm: str | None = None):
         super().__init__()
+        in_channels, hidden_channels, num_layers, out_channels, dropout = check_sizes(
+            in_channels, hidden_channels, num_layers, out_channels, dropout)
         norms = between_norms(num_layers, hidden_channels, norm)  # checked before any layer is built
-        out_channels = hidden_channels if out_channels is None else out_channels
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.num_layers, self.dropout, self.norm = num_layers, dropout, norm
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 import torch_geometric
@@ -97,6 +98,26 @@ def test_bad_model_arguments():
         build_model("appnp", in_channels=2, hidden_channels=4, out_channels=2, K=0, num_layers=2)
     with pytest.raises(ValueError, match="restart probability"):
         build_model("appnp", in_channels=2, hidden_channels=4, out_channels=2, alpha=0.0, num_layers=2)
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage", "gat", "appnp", "grand", "mlp"])
+def test_numpy_integer_sizes_build_the_same_model(kind):
+    # The shared check (graphkd.models.gnn.check_sizes) takes NumPy integers as Python ints, so config() stays JSON.
+    sizes = {"in_channels": 3, "hidden_channels": 8, "num_layers": 2, "out_channels": 2}
+    torch.manual_seed(0)
+    plain = build_model(kind, **sizes)
+    torch.manual_seed(0)
+    numpy_sized = build_model(kind, **{key: np.int64(value) for key, value in sizes.items()})
+    assert numpy_sized.config() == plain.config()
+    assert all(type(numpy_sized.config()[key]) is int for key in sizes)
+    assert all(torch.equal(a, b) for a, b in zip(numpy_sized.state_dict().values(), plain.state_dict().values(),
+                                                    strict=True))
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage", "gat", "appnp", "grand", "mlp"])
+def test_out_channels_default_to_hidden_channels(kind):
+    model = build_model(kind, in_channels=3, hidden_channels=8, num_layers=2)
+    assert model.config()["out_channels"] == 8
 
 
 @pytest.mark.parametrize("name", ["GCN", "GraphSAGE", "GAT", "MLP"])
