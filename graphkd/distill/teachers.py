@@ -173,6 +173,10 @@ def capture(model: torch.nn.Module, data: Data, layers: str | list[str] | tuple[
             transfer: str | Tensor = "all") -> SoftTargets:
     """Soft targets of a trained module, to keep or pass around: its logits and the named layers' outputs
     on the transfer set, scored on the validation and test nodes. ``layers``: one name or several."""
+    if not isinstance(model, torch.nn.Module):  # a plain function has no layers to hook and no parameters
+        raise GraphkdError(f"capture takes a trained torch.nn.Module called as model(x, edge_index), got "
+                           f"{type(model).__name__}; for logits computed elsewhere use "
+                           "SoftTargets.from_logits or pass them as the teacher")
     data = model_graph(data)  # checked, with the float32 features the models take
     layers = () if layers is None else [layers] if isinstance(layers, str) else layers
     logits, hidden = teacher_outputs(model, data, layers)
