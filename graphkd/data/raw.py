@@ -81,18 +81,53 @@ def _dense(path: Path, value) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array, dtype=np.float32))
 
 
+def _check_labels(path: Path, labels: torch.Tensor) -> None:
+    """Refuse label rows that are not one-hot (a single 1, zeros elsewhere): NaN or all-zero rows would become
+    class 0 under ``argmax`` without a word."""
+    bad = ~((labels == 0) | (labels == 1)).all(dim=1) | (labels.sum(dim=1) != 1)
+    if bad.any():
+        row = int(bad.nonzero()[0])
+        raise RawFileError(f"{path}: {int(bad.sum())} of {labels.size(0)} label rows are not one-hot (a single 1, "
+                           f"zeros elsewhere), e.g. row {row}: {labels[row].tolist()[:10]}")
+
+
+def _check_rows(paths: dict[str, Path], arrays: dict[str, torch.Tensor]) -> None:
+    """Refuse feature and label files that disagree: rows between x and y, tx and ty, allx and ally; feature
+    columns between x, tx and allx; classes between y, ty and ally."""
+    for features, labels in (("x", "y"), ("tx", "ty"), ("allx", "ally")):
+        if arrays[features].size(0) != arrays[labels].size(0):
+            raise RawFileError(f"{paths[labels]}: {arrays[labels].size(0)} label rows for the "
+                               f"{arrays[features].size(0)} feature rows of {paths[features]}")
+    for first, *others in (("x", "tx", "allx"), ("y", "ty", "ally")):
+        for other in others:
+            if arrays[other].size(1) != arrays[first].size(1):
+                raise RawFileError(f"{paths[other]}: {arrays[other].size(1)} columns where {paths[first]} has "
+                                   f"{arrays[first].size(1)}")
+
+
 def read_planetoid(raw_dir: Path, name: str) -> Data:
     """Cora, CiteSeer or PubMed from Planetoid's ``ind.<name>.*`` files, with the public split's masks:
     the labelled ``y`` nodes train, the next 500 validate, ``test.index`` tests. Test rows are listed
     in ``test.index`` order; test indices missing from the files (CiteSeer's isolated nodes) become
     zero rows. Edges come from the adjacency lists, self loops removed, duplicates merged."""
     prefix = raw_dir / f"ind.{name.lower()}."
-    x, tx, allx, y, ty, ally = (_dense(Path(f"{prefix}{s}"), safe_unpickle(Path(f"{prefix}{s}")))
-                                for s in ("x", "tx", "allx", "y", "ty", "ally"))
+    paths = {s: Path(f"{prefix}{s}") for s in ("x", "tx", "allx", "y", "ty", "ally")}
+    arrays = {s: _dense(path, safe_unpickle(path)) for s, path in paths.items()}
+    _check_rows(paths, arrays)
+    for s in ("y", "ty", "ally"):
+        _check_labels(paths[s], arrays[s])
+    x, tx, allx, y, ty, ally = arrays.values()
     graph_path = Path(f"{prefix}graph")
     graph = safe_unpickle(graph_path)
     if not isinstance(graph, dict):
         raise RawFileError(f"{graph_path}: expected adjacency lists (a dict), got {type(graph).__name__}")
+    try:
+        adjacency = {int(k): [int(v) for v in vs] for k, vs in graph.items()}
+    except (TypeError, ValueError) as exc:
+        raise RawFileError(f"{graph_path}: adjacency lists must map node ids to lists of node ids ({exc})") from exc
+    ids = [k for k in adjacency] + [v for vs in adjacency.values() for v in vs]
+    if ids and min(ids) < 0:
+        raise RawFileError(f"{graph_path}: negative node id {min(ids)} in the adjacency lists")
     index_path = Path(f"{prefix}test.index")
     try:
         test_index = torch.tensor([int(line) for line in index_path.read_text().split()], dtype=torch.long)
@@ -100,6 +135,12 @@ def read_planetoid(raw_dir: Path, name: str) -> Data:
         raise RawFileError(f"{index_path}: expected one node index per line ({exc})") from exc
     if test_index.numel() != tx.size(0) or test_index.min() < allx.size(0):
         raise RawFileError(f"{index_path}: {test_index.numel()} test indices for {tx.size(0)} test rows")
+    num_graph_nodes = max(max(ids, default=-1) + 1, allx.size(0) + tx.size(0))
+    if test_index.max() >= num_graph_nodes:  # before the gaps are filled: 99999 would fill 98,000 zero rows
+        raise RawFileError(f"{index_path}: test index {int(test_index.max())} is out of range: the graph's nodes are "
+                           f"0 to {num_graph_nodes - 1}")
+    if test_index.unique().numel() != test_index.numel():
+        raise RawFileError(f"{index_path}: a test index is listed more than once")
     sorted_test = test_index.sort().values
     span = int(test_index.max() - test_index.min()) + 1
     if span > tx.size(0):  # CiteSeer's isolated test nodes have no row: zero rows fill the gaps, as in PyG
@@ -115,13 +156,6 @@ def read_planetoid(raw_dir: Path, name: str) -> Data:
     masks["train_mask"][: y.size(0)] = True
     masks["val_mask"][y.size(0): y.size(0) + 500] = True
     masks["test_mask"][test_index] = True
-    try:
-        adjacency = {int(k): [int(v) for v in vs] for k, vs in graph.items()}
-    except (TypeError, ValueError) as exc:
-        raise RawFileError(f"{graph_path}: adjacency lists must map node ids to lists of node ids ({exc})") from exc
-    ids = [k for k in adjacency] + [v for vs in adjacency.values() for v in vs]
-    if ids and min(ids) < 0:
-        raise RawFileError(f"{graph_path}: negative node id {min(ids)} in the adjacency lists")
     edge_index = edge_index_from_dict(adjacency, num_nodes=num_nodes)
     return Data(x=features, edge_index=edge_index, y=labels, **masks)
 
