@@ -30,10 +30,10 @@ from graphkd import GraphkdError, MissingFileError
 from graphkd.checkpoint import load_training_state
 from graphkd.cli import main
 from graphkd.data import check_graph, load_dataset, prepare_data, random_split
-from graphkd.data.raw import read_npz_graph, safe_unpickle
-from graphkd.distill import DistillConfig, SoftTargets, run_distillation
+from graphkd.data.raw import RawFileError, read_npz_graph, safe_unpickle
+from graphkd.distill import DistillConfig, SoftTargets, capture, run_distillation
 from graphkd.distill.teachers import load_teacher_outputs
-from graphkd.models import GCN, MLP, load_model, save_model
+from graphkd.models import APPNP, GAT, GCN, GRAND, MLP, GraphSAGE, load_model, save_model
 from graphkd.serve.export import export_student
 from graphkd.serve.predictor import BACKENDS, Predictor
 
@@ -392,6 +392,14 @@ def test_error_api_teacher_module_with_the_wrong_signature():
                          progress=False)
 
 
+def test_error_api_capture_of_a_function():
+    # Mechanism: exception kinds nobody expects. capture(lambda x, e: ..., graph) ended in AttributeError
+    # ('function' object has no attribute 'named_modules').
+    with pytest.raises(GraphkdError, match=r"capture takes a trained torch.nn.Module called as model\(x, edge_index\), "
+                                           "got function"):
+        capture(lambda x, edge_index: x[:, :2], _graph())
+
+
 @pytest.mark.parametrize("raises, message", [
     (lambda x: {}["a"], "the teacher Raising failed on this graph \\(6 nodes, 3 features\\): KeyError: 'a'"),
     (lambda x: x.nope, "the teacher Raising failed on this graph .*AttributeError: 'Tensor' object has no attribute"),
@@ -586,6 +594,23 @@ def test_error_data_root_wrong_type_in_a_raw_file(data_root, tmp_path):
     shutil.copytree(data_root / "Cora", tmp_path / "Cora")
     (tmp_path / "Cora" / "raw" / "ind.cora.graph").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(GraphkdError, match="ind.cora.graph: expected adjacency lists"):
+        load_dataset("Cora", root=tmp_path)
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("ind.cora.test.index", lambda path: path.write_text("99999\n" * 1000),
+     "ind.cora.test.index: test index 99999 is out of range: the graph's nodes are 0 to 2707"),
+    ("ind.cora.ally", lambda path: path.write_bytes(pickle.dumps(np.full((1708, 7), np.nan))),
+     r"ind.cora.ally: 1708 of 1708 label rows are not one-hot \(a single 1, zeros elsewhere\), e.g. row 0: \[nan"),
+    ("ind.cora.y", lambda path: path.write_bytes(pickle.dumps(np.eye(7)[:3])),
+     "ind.cora.y: 3 label rows for the 140 feature rows of .*ind.cora.x"),
+], ids=["test-index-out-of-range", "nan-label-rows", "fewer-label-rows-than-feature-rows"])
+def test_error_data_root_damaged_planetoid_raw_file(data_root, tmp_path, name, damage, message):
+    # Mechanism: exception kinds nobody expects (a test index past the last node ended in IndexError), and ignored
+    # without a word (NaN label rows loaded as class 0; 3 label rows for x's 140 loaded with a 3-node train mask).
+    shutil.copytree(data_root / "Cora", tmp_path / "Cora")
+    damage(tmp_path / "Cora" / "raw" / name)
+    with pytest.raises(RawFileError, match=message):
         load_dataset("Cora", root=tmp_path)
 
 
@@ -968,6 +993,26 @@ def test_error_model_file_whose_config_does_not_fit_its_weights(tmp_path, config
         load_model(tmp_path / "m.pt")
 
 
+@pytest.mark.parametrize("model, args, kwargs, message", [
+    (MLP, (3, -1, 2, 2), {}, "hidden_channels must be an integer >= 1, got -1"),
+    (GraphSAGE, ("3", 8, 2, 2), {}, "in_channels must be an integer >= 1, got '3'"),
+    (MLP, (3.5, 8, 2, 2), {}, "in_channels must be an integer >= 1, got 3.5"),
+    (GAT, (3, 8, 2, 2), {"heads": 0}, "heads must be an integer >= 1, got 0"),
+    (GCN, (0, 8, 2, 2), {}, "in_channels must be an integer >= 1, got 0"),
+    (APPNP, (3, 8, 2, 0), {}, "out_channels must be an integer >= 1, got 0"),
+    (GRAND, (3, 8, 0, 2), {}, "num_layers must be an integer >= 1, got 0"),
+    (GCN, (3, 8, 2, 2), {"dropout": 2.0}, r"dropout must be a number in \[0, 1\], got 2.0"),
+    (MLP, (3, 8, 2, 2), {"dropout": -0.5}, r"dropout must be a number in \[0, 1\], got -0.5"),
+], ids=["negative-width", "string-width", "float-width", "no-heads", "zero-width", "zero-classes", "no-layers",
+        "gnn-dropout-2", "mlp-dropout-negative"])
+def test_error_model_constructor_arguments(model, args, kwargs, message):
+    # Mechanism: exception kinds nobody expects (torch's RuntimeError and TypeError for widths of -1, 3.5 or '3',
+    # ZeroDivisionError for GAT's heads=0), and ignored without a word (a width of 0 built a model; a dropout of 2
+    # or -0.5 built one that failed only at its first forward).
+    with pytest.raises(GraphkdError, match=message):
+        model(*args, **kwargs)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"formats": ["tflite"]}, "valid: onnx, torch_export, numpy"),
     ({"formats": []}, "no export format given"),
@@ -1004,7 +1049,9 @@ def test_error_export_fails_and_keeps_the_previous_export_whole(tmp_path, monkey
 
 
 @pytest.mark.parametrize("name,content", [("results.json", '{"mine": 1}'), ("results.json", "[[["),
-                                          ("run.toml", "[data]\ndataset = 'Cora'\n")])
+                                          ("results.json", '{"config": {}, "per_seed": [], "my notes": "kept"}'),
+                                          ("run.toml", "[data]\ndataset = 'Cora'\n"),
+                                          ("student_seed0.pt", "my own weights")])
 def test_error_distill_into_a_folder_with_a_users_file_of_a_runs_name(tmp_path, capsys, name, content):
     # Mechanism: destructive writes. graphkd distill --out once replaced a user's results.json or run.toml.
     (tmp_path / name).write_text(content)
@@ -1290,6 +1337,19 @@ def test_refused_raw_pickle_where_a_pytorch_file_belongs(in_tmp):
     (in_tmp / "file.pt").write_bytes(pickle.dumps(RunsCode()))
     with pytest.raises(GraphkdError, match="file.pt is not a readable graphkd model file .not written by torch.save"):
         load_model(in_tmp / "file.pt")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("student_batch_norm", "no", "student_batch_norm must be True or False, got 'no'"),
+    ("root", 123, "root must be the path of a data folder or None, got 123"),
+    ("dataset", 123, "dataset must be a name, got 123"),
+    ("split", 5, "split must be a name or None, got 5"),
+])
+def test_error_api_config_field_of_the_wrong_kind(field, value, message):
+    # Mechanism: ignored without a word ("no" read as on) and exception kinds nobody expects (root=123 reached
+    # Path() as a TypeError at run time).
+    with pytest.raises(GraphkdError, match=re.escape(message)):
+        DistillConfig(**{field: value})
 
 
 def test_error_api_setting_with_a_given_teacher():
