@@ -1060,6 +1060,16 @@ def test_error_distill_into_a_folder_with_a_users_file_of_a_runs_name(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_text() == content
 
 
+def test_recomputed_record_place_holding_a_users_file_keeps_it(tmp_path):
+    # Mechanism: destructive writes. A file at a seed record's place that no run wrote was replaced.
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "seed0.json").write_text('{"my": "notes"}')
+    with pytest.warns(UserWarning, match="was not a record a run wrote as it is; kept as seed0.json.replaced"):
+        run_distillation(DistillConfig(runs=1, **FAST), data=_graph(), out=tmp_path, progress=False)
+    assert (tmp_path / "runs" / "seed0.json.replaced").read_text() == '{"my": "notes"}'
+    assert json.loads((tmp_path / "runs" / "seed0.json").read_text())["seed"] == 0
+
+
 def test_accepted_distill_into_a_folder_of_an_earlier_run_and_a_users_files(finished_run):
     # Mechanism: destructive writes. A run's own files are its to rewrite; the user's stay as they were.
     cfg, _, out = finished_run

@@ -13,6 +13,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import os
 import statistics
 import time
 import warnings
@@ -276,6 +277,22 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     return saved
 
 
+def _set_aside_unless_a_record(path: Path) -> None:
+    """A file at a record's place that no run wrote as it is (unreadable, edited, or a user's own) is kept as
+    ``<name>.replaced`` rather than replaced: graphkd never deletes a file it did not write."""
+    if not path.is_file():
+        return
+    try:
+        saved = parse_json(path.read_bytes(), str(path))
+        if isinstance(saved, dict) and saved.get("record_hash") == record_hash(saved):
+            return  # a record a run wrote (maybe for other options): the run's to replace
+    except GraphkdError:
+        pass
+    kept = path.with_name(path.name + ".replaced")
+    os.replace(path, kept)
+    warnings.warn(f"{path} was not a record a run wrote as it is; kept as {kept.name}", stacklevel=3)
+
+
 def _writes_files() -> bool:
     """Under torchrun every rank computes the same seeds; rank 0 alone writes files (``out`` must be a folder
     every rank sees: they resume from rank 0's checkpoints and records)."""
@@ -318,6 +335,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
                   "split": getattr(seed_data, "split", cfg.split)}
         result["record_hash"] = record_hash(result)
         if record is not None and _writes_files():
+            _set_aside_unless_a_record(record)
             atomic_write_text(record, json.dumps(result, indent=1))
     return result
 

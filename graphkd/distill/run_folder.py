@@ -3,8 +3,9 @@
 A run writes ``results.json``, ``run.toml``, ``student_seed<k>.pt``, its per-seed records in ``runs/`` and its
 cached teachers (``soft_targets-<key>-seed<k>.pt``, ``teacher-<key>-seed<k>.pt``) into ``--out``, beside whatever
 else the folder holds. Before any work, the files of the first three names already there are checked: one that
-no graphkd run wrote is refused, never replaced. ``runs/`` is the run's own folder (a damaged record there is
-made again with a warning), and the cached teachers' names carry a hash of their options.
+no graphkd run wrote is refused, never replaced. In ``runs/`` a file at a record's place that no run wrote as it
+is (damaged, edited, a user's) is kept as ``<name>.replaced`` and the seed made again with a warning; the cached
+teachers' names carry a hash of their options.
 """
 from __future__ import annotations
 
