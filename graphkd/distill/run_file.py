@@ -148,9 +148,12 @@ class Adversarial:
     steps: int = D["adversarial_steps"]
 
 
-# A term's kind in a run file -> its class and the DistillConfig field of its weight.
-TERMS = {"hint": (Hint, "hint_weight"), "similarity": (Similarity, "similarity_weight"),
-         "local_structure": (LocalStructure, "lsp_weight"), "adversarial": (Adversarial, "adversarial_weight")}
+# A term's kind in a run file -> its class, the DistillConfig field of its weight, and of each of its options.
+TERMS = {"hint": (Hint, "hint_weight", {"metric": "hint_metric"}),
+         "similarity": (Similarity, "similarity_weight", {}),
+         "local_structure": (LocalStructure, "lsp_weight", {}),
+         "adversarial": (Adversarial, "adversarial_weight",
+                         {"epsilon": "adversarial_epsilon", "steps": "adversarial_steps"})}
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ class Objective:
     teacher_layer: str | None = D["teacher_layer"]
 
     def __post_init__(self):
-        kinds = tuple(term_class for term_class, _ in TERMS.values())
+        kinds = tuple(term_class for term_class, _, _ in TERMS.values())
         if not isinstance(self.terms, (tuple, list)) or not all(isinstance(term, kinds) for term in self.terms):
             raise GraphkdError(f"objective.terms must be a tuple of {', '.join(k.__name__ for k in kinds)} objects, "
                                f"got {self.terms!r:.120}")
@@ -243,12 +246,9 @@ class RunConfig:
                               "batch_norm" if cfg.student_batch_norm else None,
                               StudentTraining(*cfg.student_limits(), cfg.lr, cfg.student_weight_decay,
                                               cfg.batch_size))
-        terms = []
-        for kind, (term_class, weight_field) in TERMS.items():
-            if getattr(cfg, weight_field):
-                options = {"metric": cfg.hint_metric} if kind == "hint" else {
-                    "epsilon": cfg.adversarial_epsilon, "steps": cfg.adversarial_steps} if kind == "adversarial" else {}
-                terms.append(term_class(weight=getattr(cfg, weight_field), **options))
+        terms = [term_class(weight=getattr(cfg, weight_field),
+                            **{option: getattr(cfg, field_name) for option, field_name in options.items()})
+                 for term_class, weight_field, options in TERMS.values() if getattr(cfg, weight_field)]
         return cls(data=DataSpec(cfg.dataset, cfg.split, cfg.labels_per_class, cfg.root),
                    seeds=Seeds(cfg.runs, cfg.seed), teacher=teacher, student=student,
                    objective=Objective(cfg.temperature, cfg.alpha, cfg.transfer, tuple(terms), cfg.teacher_layer),
@@ -314,16 +314,13 @@ def _flat(run: RunConfig) -> dict:
                     student_patience=student.training.patience if student.training.patience != patience else None)
     flat.update(epochs=epochs, patience=patience)
     kinds = [type(term) for term in objective.terms]
-    for kind, (term_class, weight_field) in TERMS.items():
+    for kind, (term_class, weight_field, options) in TERMS.items():
         if kinds.count(term_class) > 1:
             raise GraphkdError(f"objective.terms holds {kind} {kinds.count(term_class)} times; give it once")
         term = next((t for t in objective.terms if type(t) is term_class), None)
         if term is not None:
             flat[weight_field] = term.weight
-            if isinstance(term, Hint):
-                flat["hint_metric"] = term.metric
-            if isinstance(term, Adversarial):
-                flat.update(adversarial_epsilon=term.epsilon, adversarial_steps=term.steps)
+            flat.update({field_name: getattr(term, option) for option, field_name in options.items()})
     if run.refine is not None:
         flat.update(refine="cs", cs_correction_alpha=run.refine.correction_alpha,
                     cs_smoothing_alpha=run.refine.smoothing_alpha)
@@ -443,7 +440,7 @@ def run_file_text(run: RunConfig, folder: str | os.PathLike = ".") -> str:
         document["teacher"] = {"source": os.path.relpath(given.path.resolve(), Path(folder).resolve())
                                if given.path is not None else given.fingerprint()}
     if "objective" in document and run.objective.terms:
-        document["objective"]["terms"] = [{"kind": next(k for k, (c, _) in TERMS.items() if isinstance(t, c)),
+        document["objective"]["terms"] = [{"kind": next(k for k, (c, _, _) in TERMS.items() if isinstance(t, c)),
                                            **_table(t)} for t in run.objective.terms]
     return tomli_w.dumps(document)
 
