@@ -229,13 +229,17 @@ def record_mismatch(saved, cfg: DistillConfig, seed: int, data_key: str) -> str 
         return f"is not the record of seed {seed}"
     if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
         return "was made with other options or another graph"
-    try:
-        edited = saved.get("record_hash") != record_hash(saved)
-    except (RecursionError, ValueError, TypeError):  # nested too deeply to hash: no record graphkd wrote
-        edited = True
-    if edited:
+    if not _as_written(saved):
         return "was edited after it was written (its hash differs)"
     return _record_shape_problem(saved)
+
+
+def _as_written(saved: dict) -> bool:
+    """Whether ``saved`` is a record as a run wrote it: its hash is the hash of its content."""
+    try:
+        return saved.get("record_hash") == record_hash(saved)
+    except (RecursionError, ValueError, TypeError):  # nested too deeply to hash: no record graphkd wrote
+        return False
 
 
 def _record_shape_problem(saved: dict) -> str | None:
@@ -284,7 +288,7 @@ def _set_aside_unless_a_record(path: Path) -> None:
         return
     try:
         saved = parse_json(path.read_bytes(), str(path))
-        if isinstance(saved, dict) and saved.get("record_hash") == record_hash(saved):
+        if isinstance(saved, dict) and _as_written(saved):
             return  # a record a run wrote (maybe for other options): the run's to replace
     except GraphkdError:
         pass
