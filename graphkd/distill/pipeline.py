@@ -190,7 +190,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
                                   "test_acc": scores["soft_targets_test_acc"]}
     if out is not None and _writes_files():
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
-                "soft_targets": targets.content_hash(), "temperature": cfg.temperature,
+                "soft_targets": result["soft_targets_hash"], "temperature": cfg.temperature,
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
         if cfg.positions:  # the table serves training nodes; the rule, nodes that arrive later
             meta["position_features"] = {
