@@ -11,6 +11,10 @@ PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index
 # What OGB's zips hold under <folder>/raw for a homogeneous node-property dataset (see ogb/io/read_graph_raw.py).
 OGB_RAW_FILES = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "num-node-list.csv.gz",
                  "num-edge-list.csv.gz")
+# ogbn-proteins has edge features instead of node features (graphkd.data.ogb averages them onto the nodes); its
+# node_species.csv.gz is not read: split/species already holds the split by species.
+OGB_PROTEINS_RAW_FILES = ("edge.csv.gz", "edge-feat.csv.gz", "node-label.csv.gz", "num-node-list.csv.gz",
+                          "num-edge-list.csv.gz")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ DATASETS: dict[str, DatasetInfo] = {
                     ("ms_academic_phy.npz",)),
         _ogbn("ogbn-arxiv", 169343, 128, 40, directed=True),
         _ogbn("ogbn-products", 2449029, 100, 47),
+        DatasetInfo("ogbn-proteins", "ogb", "ogbn_proteins", 132534, 8, 112, ("official",), OGB_PROTEINS_RAW_FILES,
+                    task="multilabel", metric="roc_auc"),  # 112 labels of 0/1, each scored by ROC-AUC
         DatasetInfo("CSBM", "synthetic", "", 3000, 64, 5, ("random",)),
     )
 }
@@ -78,6 +84,7 @@ ALIASES = {
     "coauthor-physics": "Physics", "coauthorphysics": "Physics", "coauthor_physics": "Physics",
     "synthetic": "CSBM",
     "arxiv": "ogbn-arxiv", "ogbn_arxiv": "ogbn-arxiv", "products": "ogbn-products", "ogbn_products": "ogbn-products",
+    "proteins": "ogbn-proteins", "ogbn_proteins": "ogbn-proteins",
 }
 
 

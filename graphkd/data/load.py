@@ -98,7 +98,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
                            f"{info.name} has its own labelled nodes")
     data = READERS[info.family](info, data_root(root), split)
     data = Data(**{k: v for k, v in data.items()})  # detach from the dataset's storage
-    data.y = data.y.view(-1).long()
+    data.y = data.y.long() if info.task == "multilabel" else data.y.view(-1).long()  # [N, num_labels] stays 2-D
     if info.directed and to_undirected:
         log.info("%s: adding reverse edges to make the directed graph undirected (to_undirected=False keeps it "
                  "directed)", info.name)

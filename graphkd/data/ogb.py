@@ -1,9 +1,14 @@
-"""OGB node classification (ogbn-arxiv, ogbn-products) read straight from OGB's on-disk layout.
+"""OGB node classification (ogbn-arxiv, ogbn-products, ogbn-proteins) read straight from OGB's on-disk layout.
 
 ogb 1.3.6 caches its processed datasets as pickled PyG objects that ``torch.load`` refuses since
 torch 2.6 (``weights_only``), so graphkd reads the gzip CSVs that OGB's zips hold and caches plain
 tensors of its own (``<folder>/processed/graphkd_tensors.pt``, loaded with ``weights_only=True``).
-The split type and download URL come from ogb's ``master.csv``.
+The split type, download URL, inverse edges, which of node or edge features exist and the number of
+tasks come from ogb's ``master.csv``.
+
+ogbn-proteins has no node features: each node gets the mean of the 8 features of its incident edges
+(:func:`edge_feature_mean`), and its labels are ``[num_nodes, 112]`` of 0/1, one column per protein
+function (a multi-label task scored by ROC-AUC).
 """
 from __future__ import annotations
 
@@ -27,11 +32,14 @@ from graphkd.data.root import missing_files_error
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import atomic_save, load_tensors
 
-__all__ = ["CACHE_NAME", "ogb_accuracy", "ogb_files", "ogb_meta", "read_ogb"]
+__all__ = ["CACHE_NAME", "edge_feature_mean", "ogb_accuracy", "ogb_files", "ogb_meta", "read_ogb"]
 
 CACHE_NAME = "graphkd_tensors.pt"
-CACHE_VERSION = 1
+# Bumped whenever what the cache holds changes. 2: ``x_from`` records where x came from, and multi-task labels
+# (ogbn-proteins) are kept [num_nodes, num_tasks].
+CACHE_VERSION = 2
 SPLIT_PARTS = ("train", "valid", "test")
+EDGE_CHUNK = 1 << 22
 log = logging.getLogger(__name__)
 
 
@@ -52,16 +60,39 @@ def ogb_meta(name: str) -> dict[str, str]:
     if name not in master:
         raise GraphkdError(f"{name!r} is not an OGB node-property dataset; valid: {', '.join(master.columns)}")
     meta = master[name].to_dict()
-    if meta["binary"] == "True" or meta["is hetero"] == "True" or meta["task type"] != "multiclass classification":
-        raise GraphkdError(f"{name}: graphkd reads homogeneous multiclass OGB datasets stored as CSV, such as "
-                           "ogbn-arxiv and ogbn-products")
+    # "binary" here means stored as npz (papers100M); "binary classification" is ogbn-proteins' 112 yes/no tasks.
+    if (meta["binary"] == "True" or meta["is hetero"] == "True"
+            or meta["task type"] not in ("multiclass classification", "binary classification")):
+        raise GraphkdError(f"{name}: graphkd reads homogeneous OGB classification datasets stored as CSV: "
+                           "ogbn-arxiv, ogbn-products and ogbn-proteins")
     return meta
+
+
+def _multitask(meta: dict[str, str]) -> bool:
+    """One 0/1 column per task (ogbn-proteins), rather than one column of class ids."""
+    return meta["task type"] == "binary classification"
+
+
+def _feature_file(meta: dict[str, str]) -> str:
+    """The file node features come from: ``node-feat.csv.gz``, or for a dataset without node features
+    (ogbn-proteins) the edge features they are averaged from."""
+    if meta["has_node_attr"] == "True":
+        return "raw/node-feat.csv.gz"
+    if meta["has_edge_attr"] == "True":
+        return "raw/edge-feat.csv.gz"
+    raise GraphkdError("an OGB dataset with neither node nor edge features gives graphkd nothing to read")
 
 
 def ogb_files(info: DatasetInfo, meta: dict[str, str]) -> list[str]:
     """Files the dataset needs, relative to ``<root>/<folder>``: the raw CSVs and the official split."""
-    split_dir = f"split/{meta['split']}"
-    return [f"raw/{f}" for f in info.raw_files] + [f"{split_dir}/{part}.csv.gz" for part in SPLIT_PARTS]
+    files = [f"raw/{f}" for f in info.raw_files] + [f"split/{meta['split']}/{part}.csv.gz" for part in SPLIT_PARTS]
+    # The catalog and master.csv must agree on the dataset's shape; a disagreement is graphkd's bug.
+    tasks = int(meta["num tasks"]) if _multitask(meta) else int(meta["num classes"])
+    if (_feature_file(meta) not in files or (info.task == "multilabel") != _multitask(meta)
+            or info.num_classes != tasks):
+        raise GraphkdError(f"graphkd's catalog entry for {info.name} disagrees with ogb's master.csv (features from "
+                           f"{_feature_file(meta)}, {tasks} {'tasks' if _multitask(meta) else 'classes'})")
+    return files
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -126,33 +157,72 @@ def _read_csv(path: Path, dtype) -> np.ndarray:
     return pd.read_csv(path, compression="gzip", header=None, dtype=dtype).to_numpy(copy=True)  # writable, for torch
 
 
+def edge_feature_mean(edge_index: Tensor, edge_attr: Tensor, num_nodes: int, add_inverse_edge: bool) -> Tensor:
+    """Node features ``[num_nodes, F]``: the mean of ``edge_attr`` ``[E, F]`` over each node's edges in the graph
+    OGB builds (with ``add_inverse_edge`` every stored edge also runs backwards, so an edge counts at both of its
+    ends); 0 for a node without edges.
+
+    The mean is what OGB's own ogbn-proteins baselines feed their MLP and GNNs (``examples/nodeproppred/proteins``:
+    ``scatter(edge_attr, edge_index[0], reduce='mean')`` in mlp.py, ``adj_t.mean(dim=1)`` in gnn.py). PyG's
+    ``examples/ogbn_proteins_deepgcn.py`` sums instead (``scatter(..., col, reduce='add')``); graphkd's students are
+    MLPs, so it follows OGB's MLP baseline.
+    """
+    ends = edge_index if add_inverse_edge else edge_index[:1]  # the rows of edge_index a node's edges start in
+    total = torch.zeros(num_nodes, edge_attr.size(1), dtype=torch.float64)  # float64: thousands of edges a node
+    count = torch.zeros(num_nodes, dtype=torch.int64)
+    for start in range(0, edge_attr.size(0), EDGE_CHUNK):  # in chunks: ogbn-proteins stores 39.6M edges
+        attr = edge_attr[start:start + EDGE_CHUNK].double()
+        for end in ends:
+            index = end[start:start + EDGE_CHUNK]
+            total.index_add_(0, index, attr)
+            count += torch.bincount(index, minlength=num_nodes)
+    return (total / count.clamp_(min=1).unsqueeze(1)).float()
+
+
 def _read_tensors(folder: Path, meta: dict[str, str], files: list[str]) -> dict:
     """Parse the CSVs (header-less, as in ogb/io/read_graph_raw.py) into plain tensors."""
     split_dir = f"split/{meta['split']}"
-    dtypes = {"raw/edge.csv.gz": np.int64, "raw/node-feat.csv.gz": np.float32, "raw/node-label.csv.gz": np.float64,
-              "raw/num-node-list.csv.gz": np.int64, "raw/num-edge-list.csv.gz": np.int64}
+    dtypes = {"raw/edge.csv.gz": np.int64, "raw/node-feat.csv.gz": np.float32, "raw/edge-feat.csv.gz": np.float32,
+              "raw/node-label.csv.gz": np.float64, "raw/num-node-list.csv.gz": np.int64,
+              "raw/num-edge-list.csv.gz": np.int64}
     dtypes.update({f"{split_dir}/{part}.csv.gz": np.int64 for part in SPLIT_PARTS})
     arrays = {f: _read_csv(folder / f, dtypes[f]) for f in tqdm(files, desc=f"reading {folder.name}", unit="file")}
 
     num_nodes, num_edges = int(arrays["raw/num-node-list.csv.gz"][0, 0]), int(arrays["raw/num-edge-list.csv.gz"][0, 0])
-    edge, x, label = arrays["raw/edge.csv.gz"], arrays["raw/node-feat.csv.gz"], arrays["raw/node-label.csv.gz"]
-    if edge.shape != (num_edges, 2) or x.shape[0] != num_nodes or label.shape != (num_nodes, 1):
+    feature_file = _feature_file(meta)
+    edge, feat, label = arrays["raw/edge.csv.gz"], arrays[feature_file], arrays["raw/node-label.csv.gz"]
+    rows = num_nodes if feature_file == "raw/node-feat.csv.gz" else num_edges
+    tasks = int(meta["num tasks"])
+    if edge.shape != (num_edges, 2) or feat.shape[0] != rows or label.shape != (num_nodes, tasks):
         raise GraphkdError(f"{folder}: files disagree: num-node-list says {num_nodes} nodes and num-edge-list "
-                           f"{num_edges} edges, but edge.csv.gz is {edge.shape}, node-feat.csv.gz {x.shape} and "
-                           f"node-label.csv.gz {label.shape}; delete the folder to download it again")
+                           f"{num_edges} edges, but edge.csv.gz is {edge.shape}, {feature_file[4:]} {feat.shape} and "
+                           f"node-label.csv.gz {label.shape} ({tasks} label column(s) expected); delete the folder "
+                           "to download it again")
     if np.isnan(label).any():
         raise GraphkdError(f"{folder}/raw/node-label.csv.gz has unlabelled (NaN) nodes; graphkd needs every label")
+    edge_index = torch.from_numpy(np.ascontiguousarray(edge.T))
+    if feature_file == "raw/node-feat.csv.gz":
+        x, x_from = torch.from_numpy(np.ascontiguousarray(feat)), "node-feat"
+    else:
+        x = edge_feature_mean(edge_index, torch.from_numpy(feat), num_nodes, meta["add_inverse_edge"] == "True")
+        x_from = "edge-feat mean over incident edges"
+    # Labels as OGB's own reader keeps them (int64, no NaN): [N] class ids, or [N, num_tasks] of 0/1.
+    y = torch.from_numpy(label.astype(np.int64) if _multitask(meta) else label[:, 0].astype(np.int64))
     split = {part: torch.from_numpy(arrays[f"{split_dir}/{part}.csv.gz"][:, 0]) for part in SPLIT_PARTS}
-    return {"version": CACHE_VERSION, "stamps": {f: _stamp(folder / f) for f in files},
-            "x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(label[:, 0].astype(np.int64)),
-            "edge_index": torch.from_numpy(np.ascontiguousarray(edge.T)), "split": split}
+    return {"version": CACHE_VERSION, "stamps": {f: _stamp(folder / f) for f in files}, "x": x, "x_from": x_from,
+            "y": y, "edge_index": edge_index, "split": split}
 
 
 def read_ogb(info: DatasetInfo, root: Path) -> Data:
     """``info``'s graph with the official split as masks; downloads OGB's zip when files are missing.
 
-    Edges are as OGB defines the graph: ``add_inverse_edge`` datasets (ogbn-products) get both
-    directions, one-way datasets (ogbn-arxiv) stay one-way here (``load_dataset`` adds reverse edges).
+    Edges are as OGB defines the graph: ``add_inverse_edge`` datasets (ogbn-products, ogbn-proteins) get
+    both directions, one-way datasets (ogbn-arxiv) stay one-way here (``load_dataset`` adds reverse edges).
+
+    Shapes:
+        ``x`` ``[N, F]`` float32 (ogbn-proteins: :func:`edge_feature_mean` of its 8 edge features);
+        ``y`` int64 ``[N]`` class ids, or ``[N, num_tasks]`` of 0/1 for ogbn-proteins (112 tasks);
+        ``edge_index`` ``[2, E]``; ``train_mask``/``val_mask``/``test_mask`` ``[N]`` bool.
     """
     meta = ogb_meta(info.name)
     folder = root / info.folder
