@@ -21,6 +21,7 @@ from graphkd.data.root import data_root, missing_files_error
 from graphkd.data.splits import largest_connected_component, random_split
 from graphkd.data.synthetic import csbm
 from graphkd.errors import GraphkdError
+from graphkd.tasks import task_for
 
 __all__ = ["check_graph", "load_dataset", "model_features", "model_graph", "prepare_data"]
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 # What graphkd reads of a graph, and what it records on one (prepare_data, load_dataset); any other attribute is
 # unused, and check_graph says so rather than drop it without a word.
 _READ_KEYS = ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "num_nodes")
-_RECORDED_KEYS = ("dataset", "split", "split_seed", "row_normalized")
+_RECORDED_KEYS = ("dataset", "split", "split_seed", "row_normalized", "task")
 
 
 def _raw_files(info: DatasetInfo, root: Path, base_url: str) -> Path:
@@ -118,7 +119,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         data = random_split(largest_connected_component(data), seed=seed, train_per_class=labels_per_class)
     elif split == "fixed":
         data = fixed_split(data, seed, info.name)
-    return prepare_data(data, dataset=info.name, split=split, split_seed=seed if split in PER_SEED_SPLITS else None)
+    data = prepare_data(data, dataset=info.name, split=split, split_seed=seed if split in PER_SEED_SPLITS else None)
+    # The catalogue's task and metric; OGB's datasets are scored by OGB's own Evaluator.
+    data.task = task_for(data.y, info.task, info.metric, ogb_name=info.name if info.family == "ogb" else None)
+    return data
 
 
 def check_graph(data: Data, require_masks: bool = True) -> Data:
@@ -137,8 +141,11 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     num_nodes = data.x.size(0)
     if "num_nodes" in data and data["num_nodes"] is not None and data["num_nodes"] != num_nodes:
         raise GraphkdError(f"data.num_nodes is {data['num_nodes']} but data.x has {num_nodes} rows")
+    if isinstance(data.y, torch.Tensor) and data.y.dim() == 2:
+        return _check_multilabel_graph(data, num_nodes, require_masks)
     if not isinstance(data.y, torch.Tensor) or data.y.dim() != 1 or data.y.dtype != torch.long:
-        raise GraphkdError("data.y must be a torch.long vector of class indices [num_nodes]")
+        raise GraphkdError("data.y must be a torch.long vector of class indices [num_nodes], or for a multi-label "
+                           "task a [num_nodes, num_labels] matrix of 0/1")
     if data.y.numel() != num_nodes:
         raise GraphkdError(f"data.y has {data.y.numel()} labels for {num_nodes} nodes")
     if data.y.min() < -1:
@@ -147,28 +154,64 @@ def check_graph(data: Data, require_masks: bool = True) -> Data:
     unlabelled = data.y == -1
     if unlabelled.all():
         raise GraphkdError("data.y labels no node (every label is -1, unlabelled)")
+    if data.y[~unlabelled].unique().numel() < 2:
+        raise GraphkdError(f"data.y gives every labelled node the class {int(data.y[~unlabelled][0])}: a task needs at "
+                           "least two classes")
     _check_class_ids(data.y[~unlabelled], num_nodes)
+    _check_x_and_edges(data, num_nodes)
+    if require_masks:
+        _untrained_classes_warning(data, _check_masks(data, num_nodes, unlabelled), unlabelled)
+    return data
+
+
+def _check_x_and_edges(data: Data, num_nodes: int) -> None:
     if data.x.is_complex():
         raise GraphkdError("data.x must be real-valued, got complex numbers")
     _check_features(data.x)
     check_edge_index(data.edge_index, num_nodes)
+
+
+def _check_masks(data: Data, num_nodes: int, unlabelled: Tensor) -> dict[str, Tensor]:
+    """The three masks: bool, non-empty, disjoint, and free of unlabelled nodes."""
+    masks = {name: check_mask(f"data.{name}", data.get(name), num_nodes)
+             for name in ("train_mask", "val_mask", "test_mask")}
+    for a, b in (("train_mask", "val_mask"), ("train_mask", "test_mask"), ("val_mask", "test_mask")):
+        shared = int((masks[a] & masks[b]).sum())
+        if shared:
+            raise GraphkdError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
+    for name, mask in masks.items():  # random_split leaves them out; a split of the user's must too
+        if (mask & unlabelled).any():
+            raise GraphkdError(f"data.{name} selects {int((mask & unlabelled).sum())} node(s) labelled -1 "
+                               "(unlabelled): a node in a split needs its class")
+    return masks
+
+
+def _check_multilabel_graph(data: Data, num_nodes: int, require_masks: bool) -> Data:
+    """Multi-label labels ``[num_nodes, num_labels]``: every entry 0 or 1 (no unlabelled marker), and with masks,
+    every label with a positive training node (a label none has cannot be learned)."""
+    y = data.y
+    if y.size(0) != num_nodes or y.size(1) < 1:
+        raise GraphkdError(f"data.y {tuple(y.shape)} must be [num_nodes={num_nodes}, num_labels] for a multi-label "
+                           "task")
+    if y.is_complex() or not ((y == 0) | (y == 1)).all():
+        raise GraphkdError(f"multi-label data.y must hold only 0 and 1, got {int((~((y == 0) | (y == 1))).sum())} "
+                           "other value(s) (probabilities or -1 are not labels)")
+    _check_x_and_edges(data, num_nodes)
     if require_masks:
-        masks = {name: check_mask(f"data.{name}", data.get(name), num_nodes)
-                 for name in ("train_mask", "val_mask", "test_mask")}
-        for a, b in (("train_mask", "val_mask"), ("train_mask", "test_mask"), ("val_mask", "test_mask")):
-            shared = int((masks[a] & masks[b]).sum())
-            if shared:
-                raise GraphkdError(f"data.{a} and data.{b} share {shared} node(s); a node belongs to one split")
-        for name, mask in masks.items():  # random_split leaves them out; a split of the user's must too
-            if (mask & unlabelled).any():
-                raise GraphkdError(f"data.{name} selects {int((mask & unlabelled).sum())} node(s) labelled -1 "
-                                   "(unlabelled): a node in a split needs its class")
-        present = data.y[~unlabelled].unique()
-        untrained = present[~torch.isin(present, data.y[masks["train_mask"]])]
-        if untrained.numel():  # a warning, not an error: official splits (OGB) can leave rare classes out
-            warnings.warn(f"class(es) {untrained.tolist()} have nodes but none in data.train_mask: no model can "
-                          "learn them from labels", stacklevel=2)
+        masks = _check_masks(data, num_nodes, torch.zeros(num_nodes, dtype=torch.bool))
+        unlearnable = (y[masks["train_mask"]].sum(0) == 0).nonzero().view(-1)
+        if unlearnable.numel():
+            raise GraphkdError(f"label(s) {unlearnable.tolist()[:10]} of data.y have no positive training node: no "
+                               "model can learn them; drop those columns")
     return data
+
+
+def _untrained_classes_warning(data: Data, masks: dict[str, Tensor], unlabelled: Tensor) -> None:
+    present = data.y[~unlabelled].unique()
+    untrained = present[~torch.isin(present, data.y[masks["train_mask"]])]
+    if untrained.numel():  # a warning, not an error: official splits (OGB) can leave rare classes out
+        warnings.warn(f"class(es) {untrained.tolist()} have nodes but none in data.train_mask: no model can "
+                      "learn them from labels", stacklevel=3)
 
 
 def _check_class_ids(labels: Tensor, num_nodes: int) -> None:

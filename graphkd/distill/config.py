@@ -19,6 +19,7 @@ from graphkd.distill.teacher import Teacher, as_teacher
 from graphkd.distill.teachers import TEACHER_DEFAULTS
 from graphkd.errors import GraphkdError
 from graphkd.models.gnn import NORMS
+from graphkd.tasks import METRICS, TASKS, Task
 
 __all__ = ["DistillConfig", "STUDENTS"]
 
@@ -55,6 +56,12 @@ class DistillConfig:
     ``setting``: ``transductive``, or ``inductive`` / ``production`` / ``cold-start``, which hold
     ``arrival_fraction`` of the test nodes out of training and score them as they arrive (see
     :mod:`graphkd.distill.settings`).
+
+    ``task`` (``multiclass``, ``binary``, ``multilabel``) and ``metric``: what the labels pose and what scores
+    it, driving every early stop and choice (default: the dataset's, or read from the labels; see
+    :mod:`graphkd.tasks`). ``class_weights``: weigh the hard-label term by inverse class frequency.
+    ``alpha_choices``: alphas to train a student with per seed, the one of the best validation metric kept
+    (instead of ``alpha``); 1.0 among them lets the labels alone win where the teacher does not help.
     """
 
     dataset: str = "CSBM"
@@ -106,6 +113,10 @@ class DistillConfig:
     setting: str = "transductive"
     arrival_fraction: float = 0.2
     labels_per_class: int = 20
+    task: str | None = None
+    metric: str | None = None
+    class_weights: bool = False
+    alpha_choices: tuple[float, ...] | None = None
 
     def __post_init__(self):
         source = as_teacher(self.teacher)  # refuses what is no teacher
@@ -120,6 +131,14 @@ class DistillConfig:
         self.hint_metric = check_choice("hint metric", self.hint_metric, HINT_METRICS)
         self.refine = check_choice("refinement", self.refine, REFINEMENTS)
         self.setting = check_choice("setting", self.setting, SETTINGS)
+        if self.task is not None:
+            self.task = check_choice("task", self.task, TASKS)
+        if self.metric is not None:
+            self.metric = check_choice("metric", self.metric, sorted({m for ms in METRICS.values() for m in ms}))
+            if self.task is not None:
+                Task(self.task, self.metric)  # refuses a metric that does not score the task
+        if self.alpha_choices is not None:
+            self._check_alpha_choices()
         self._check_kinds()
         self._check_bounds()
         if self.student != "mlp" and not 1 <= self.student_layers <= 2:
@@ -140,10 +159,20 @@ class DistillConfig:
             raise GraphkdError("a given teacher was trained on one split of its graph; split='random' would redraw "
                                "it per seed and test on nodes the teacher trained on. Give the graph with its masks.")
 
+    def _check_alpha_choices(self) -> None:
+        choices = self.alpha_choices
+        if isinstance(choices, str) or not isinstance(choices, (list, tuple)) or not choices:
+            raise GraphkdError(f"alpha_choices must be a non-empty list of alphas in [0, 1], got {choices!r:.80}")
+        self.alpha_choices = tuple(sorted({check_alpha(alpha) for alpha in choices}))
+        if self.alpha != FIELD_DEFAULTS["alpha"]:
+            raise GraphkdError("give alpha or alpha_choices, not both: with alpha_choices the alpha is chosen on "
+                               "validation")
+
     def _check_kinds(self) -> None:
         """Fields that are no number: a name, a path, a switch. ``"no"`` for a switch would read as on."""
-        if not isinstance(self.student_batch_norm, bool):
-            raise GraphkdError(f"student_batch_norm must be True or False, got {self.student_batch_norm!r}")
+        for name in ("student_batch_norm", "class_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise GraphkdError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name, optional in (("dataset", False), ("split", True), ("teacher_layer", True)):
             value = getattr(self, name)
             if not (isinstance(value, str) or (optional and value is None)):
@@ -310,7 +339,8 @@ KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversar
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
                   "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
-                  "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class")
+                  "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class",
+                  "task", "metric", "class_weights")
 FIELD_DEFAULTS = {field.name: field.default for field in dataclasses.fields(DistillConfig)}
 TEACHER_NORMS = (*NORMS, "none")
 # How graphkd trains a teacher: refused with a given teacher, which has trained already.
@@ -327,4 +357,5 @@ ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse",
                 "positions": 0, "refine": "none", "cs_correction_alpha": 0.8, "cs_smoothing_alpha": 0.8,
                 "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20, "teacher_hops": None,
                 "teacher_node_dropout": None, "teacher_consistency": None, "teacher_samples": None,
-                "student_epochs": None, "student_patience": None}
+                "student_epochs": None, "student_patience": None, "task": None, "metric": None,
+                "class_weights": False, "alpha_choices": None}

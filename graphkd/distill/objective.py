@@ -19,7 +19,10 @@ from torch_geometric.data import Data
 from graphkd.distill.knowledge import adversarial_loss, hint_loss, local_structure_loss, similarity_loss
 from graphkd.distill.losses import distillation_loss
 from graphkd.distill.soft_targets import SoftTargets
+from graphkd.distill.teachers import hard_label_weights
+from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows
+from graphkd.tasks import task_of
 
 __all__ = ["StudentObjective", "student_hidden_module"]
 
@@ -41,6 +44,10 @@ class StudentObjective:
                  full_graph: bool):
         self.cfg, self.data, self.student, self.features, self.full_graph = cfg, data, student, features, full_graph
         num_nodes = data.num_nodes
+        self.task, self.class_weight = task_of(data), hard_label_weights(cfg, data)
+        if self.task.multilabel and cfg.adversarial_weight:
+            raise GraphkdError("adversarial augmentation matches class distributions; a multi-label task has none: "
+                               "leave the adversarial term out")
         self.has_soft = targets.dense(torch.ones(targets.node_index.numel(), dtype=torch.bool), num_nodes)
         self.soft = targets.dense(targets.probs(cfg.temperature), num_nodes)
         self.projector, self._hook, self._hidden = None, None, None
@@ -64,7 +71,7 @@ class StudentObjective:
         cfg, data = self.cfg, self.data
         has_soft = self.has_soft[batch]
         loss = distillation_loss(logits, self.soft[batch], cfg.temperature, cfg.alpha, data.y[batch],
-                                 data.train_mask[batch], has_soft)
+                                 data.train_mask[batch], has_soft, self.task, self.class_weight)
         if cfg.needs_representations():
             hidden = self._hidden[batch] if self.full_graph else self._hidden
             rows = has_soft.nonzero().view(-1)

@@ -20,32 +20,40 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from graphkd.data import dataset_info, from_networkx, load_dataset, model_graph, prepare_data, random_split
+from graphkd.data import (
+    PER_SEED_SPLITS,
+    dataset_info,
+    from_networkx,
+    load_dataset,
+    model_graph,
+    prepare_data,
+    random_split,
+)
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
 from graphkd.distill.run_file import RUN_FILE, RunConfig, write_run_file
 from graphkd.distill.run_folder import RESULTS_FILE, check_run_folder
 from graphkd.distill.seeds import map_seeds
-from graphkd.distill.settings import PARTS, Arrivals, arrival_accuracy, hold_out_arrivals, setting_scores
+from graphkd.distill.settings import PARTS, Arrivals, arrival_score, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teacher import teacher_soft_targets
 from graphkd.distill.teacher_cache import cached_teachers
-from graphkd.distill.teachers import check_teacher_layer, teacher_scores
+from graphkd.distill.teachers import check_teacher_layer, hard_label_weights, teacher_scores
 from graphkd.errors import GraphkdError, parse_json
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, folder_path, writable_folder
 from graphkd.models import build_model, count_parameters, save_model
-from graphkd.training import TrainConfig, accuracy, predict, train_full_batch, train_minibatch, train_minibatch_ddp
+from graphkd.tasks import majority_rate, metric_key, split_scores, task_for, task_of, warn_if_collapsed
+from graphkd.training import TrainConfig, predict, train_full_batch, train_minibatch, train_minibatch_ddp
 from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key", "summarize",
-           "summarize_runs", "train_student", "with_positions"]
+           "summarize_runs", "train_student", "with_positions", "with_task"]
 
 
 def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -57,7 +65,7 @@ def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
 
 def _student(cfg: DistillConfig, data: Data, kind: str):
     common = {"in_channels": data.num_features, "hidden_channels": cfg.student_hidden,
-              "out_channels": int(data.y.max()) + 1, "num_layers": cfg.student_layers,
+              "out_channels": task_of(data).num_outputs(data.y), "num_layers": cfg.student_layers,
               "dropout": cfg.student_dropout, "norm": "batch_norm" if cfg.student_batch_norm else None}
     return build_model(kind, **common)
 
@@ -85,9 +93,10 @@ def with_positions(cfg: DistillConfig, data: Data) -> Data:
 
 
 def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, seed: int, kind: str,
-                  progress: bool = False, checkpoints: Path | None = None):
+                  progress: bool = False, checkpoints: Path | None = None, tag: str = ""):
     """Train a student on ``data`` (with position features already appended, if any); with
-    ``targets=None`` it learns from labels alone (the baseline), else from ``cfg``'s objective."""
+    ``targets=None`` it learns from labels alone (the baseline), else from ``cfg``'s objective. ``tag``: set
+    apart the checkpoints of students of one seed that differ by more than their soft targets."""
     distributed_mlp = kind == "mlp" and torch.distributed.is_initialized()
     _check_distributable(cfg)
     torch.manual_seed(seed)
@@ -100,13 +109,14 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     desc = f"{kind} {'labels-only' if targets is None else 'student'}"
     # A student resumes only against the soft targets it began with: a module teacher's code can change while
     # its weights, and so the run's key, do not.
-    name = "baseline" if targets is None else f"student-{targets.content_hash()}"
+    name = ("baseline" if targets is None else f"student-{targets.content_hash()}") + tag
     checkpoint = _checkpoint(checkpoints, f"seed{seed}-{name}")
     if targets is None:
         nodes, objective = data.train_mask.nonzero().view(-1), None
+        task, weight = task_of(data), hard_label_weights(cfg, data)
 
         def batch_loss(logits, batch):
-            return F.cross_entropy(logits, data.y[batch])
+            return task.hard_loss(logits, data.y[batch], weight)
     else:
         # With position features appended, x is not what the teacher saw: run_seed checked that graph.
         targets.check_compatible(data, model.out_channels, features=not cfg.positions)
@@ -124,27 +134,28 @@ def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, s
     return model
 
 
-def _scores(model, data: Data) -> dict:
+def _scores(model, data: Data, name: str) -> dict:
+    """``val_<metric>``, ``test_<metric>`` and the parameter count of a trained model, after a warning when it
+    predicts one class for nearly every test node."""
     logits = predict(model, data)
-    return {"val_acc": accuracy(logits[data.val_mask], data.y[data.val_mask]),
-            "test_acc": accuracy(logits[data.test_mask], data.y[data.test_mask]),
-            "params": count_parameters(model)}
+    warn_if_collapsed(name, task_of(data), logits[data.test_mask])
+    return {**split_scores(logits, data), "params": count_parameters(model)}
 
 
-def _arrival_scores(model, scores: dict, arrivals: Arrivals, positions: Tensor | None = None) -> dict:
-    """A student's transductive, inductive, cold-start and production accuracy (``scores``: its observed ones)."""
-    return setting_scores(scores["test_acc"], arrival_accuracy([model], arrivals, False, positions),
-                          arrival_accuracy([model], arrivals, True, positions))
+def _arrival_scores(model, scores: dict, arrivals: Arrivals, key: str, positions: Tensor | None = None) -> dict:
+    """A student's transductive, inductive, cold-start and production metric (``scores``: its observed ones)."""
+    return setting_scores(scores[f"test_{key}"], arrival_score([model], arrivals, False, positions),
+                          arrival_score([model], arrivals, True, positions), key)
 
 
 def _scores_of_targets(targets: SoftTargets, data: Data) -> dict:
-    """Accuracy of the soft targets actually used (T = 1), where they cover the validation and test nodes:
+    """The metric of the soft targets actually used (T = 1), where they cover the validation and test nodes:
     the teacher's own, or, for refined targets, theirs (the raw teacher's stays as recorded)."""
     covered = targets.dense(torch.ones(targets.node_index.numel(), dtype=torch.bool), data.num_nodes)
     if not (covered[data.val_mask].all() and covered[data.test_mask].all()):
         return {}
     probs = targets.dense(targets.probs(1.0), data.num_nodes)
-    prefix = "soft_targets" if "soft_targets_test_acc" in targets.meta else "teacher"
+    prefix = "soft_targets" if f"soft_targets_test_{task_of(data).key}" in targets.meta else "teacher"
     return teacher_scores(probs, data, prefix)
 
 
@@ -162,32 +173,39 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     student_data = with_positions(cfg, data)  # before any training: a graph they do not fit is refused first
     check_teacher_layer(cfg, data)
     targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints, arrivals)
-    targets.check_compatible(data, int(data.y.max()) + 1)
+    task = task_of(data)
+    key = task.key
+    targets.check_compatible(data, task.num_outputs(data.y))
     if cfg.needs_representations():  # given outputs may lack the representation a term reads
         targets.hidden_layer(cfg.teacher_layer)
     baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
-    student = train_student(cfg, student_data, targets, seed, cfg.student, progress, checkpoints)
+    student, alphas = _distilled_student(cfg, student_data, targets, seed, progress, checkpoints)
     scores = {**targets.meta, **_scores_of_targets(targets, data)}
     result = {
         "seed": seed,
         # Given soft targets may not say how large their teacher was, nor cover the nodes it is scored on.
-        "teacher": {"val_acc": scores.get("teacher_val_acc"), "test_acc": scores.get("teacher_test_acc"),
+        "teacher": {f"val_{key}": scores.get(f"teacher_val_{key}"), f"test_{key}": scores.get(f"teacher_test_{key}"),
                     "params": targets.meta.get("params")},
-        "baseline_mlp": _scores(baseline, data),
-        "student": _scores(student, student_data),
+        "baseline_mlp": _scores(baseline, data, "the labels-only MLP"),
+        "student": {**_scores(student, student_data, "the distilled student"), **alphas},
         "soft_targets_hash": targets.content_hash(),
         "seconds": time.perf_counter() - start,
     }
+    if key != "acc":  # the metric named beside its values (records without it are accuracy's)
+        result.update(task=task.kind, metric=task.metric)
+    if not task.multilabel and (task.kind == "binary" or majority_rate(data.y[data.test_mask]) > 0.5):
+        result["majority_rate"] = majority_rate(data.y[data.test_mask])  # what predicting one class scores
     if arrivals is not None:
         result["setting"] = cfg.setting
-        result["teacher"].update(setting_scores(result["teacher"]["test_acc"], scores["teacher_inductive_test_acc"],
-                                                scores["teacher_cold_start_test_acc"]))
-        result["baseline_mlp"].update(_arrival_scores(baseline, result["baseline_mlp"], arrivals))
+        result["teacher"].update(setting_scores(result["teacher"][f"test_{key}"],
+                                                scores[f"teacher_inductive_test_{key}"],
+                                                scores[f"teacher_cold_start_test_{key}"], key))
+        result["baseline_mlp"].update(_arrival_scores(baseline, result["baseline_mlp"], arrivals, key))
         positions = student_data.x[:, data.num_features:] if cfg.positions else None
-        result["student"].update(_arrival_scores(student, result["student"], arrivals, positions))
-    if "soft_targets_test_acc" in scores:  # refined soft targets: their own accuracy
-        result["soft_targets"] = {"val_acc": scores["soft_targets_val_acc"],
-                                  "test_acc": scores["soft_targets_test_acc"]}
+        result["student"].update(_arrival_scores(student, result["student"], arrivals, key, positions))
+    if f"soft_targets_test_{key}" in scores:  # refined soft targets: their own metric
+        result["soft_targets"] = {f"val_{key}": scores[f"soft_targets_val_{key}"],
+                                  f"test_{key}": scores[f"soft_targets_test_{key}"]}
     if out is not None and _writes_files():
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
                 "soft_targets": result["soft_targets_hash"], "temperature": cfg.temperature,
@@ -202,13 +220,42 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     return result
 
 
+def _distilled_student(cfg: DistillConfig, data: Data, targets: SoftTargets, seed: int, progress: bool,
+                       checkpoints: Path | None) -> tuple[torch.nn.Module, dict]:
+    """The distilled student, and with ``cfg.alpha_choices`` the alpha chosen on the validation metric among
+    one student per alpha, with each alpha's validation score (ties: the smaller alpha, more of the teacher)."""
+    if cfg.alpha_choices is None:
+        return train_student(cfg, data, targets, seed, cfg.student, progress, checkpoints), {}
+    task, tried = task_of(data), {}
+    for alpha in cfg.alpha_choices:
+        one = dataclasses.replace(cfg, alpha=alpha, alpha_choices=None)
+        model = train_student(one, data, targets, seed, cfg.student, progress, checkpoints, tag=f"-alpha{alpha:g}")
+        tried[alpha] = (task.score(predict(model, data, data.val_mask.nonzero().view(-1)), data.y[data.val_mask]),
+                        model)
+    chosen = max(tried, key=lambda alpha: (tried[alpha][0], -alpha))
+    return tried[chosen][1], {"alpha": chosen, "alpha_val": {f"{alpha:g}": score for alpha, (score, _) in
+                                                             tried.items()}}
+
+
+def with_task(cfg: DistillConfig, data: Data) -> Data:
+    """``data`` with the run's task recorded (``data.task``): ``cfg.task`` and ``cfg.metric`` where given, else
+    the dataset's (``load_dataset`` records it), else read from the labels. A recorded OGB Evaluator scores
+    only when the metric is OGB's own."""
+    recorded = getattr(data, "task", None)
+    kind = cfg.task or (recorded.kind if recorded is not None else None)
+    same = recorded is not None and kind == recorded.kind and cfg.metric in (None, recorded.metric)
+    data.task = task_for(data.y, kind, cfg.metric or (recorded.metric if same else None),
+                         recorded.ogb_name if same else None)
+    return data
+
+
 def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     if data is None:
-        return load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed, labels_per_class=cfg.labels_per_class)
-    if cfg.split == "random":
-        return prepare_data(random_split(data, seed, train_per_class=cfg.labels_per_class),
+        data = load_dataset(cfg.dataset, cfg.root, cfg.split, seed=seed, labels_per_class=cfg.labels_per_class)
+    elif cfg.split == "random":
+        data = prepare_data(random_split(data, seed, train_per_class=cfg.labels_per_class),
                             getattr(data, "dataset", "custom"), "random", seed)
-    return data
+    return with_task(cfg, data)
 
 
 def record_hash(record: dict) -> str:
@@ -245,12 +292,16 @@ def _as_written(saved: dict) -> bool:
 def _record_shape_problem(saved: dict) -> str | None:
     """Why a record whose hash matches still cannot be summarised (a phrase), or ``None``: the hash is no secret,
     so a record edited with its hash made again must still hold what :func:`summarize_runs` reads."""
+    try:
+        key = metric_key(saved.get("metric", "accuracy"))
+    except GraphkdError:
+        return f"names an unknown metric {saved.get('metric')!r:.40}"
     for role in ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in saved else ()):
         scores = saved.get(role)
         if not (isinstance(scores, dict) and all(
-                scores.get(key) is None or (type(scores.get(key)) in (int, float) and 0 <= scores[key] <= 1)
-                for key in ("val_acc", "test_acc"))):
-            return f"holds no accuracies in [0, 1] for {role!r}"
+                scores.get(name) is None or (type(scores.get(name)) in (int, float) and 0 <= scores[name] <= 1)
+                for name in (f"val_{key}", f"test_{key}"))):
+            return f"holds no {saved.get('metric', 'accuracy')} in [0, 1] for {role!r}"
     if type(saved.get("threads")) is not int or not all(isinstance(saved.get(k), str | None) for k in
                                                          ("dataset", "split")):
         return "holds no thread count, dataset or split"
@@ -372,9 +423,10 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     teacher_dir = folder_path(teacher_dir, "teacher folder") if teacher_dir is not None else None
     if data is not None and not isinstance(data, Data):
         data = from_networkx(data)
-    if cfg.given_teacher() and data is None and (cfg.split or dataset_info(cfg.dataset).default_split) == "random":
+    split = cfg.split or (dataset_info(cfg.dataset).default_split if data is None else None)
+    if cfg.given_teacher() and data is None and split in PER_SEED_SPLITS:
         raise GraphkdError(f"a given teacher was trained on one split of its graph, and {cfg.dataset}'s split is "
-                           "'random', drawn anew per seed: pass data= with the masks the teacher was trained with")
+                           f"{split!r}, another one per seed: pass data= with the masks the teacher was trained with")
     if cfg.labels_per_class != 20 and (cfg.split or (dataset_info(cfg.dataset).default_split if data is None
                                                      else None)) != "random":
         raise GraphkdError(f"labels_per_class={cfg.labels_per_class} draws a random split per seed: set split="
@@ -393,8 +445,8 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     if data is not None:  # validated once, before any training (masks come later with split="random"); a copy
         data = model_graph(data, require_masks=cfg.split != "random")
     if data is not None and cfg.split != "random":
-        data = prepare_data(data, getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
-                            getattr(data, "split_seed", None))
+        data = with_task(cfg, prepare_data(data, getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
+                                           getattr(data, "split_seed", None)))
     if out is not None:  # once the inputs are known to be good
         write_run_file(RunConfig.from_distill_config(cfg), out / RUN_FILE)
     teacher_dir = teacher_dir if teacher_dir is not None else out
@@ -409,9 +461,10 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
                 continue
             per_seed[seed] = result
             bar.update()
-            bar.set_postfix({role: "?" if result[key]["test_acc"] is None else f"{result[key]['test_acc']:.3f}"
-                             for role, key in (("teacher", "teacher"), ("mlp", "baseline_mlp"),
-                                               ("student", "student"))})
+            test = f"test_{metric_key(result.get('metric', 'accuracy'))}"
+            bar.set_postfix({role: "?" if result[name][test] is None else f"{result[name][test]:.3f}"
+                             for role, name in (("teacher", "teacher"), ("mlp", "baseline_mlp"),
+                                                ("student", "student"))})
 
     collect(range(cfg.seed, cfg.seed + cfg.runs), wait=False)
     collect(taken_elsewhere, wait=True)  # wait for the other process; run the seed here if it died first
@@ -424,19 +477,33 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
 
 
 def summarize_runs(cfg: DistillConfig, per_seed: list[dict]) -> dict:
-    """The summary of ``cfg``'s seed records (as :func:`run_distillation` returns and writes it): each role's
-    mean and standard deviation of validation and test accuracy, with the records under ``per_seed``."""
+    """The summary of ``cfg``'s seed records (as :func:`run_distillation` returns and writes it): the task and
+    metric, each role's mean and standard deviation of the validation and test metric (``test_acc_mean`` for
+    accuracy, ``test_roc_auc_mean`` for ROC-AUC), whether the student beat the labels-only MLP on validation,
+    and the records under ``per_seed``."""
+    metric = per_seed[0].get("metric", "accuracy")
+    key = metric_key(metric)
     summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
-               "setting": cfg.setting, "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
+               "setting": cfg.setting, "task": per_seed[0].get("task", "multiclass"), "metric": metric,
+               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
     roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
     for role in roles:
-        test_mean, test_std = summarize([r[role]["test_acc"] for r in per_seed])
-        val_mean, val_std = summarize([r[role]["val_acc"] for r in per_seed])
-        summary[role] = {"test_acc_mean": test_mean, "test_acc_std": test_std, "val_acc_mean": val_mean,
-                         "val_acc_std": val_std, "params": per_seed[0][role].get("params")}
-        for part in PARTS:  # outside the transductive setting
-            if f"{part}_test_acc" in per_seed[0][role]:
-                mean, std = summarize([r[role][f"{part}_test_acc"] for r in per_seed])
-                summary[role].update({f"{part}_test_acc_mean": mean, f"{part}_test_acc_std": std})
+        summary[role] = {}
+        for name in [f"test_{key}", f"val_{key}"] + [f"{part}_test_{key}" for part in PARTS
+                                                    if f"{part}_test_{key}" in per_seed[0][role]]:
+            mean, std = summarize([r[role][name] for r in per_seed])
+            summary[role].update({f"{name}_mean": mean, f"{name}_std": std})
+        summary[role]["params"] = per_seed[0][role].get("params")
+    if "majority_rate" in per_seed[0]:
+        summary["majority_rate"] = statistics.fmean(r["majority_rate"] for r in per_seed)
+    if "alpha" in per_seed[0]["student"]:
+        summary["student"]["alphas"] = [r["student"]["alpha"] for r in per_seed]
+    student, baseline = summary["student"][f"val_{key}_mean"], summary["baseline_mlp"][f"val_{key}_mean"]
+    summary["student_beats_labels_only_on_validation"] = student > baseline
+    if student <= baseline:
+        warnings.warn(f"the distilled student's validation {metric} ({student:.4f}) is not above the labels-only "
+                      f"MLP's ({baseline:.4f}): the teacher does not help here; an MLP trained on labels alone is "
+                      "the better model, or let alpha be chosen on validation (alpha_choices, with 1.0 among them)",
+                      stacklevel=2)
     summary["per_seed"] = per_seed
     return summary

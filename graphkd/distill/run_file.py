@@ -46,12 +46,16 @@ RUN_FILE_HEADER = "# graphkd run file, written by graphkd distill: graphkd disti
 @dataclass(frozen=True)
 class DataSpec:
     """The graph: a catalogued ``dataset`` (or ``CSBM``), its ``split``, and for ``split="random"`` the
-    labelled nodes per class. ``root`` is where data lives on this machine (never keyed)."""
+    labelled nodes per class. ``root`` is where data lives on this machine (never keyed). ``task``
+    (``multiclass``, ``binary``, ``multilabel``) and the ``metric`` that scores it and drives every choice:
+    by default the dataset's, or read from the labels (:mod:`graphkd.tasks`)."""
 
     dataset: str = D["dataset"]
     split: str | None = D["split"]
     labels_per_class: int = D["labels_per_class"]
     root: str | None = D["root"]
+    task: str | None = D["task"]
+    metric: str | None = D["metric"]
 
 
 @dataclass(frozen=True)
@@ -160,13 +164,17 @@ TERMS = {"hint": (Hint, "hint_weight", {"metric": "hint_metric"}),
 class Objective:
     """Hinton's soft-target loss at ``temperature`` (scaled by T^2), mixed with ``alpha`` of the hard-label
     loss, on the ``transfer`` nodes; ``terms`` add knowledge beyond the logits, read at the teacher's
-    ``teacher_layer`` (default: its last hidden layer) by the representation terms."""
+    ``teacher_layer`` (default: its last hidden layer) by the representation terms. ``alpha_choices``:
+    alphas tried per seed instead of ``alpha``, the best on validation kept. ``class_weights``: the hard-label
+    terms (teacher's and students') weighted by inverse class frequency."""
 
     temperature: float = D["temperature"]
     alpha: float = D["alpha"]
     transfer: str = D["transfer"]
     terms: tuple[Hint | Similarity | LocalStructure | Adversarial, ...] = ()
     teacher_layer: str | None = D["teacher_layer"]
+    alpha_choices: tuple[float, ...] | None = D["alpha_choices"]
+    class_weights: bool = D["class_weights"]
 
     def __post_init__(self):
         kinds = tuple(term_class for term_class, _, _ in TERMS.values())
@@ -249,9 +257,10 @@ class RunConfig:
         terms = [term_class(weight=getattr(cfg, weight_field),
                             **{option: getattr(cfg, field_name) for option, field_name in options.items()})
                  for term_class, weight_field, options in TERMS.values() if getattr(cfg, weight_field)]
-        return cls(data=DataSpec(cfg.dataset, cfg.split, cfg.labels_per_class, cfg.root),
+        return cls(data=DataSpec(cfg.dataset, cfg.split, cfg.labels_per_class, cfg.root, cfg.task, cfg.metric),
                    seeds=Seeds(cfg.runs, cfg.seed), teacher=teacher, student=student,
-                   objective=Objective(cfg.temperature, cfg.alpha, cfg.transfer, tuple(terms), cfg.teacher_layer),
+                   objective=Objective(cfg.temperature, cfg.alpha, cfg.transfer, tuple(terms), cfg.teacher_layer,
+                                       cfg.alpha_choices, cfg.class_weights),
                    refine=CorrectAndSmooth(cfg.cs_correction_alpha, cfg.cs_smoothing_alpha)
                    if cfg.refine == "cs" else None,
                    positions=Positions(cfg.positions) if cfg.positions else None,
@@ -281,7 +290,8 @@ FILE_KEYS = {
     "adversarial_weight": "adversarial weight", "adversarial_epsilon": "adversarial epsilon",
     "adversarial_steps": "adversarial steps", "positions": "positions.dim",
     "cs_correction_alpha": "refine.correction_alpha", "cs_smoothing_alpha": "refine.smoothing_alpha",
-    "arrival_fraction": "setting.fraction",
+    "arrival_fraction": "setting.fraction", "task": "data.task", "metric": "data.metric",
+    "alpha_choices": "objective.alpha_choices", "class_weights": "objective.class_weights",
 }
 
 
@@ -299,7 +309,9 @@ def _flat(run: RunConfig) -> dict:
             "student_dropout": student.dropout, "student_batch_norm": _student_batch_norm(student.norm),
             "lr": student.training.lr, "student_weight_decay": student.training.weight_decay,
             "batch_size": student.training.batch_size, "temperature": objective.temperature,
-            "alpha": objective.alpha, "transfer": objective.transfer, "teacher_layer": objective.teacher_layer}
+            "alpha": objective.alpha, "transfer": objective.transfer, "teacher_layer": objective.teacher_layer,
+            "task": run.data.task, "metric": run.data.metric, "alpha_choices": objective.alpha_choices,
+            "class_weights": objective.class_weights}
     if isinstance(run.teacher, GivenTeacher):
         flat["teacher"] = run.teacher.source
         epochs, patience = student.training.epochs, student.training.patience
@@ -413,8 +425,12 @@ def _value(hint, value, where: str):
         if not isinstance(value, list):
             raise GraphkdError(f"{where} must be an array of tables ([[objective.terms]])")
         return tuple(_term(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if where == "objective.alpha_choices":  # DistillConfig checks each alpha
+        if not isinstance(value, list):
+            raise GraphkdError(f"{where} must be an array of alphas, e.g. [0.0, 0.5, 1.0]")
+        return tuple(value)
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if isinstance(value, bool) or not any(_fits(value, option) for option in options):
+    if (isinstance(value, bool) and bool not in options) or not any(_fits(value, option) for option in options):
         wanted = " or ".join("absent" if o is type(None) else o.__name__ for o in options)
         raise GraphkdError(f"{where} must be {wanted}, got {value!r}")
     return float(value) if float in options and isinstance(value, int) else value

@@ -25,9 +25,10 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.errors import GraphkdError
-from graphkd.training import accuracy, predict
+from graphkd.tasks import task_of
+from graphkd.training import predict
 
-__all__ = ["PARTS", "PRODUCTION_WEIGHT", "SETTINGS", "Arrivals", "arrival_accuracy", "arrival_graph",
+__all__ = ["PARTS", "PRODUCTION_WEIGHT", "SETTINGS", "Arrivals", "arrival_score", "arrival_graph",
            "hold_out_arrivals", "setting_scores"]
 
 SETTINGS = ("transductive", "inductive", "production", "cold-start")
@@ -85,17 +86,19 @@ def arrival_graph(arrivals: Arrivals, cold: bool, positions: Tensor | None = Non
     return graph
 
 
-def arrival_accuracy(models: list[torch.nn.Module], arrivals: Arrivals, cold: bool,
-                     positions: Tensor | None = None) -> float:
-    """Accuracy on the arrivals of ``models``' mean class distribution (one model, or a teacher ensemble),
-    each run on the graph the arrivals come in (see :func:`arrival_graph` for ``positions``)."""
+def arrival_score(models: list[torch.nn.Module], arrivals: Arrivals, cold: bool,
+                  positions: Tensor | None = None) -> float:
+    """The task's metric on the arrivals of ``models``' mean predicted distribution (one model, or a teacher
+    ensemble), each run on the graph the arrivals come in (see :func:`arrival_graph` for ``positions``)."""
     graph = arrival_graph(arrivals, cold, positions)
-    probs = torch.stack([predict(model, graph, arrivals.nodes).softmax(-1) for model in models]).mean(0)
-    return accuracy(probs, graph.y[arrivals.nodes])
+    task = task_of(graph)
+    probs = torch.stack([task.probabilities(predict(model, graph, arrivals.nodes)) for model in models]).mean(0)
+    return task.score(probs, graph.y[arrivals.nodes])
 
 
-def setting_scores(transductive: float, inductive: float, cold_start: float) -> dict:
-    """The accuracies one non-transductive run reports, production included."""
+def setting_scores(transductive: float, inductive: float, cold_start: float, key: str = "acc") -> dict:
+    """The test metric (named ``key`` in results) one non-transductive run reports, production included: for a
+    ranking metric (ROC-AUC) production's weighted mean of the two is a summary, not the metric of the mix."""
     production = PRODUCTION_WEIGHT * transductive + (1 - PRODUCTION_WEIGHT) * inductive
-    return {f"{part}_test_acc": acc for part, acc in zip(PARTS, (transductive, inductive, cold_start, production),
-                                                          strict=True)}
+    return {f"{part}_test_{key}": value for part, value in
+            zip(PARTS, (transductive, inductive, cold_start, production), strict=True)}

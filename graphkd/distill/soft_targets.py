@@ -14,6 +14,7 @@ from torch_geometric.data import Data
 from graphkd.checks import as_float32, check_temperature, describe, to_float32
 from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import atomic_save, load_tensors
+from graphkd.tasks import task_of
 
 __all__ = ["SoftTargets", "graph_fingerprint", "split_fingerprint", "transfer_nodes"]
 
@@ -109,7 +110,13 @@ class SoftTargets:
 
     @property
     def num_classes(self) -> int:
+        """Classes, or for a multi-label teacher, labels."""
         return self.logits.size(2)
+
+    @property
+    def multilabel(self) -> bool:
+        """Logits of independent labels (read through sigmoids), recorded when made for multi-label labels."""
+        return bool(self.meta.get("multilabel", False))
 
     def content_hash(self) -> str:
         """A short hash of the logits, node ids and representations as they are now."""
@@ -122,8 +129,10 @@ class SoftTargets:
         return h.hexdigest()[:16]
 
     def probs(self, temperature: float = 1.0) -> Tensor:
-        """The soft targets at ``temperature``: ``[num_transfer_nodes, num_classes]``."""
-        return torch.softmax(self.logits / check_temperature(temperature), dim=-1).mean(dim=0)
+        """The soft targets at ``temperature``: ``[num_transfer_nodes, num_classes]``, the members' mean tempered
+        softmax, or for a multi-label teacher their mean tempered sigmoid per label."""
+        scaled = self.logits / check_temperature(temperature)
+        return (scaled.sigmoid() if self.multilabel else scaled.softmax(dim=-1)).mean(dim=0)
 
     def mean_logits(self) -> Tensor:
         """Member-averaged logits, the target of logit matching."""
@@ -211,4 +220,6 @@ class SoftTargets:
                 "split": getattr(data, "split", None), "split_seed": getattr(data, "split_seed", None),
                 "split_fingerprint": split_fingerprint(data), "graph_fingerprint": graph_fingerprint(data),
                 "transfer": transfer if isinstance(transfer, str) else "indices", **meta}
+        if task_of(data).multilabel:  # only then: the records of every other task stay as they were
+            meta["multilabel"] = True
         return cls(logits, index, meta, {name: h[index] for name, h in (hidden or {}).items()})

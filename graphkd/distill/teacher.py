@@ -25,7 +25,7 @@ from torch_geometric.data import Data
 
 from graphkd.data.load import model_graph
 from graphkd.distill.refine import correct_and_smooth
-from graphkd.distill.settings import arrival_accuracy
+from graphkd.distill.settings import arrival_score
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.distill.teachers import (
     TEACHER_NAMES,
@@ -42,6 +42,7 @@ from graphkd.distill.teachers import (
 )
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.io import update_hash
+from graphkd.tasks import task_of
 
 __all__ = ["GivenOutputs", "GivenSoftTargets", "ModuleTeacher", "Teacher", "TeacherFile", "TrainedTeacher",
            "as_teacher", "teacher_fingerprint", "teacher_soft_targets"]
@@ -71,8 +72,12 @@ class Teacher:
         representation the knowledge terms read), scored on the validation and test nodes, refined when
         ``cfg.refine`` asks, on ``cfg.transfer``."""
         member_logits, hidden, meta = self.outputs(cfg, data, seed, progress, checkpoints, arrivals, members)
-        probs = torch.stack([logits.softmax(-1) for logits in member_logits]).mean(0)
+        task = task_of(data)
+        probs = torch.stack([task.probabilities(logits) for logits in member_logits]).mean(0)
         meta.update(teacher_scores(probs, data))
+        if cfg.refine == "cs" and task.multilabel:
+            raise GraphkdError("Correct and Smooth refines class distributions; a multi-label task has none: leave "
+                               "refine out")
         if cfg.refine == "cs":
             probs = correct_and_smooth(probs, data, cfg.cs_correction_alpha, cfg.cs_smoothing_alpha)
             member_logits = [probs.clamp_min(1e-8).log()]  # the refined distribution, tempered like logits
@@ -105,8 +110,9 @@ class TrainedTeacher(Teacher):
         models = members if members is not None else fit_teachers(cfg, data, seed, progress, checkpoints)
         member_logits, hidden, meta = member_outputs(models, data, _layers(cfg))
         if arrivals is not None:
-            meta.update(teacher_inductive_test_acc=arrival_accuracy(models, arrivals, cold=False),
-                        teacher_cold_start_test_acc=arrival_accuracy(models, arrivals, cold=True))
+            key = task_of(data).key
+            meta.update({f"teacher_inductive_test_{key}": arrival_score(models, arrivals, cold=False),
+                         f"teacher_cold_start_test_{key}": arrival_score(models, arrivals, cold=True)})
         return member_logits, hidden, meta
 
 

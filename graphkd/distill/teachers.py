@@ -21,7 +21,8 @@ from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.inputs import model_inputs
 from graphkd.io import load_tensors
 from graphkd.models import MODELS, build_model
-from graphkd.training import TrainConfig, accuracy, consistency_loss, cross_entropy_on, train_full_batch
+from graphkd.tasks import class_weights, split_scores, task_of
+from graphkd.training import TrainConfig, consistency_loss, cross_entropy_on, train_full_batch
 
 __all__ = [
     "CONSISTENCY_SAMPLES",
@@ -35,6 +36,7 @@ __all__ = [
     "default_hidden_layer",
     "ensemble_members",
     "fit_teachers",
+    "hard_label_weights",
     "load_teacher_outputs",
     "member_outputs",
     "refuse_unknown_keys",
@@ -73,9 +75,9 @@ def default_hidden_layer(model: torch.nn.Module) -> str:
 
 
 def teacher_scores(scores: Tensor, data: Data, prefix: str = "teacher") -> dict:
-    """Validation and test accuracy of full-graph ``scores`` (logits or probabilities)."""
-    return {f"{prefix}_val_acc": accuracy(scores[data.val_mask], data.y[data.val_mask]),
-            f"{prefix}_test_acc": accuracy(scores[data.test_mask], data.y[data.test_mask])}
+    """Validation and test metric of full-graph ``scores`` (logits or probabilities) by the graph's task:
+    ``{prefix}_val_acc`` and ``{prefix}_test_acc`` for accuracy (see :func:`graphkd.tasks.split_scores`)."""
+    return split_scores(scores, data, f"{prefix}_")
 
 
 @torch.no_grad()
@@ -295,8 +297,14 @@ def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
     kwargs = {"heads": cfg.heads} if kind == "gat" else {}
     kwargs.update({key: recipe[key] for key in ("K", "node_dropout") if key in recipe})
     return build_model(kind, in_channels=data.num_features, hidden_channels=recipe["hidden_channels"],
-                       out_channels=int(data.y.max()) + 1, num_layers=cfg.teacher_layers, dropout=recipe["dropout"],
-                       norm=recipe["norm"], **kwargs)
+                       out_channels=task_of(data).num_outputs(data.y), num_layers=cfg.teacher_layers,
+                       dropout=recipe["dropout"], norm=recipe["norm"], **kwargs)
+
+
+def hard_label_weights(cfg, data: Data) -> Tensor | None:
+    """The hard-label term's weights when ``cfg.class_weights`` asks for them (:func:`graphkd.tasks.class_weights`
+    of the training labels), else ``None``."""
+    return class_weights(task_of(data), data.y[data.train_mask]) if cfg.class_weights else None
 
 
 def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints: Path | None = None
@@ -305,18 +313,21 @@ def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints
     labels, each as :func:`teacher_recipe` describes it; returns the trained members in eval mode.
 
     ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
-    models = []
+    models, task = [], task_of(data)
     for member, kind in enumerate(cfg.source.members * cfg.ensemble):
         torch.manual_seed(seed * 1000 + member)
         model = build_teacher(cfg, data, kind)
         recipe = teacher_recipe(cfg, kind)
         epochs, patience = cfg.epochs, cfg.patience
+        if recipe["consistency"] and task.multilabel:
+            raise GraphkdError("the consistency term (GRAND) compares class distributions; a multi-label task has "
+                               "none: train another teacher, or set the consistency weight to 0")
         if recipe["consistency"]:
             epochs, patience = epochs * CONSISTENCY_EPOCHS_SCALE, patience * CONSISTENCY_PATIENCE_SCALE
         min_epochs = min(DEEP_MIN_EPOCHS_PER_PATIENCE * patience, epochs) if cfg.teacher_layers > 2 else 0
         train_cfg = TrainConfig(epochs, recipe["lr"], cfg.weight_decay, patience, min_epochs=min_epochs)
         loss = (consistency_loss(data.train_mask, data.y, recipe["consistency"]) if recipe["consistency"]
-                else cross_entropy_on(data.train_mask, data.y))
+                else cross_entropy_on(data.train_mask, data.y, task, hard_label_weights(cfg, data)))
         checkpoint = checkpoints / f"seed{seed}-teacher{member}.ckpt" if checkpoints is not None else None
         train_full_batch(model, data, loss, train_cfg, desc=f"teacher {kind} #{member}", progress=progress,
                          checkpoint=checkpoint, samples=recipe["samples"])

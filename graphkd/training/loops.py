@@ -1,4 +1,5 @@
-"""Training loops: full-batch for GNNs, node mini-batches for MLPs, early stopping on validation accuracy.
+"""Training loops: full-batch for GNNs, node mini-batches for MLPs, early stopping on the validation metric of
+the graph's task (accuracy for a multiclass graph; see graphkd.tasks).
 
 With ``checkpoint=path`` a run saves its state once ``checkpoint_seconds`` have passed since the last save
 (or every ``checkpoint_every`` epochs, when set) and, started again with the same path, continues where it
@@ -22,10 +23,11 @@ from tqdm.auto import tqdm
 from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
+from graphkd.tasks import Task, task_of
 from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["TrainConfig", "accuracy", "consistency_loss", "cross_entropy_on", "fit", "predict", "train_full_batch",
-           "train_minibatch"]
+           "train_minibatch", "validation_score"]
 
 
 # A killed run loses at most this much training; on small graphs whole runs finish sooner and write
@@ -55,6 +57,13 @@ def accuracy(logits: Tensor, y: Tensor) -> float:
     return (logits.argmax(dim=-1) == y).float().mean().item()
 
 
+def validation_score(model: torch.nn.Module, data: Data, inputs: tuple[Tensor, Tensor] | None = None
+                     ) -> Callable[[], float]:
+    """The function a training loop stops on: the model's validation metric by the graph's task."""
+    val_idx, task = data.val_mask.nonzero().view(-1), task_of(data)
+    return lambda: task.score(predict(model, data, val_idx, inputs=inputs), data.y[val_idx])
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, batch_size: int = 65536,
             inputs: tuple[Tensor, Tensor] | None = None) -> Tensor:
@@ -71,12 +80,12 @@ def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, bat
     return out if nodes is None else out[nodes]
 
 
-def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], val_acc: Callable[[], float],
+def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], val_score: Callable[[], float],
         config: TrainConfig, desc: str = "train", progress: bool = False,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
         checkpoint_seconds: float = CHECKPOINT_SECONDS, auxiliary: torch.nn.Module | None = None) -> float:
-    """Run ``step`` once per epoch, keep the weights of the best validation accuracy, stop after
-    ``patience`` epochs without improvement (not before ``min_epochs``). Returns the best validation accuracy.
+    """Run ``step`` once per epoch, keep the weights of the best ``val_score()`` (the validation metric), stop
+    after ``patience`` epochs without improvement (not before ``min_epochs``). Returns the best validation score.
 
     ``checkpoint``: a file where the full training state is saved at an epoch boundary every
     ``checkpoint_every`` epochs if given, else once ``checkpoint_seconds`` have passed since the last
@@ -110,7 +119,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], 
     for epoch in bar:
         model.train()
         loss = step(optimizer)
-        acc = val_acc()
+        acc = val_score()
         if acc > best_acc:
             best_acc, best_state, since_best = acc, copy.deepcopy(model.state_dict()), 0
         else:
@@ -148,7 +157,7 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[..., 
     :func:`fit`."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise GraphkdError(f"samples (forward passes per step) must be an integer >= 1, got {samples!r}")
-    val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
+    inputs = model_inputs(model, data)
 
     def step(optimizer):
         optimizer.zero_grad()
@@ -157,8 +166,8 @@ def train_full_batch(model: torch.nn.Module, data: Data, loss_fn: Callable[..., 
         optimizer.step()
         return loss.item()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
-               desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
+    return fit(model, step, validation_score(model, data, inputs), config, desc, progress, checkpoint,
+               checkpoint_every, auxiliary=auxiliary)
 
 
 def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
@@ -168,7 +177,7 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
                     auxiliary: torch.nn.Module | None = None) -> float:
     """Train an MLP on shuffled mini-batches of ``nodes``; ``batch_loss(logits, batch_nodes)``.
     ``checkpoint``, ``checkpoint_every`` and ``auxiliary`` as in :func:`fit`."""
-    val_idx, inputs = data.val_mask.nonzero().view(-1), model_inputs(model, data)
+    inputs = model_inputs(model, data)
 
     def step(optimizer):
         total = 0.0
@@ -180,14 +189,17 @@ def train_minibatch(model: torch.nn.Module, data: Data, nodes: Tensor,
             total += loss.item() * batch.numel()
         return total / nodes.numel()
 
-    return fit(model, step, lambda: accuracy(predict(model, data, val_idx, inputs=inputs), data.y[val_idx]), config,
-               desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
+    return fit(model, step, validation_score(model, data, inputs), config, desc, progress, checkpoint,
+               checkpoint_every, auxiliary=auxiliary)
 
 
-def cross_entropy_on(mask: Tensor, y: Tensor) -> Callable[..., Tensor]:
-    """Full-graph loss: cross-entropy over the nodes in ``mask`` (averaged over the logits of several forward
-    passes, when given several)."""
-    return lambda *logits: sum(F.cross_entropy(lg[mask], y[mask]) for lg in logits) / len(logits)
+def cross_entropy_on(mask: Tensor, y: Tensor, task: Task | None = None,
+                     class_weight: Tensor | None = None) -> Callable[..., Tensor]:
+    """Full-graph loss: the task's hard-label loss over the nodes in ``mask`` (cross-entropy, or binary
+    cross-entropy per label; :meth:`graphkd.tasks.Task.hard_loss`), averaged over the logits of several forward
+    passes, when given several. ``task``: default multiclass."""
+    task = task or Task()
+    return lambda *logits: sum(task.hard_loss(lg[mask], y[mask], class_weight) for lg in logits) / len(logits)
 
 
 def consistency_loss(mask: Tensor, y: Tensor, weight: float, sharpening: float = 0.5) -> Callable[..., Tensor]:
