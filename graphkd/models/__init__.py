@@ -1,4 +1,4 @@
-"""Teachers and students: the GNN family (GCN, GraphSAGE, GAT), APPNP, GRAND and the MLP, and their files
+"""Teachers and students: the GNN family (GCN, GraphSAGE, GAT, GAT-sep), APPNP, GRAND and the MLP, and their files
 (``model.config()`` and the weights, loaded ``weights_only``)."""
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from graphkd.checks import check_choice
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors, one_line
 from graphkd.models.appnp import APPNP
-from graphkd.models.gnn import GAT, GCN, GNN, GraphSAGE
+from graphkd.models.gnn import GAT, GCN, GNN, GATSep, GraphSAGE
 from graphkd.models.grand import GRAND
 from graphkd.models.mlp import MLP
 
-__all__ = ["APPNP", "GAT", "GCN", "GNN", "GRAND", "GraphSAGE", "MLP", "MODELS", "build_model", "count_parameters",
-           "load_model", "save_model", "upgrade_config"]
+__all__ = ["APPNP", "GAT", "GATSep", "GCN", "GNN", "GRAND", "GraphSAGE", "MLP", "MODELS", "build_model",
+           "count_parameters", "load_model", "save_model", "upgrade_config"]
 
-MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "appnp": APPNP, "grand": GRAND, "mlp": MLP}
+MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gatsep": GATSep, "appnp": APPNP, "grand": GRAND, "mlp": MLP}
 
 
 def build_model(kind: str, **kwargs):
-    """Build a model from its short name (``gcn``, ``sage``, ``gat``, ``appnp``, ``grand``, ``mlp``) and
-    constructor arguments; ``build_model(**model.config())`` rebuilds ``model``."""
+    """Build a model from its short name (``gcn``, ``sage``, ``gat``, ``gatsep``, ``appnp``, ``grand``, ``mlp``)
+    and constructor arguments; ``build_model(**model.config())`` rebuilds ``model``."""
     return MODELS[check_choice("model", kind, list(MODELS))](**kwargs)
 
 

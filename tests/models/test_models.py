@@ -86,7 +86,7 @@ def test_mlp_ignores_graph_and_counts_parameters():
 
 
 def test_bad_model_arguments():
-    with pytest.raises(ValueError, match="valid: gcn, sage, gat, appnp, grand, mlp"):
+    with pytest.raises(ValueError, match="valid: gcn, sage, gat, gatsep, appnp, grand, mlp"):
         build_model("transformer", in_channels=2, hidden_channels=4, out_channels=2, num_layers=2)
     with pytest.raises(ValueError, match="between 1 and 8"):
         build_model("gcn", in_channels=2, hidden_channels=4, out_channels=2, num_layers=9)
