@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 from graphkd.data import DatasetNotFoundError, dataset_info, fixed_split, homophily, load_dataset
 from graphkd.data.heterophilous import read_heterophilous
 from graphkd.data.raw import RawFileError
+from graphkd.distill import DistillConfig, run_distillation
 from graphkd.errors import GraphkdError
 
 SHARED = [("Minesweeper", "minesweeper"), ("Tolokers", "tolokers"), ("chameleon-filtered", "chameleon_filtered")]
@@ -158,3 +159,10 @@ def test_fixed_split_of_a_pyg_style_graph():
     data = Data(x=torch.ones(4, 1), train_mask=masks, val_mask=~masks, test_mask=masks)
     assert torch.equal(fixed_split(data, 7).val_mask, ~masks[:, 7])
     assert data.train_mask.shape == (4, 10)  # the caller's graph keeps all ten
+
+
+def test_given_teacher_refused_on_per_seed_splits(data_root):
+    # Seed k distils on split k, whose test nodes another split's teacher trained on.
+    cfg = DistillConfig(dataset="Minesweeper", root=str(data_root), teacher=torch.zeros(10000, 2), runs=1)
+    with pytest.raises(GraphkdError, match="Minesweeper's split is 'fixed', another one per seed"):
+        run_distillation(cfg, progress=False)
