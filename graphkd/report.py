@@ -42,25 +42,44 @@ def _count(params: int | None) -> str:
     return "unknown (given outputs)" if params is None else f"{params:,}"
 
 
-def _accuracy(stats: dict, name: str) -> str:
+# How a table names each metric (graphkd.tasks' metrics; a summary without one is accuracy's).
+METRIC_COLUMNS = {"accuracy": ("acc", "acc"), "macro_f1": ("macro_f1", "macro-F1"),
+                  "roc_auc": ("roc_auc", "ROC-AUC"), "average_precision": ("ap", "AP")}
+
+
+def _score(stats: dict, name: str) -> str:
     if stats[f"{name}_mean"] is None:  # given soft targets that do not cover the scored nodes
         return "unknown (not scored)"
     return f"{100 * stats[f'{name}_mean']:.2f} ± {100 * stats[f'{name}_std']:.2f}"
 
 
 def format_summary(summary: dict) -> str:
-    """The final table of ``graphkd distill``: test accuracy mean ± std over seeds, and parameters.
-    Outside the transductive setting, one column per part: observed test nodes, arrivals, production."""
+    """The final table of ``graphkd distill``: the test metric's mean ± std over seeds (accuracy, ROC-AUC, ...:
+    the column names it), and parameters. Outside the transductive setting, one column per part: observed test
+    nodes, arrivals, production. A binary or imbalanced task shows the majority-class rate under the table,
+    and a student that did not beat the labels-only MLP on validation is said so."""
+    key, metric = METRIC_COLUMNS[summary.get("metric", "accuracy")]
     setting = summary.get("setting", "transductive")
     per_class = summary["config"].get("labels_per_class", 20)
     labels = f", {per_class} labels per class" if summary["split"] == "random" else ""
     title = f"{summary['dataset']} ({summary['split']} split{labels}, {summary['runs']} runs"
     if setting == "transductive":
-        columns = [("test_acc", "test acc (%)")]
+        columns = [(f"test_{key}", f"test {metric} (%)")]
     else:
-        columns = [(f"{part}_test_acc", f"{label} (%)") for part, label in SETTING_PARTS]
+        columns = [(f"{part}_test_{key}", f"{label}, {metric} (%)") for part, label in SETTING_PARTS]
         fraction = summary["config"]["arrival_fraction"]
         title += f", {setting} setting: {fraction:.0%} of the test nodes arrive after training"
-    rows = [[label] + [_accuracy(summary[key], name) for name, _ in columns] + [_count(summary[key]["params"])]
-            for key, label in ROLES]
-    return f"{title})\n" + markdown_table(["model"] + [header for _, header in columns] + ["params"], rows)
+    rows = [[label] + [_score(summary[role], name) for name, _ in columns] + [_count(summary[role]["params"])]
+            for role, label in ROLES]
+    notes = []
+    if "majority_rate" in summary:
+        notes.append(f"majority class: {100 * summary['majority_rate']:.2f}% of the test nodes (the accuracy of "
+                     "predicting it for every node)")
+    if "alphas" in summary["student"]:
+        alphas = ", ".join(f"{alpha:g}" for alpha in summary["student"]["alphas"])
+        notes.append(f"alpha chosen on validation per seed: {alphas}")
+    if summary.get("student_beats_labels_only_on_validation") is False:
+        notes.append("the distilled student is not above the labels-only MLP on validation: the teacher does not "
+                     "help here")
+    table = markdown_table(["model"] + [header for _, header in columns] + ["params"], rows)
+    return f"{title})\n" + table + "".join(f"\n{note}" for note in notes)
