@@ -38,6 +38,7 @@ from graphkd.data.load import model_graph
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.teachers import TEACHER_NAMES, train_teachers
 from graphkd.errors import GraphkdError
+from graphkd.tasks import Task, task_of
 
 __all__ = ["UNION_RULES", "class_halves", "confidence_weights", "gate_weights", "partial_graph",
            "train_partial_teachers", "union_logits", "union_teacher"]
@@ -80,9 +81,21 @@ def _checked_blocks(class_sets, num_classes: int | None = None) -> list[Tensor]:
 
 
 def _model_graph(data: Data) -> tuple[Data, int]:
-    """``data`` checked and as the models see it (:func:`graphkd.data.model_graph`), and its number of classes."""
+    """``data`` checked and as the models see it (:func:`graphkd.data.model_graph`), and its number of classes.
+    Only a multiclass task has classes to split between teachers."""
     data = model_graph(data)
+    if task_of(data).kind != "multiclass":
+        raise GraphkdError(f"a union of teachers splits the classes of a multiclass task; this graph's task is "
+                           f"{task_of(data).kind}")
     return data, int(data.y.max()) + 1
+
+
+def _relabelled(data: Data, y: Tensor) -> Data:
+    """A copy of ``data`` with labels ``y`` (a teacher's classes, or the gate's blocks), scored and early-stopped
+    by the graph's own metric (an OGB Evaluator scores only OGB's labels)."""
+    relabelled = copy.copy(data)
+    relabelled.y, relabelled.task = y, Task("multiclass", task_of(data).metric)
+    return relabelled
 
 
 def _checked_config(cfg, seed) -> None:
@@ -121,8 +134,7 @@ def _restricted(data: Data, block: Tensor) -> Data:
     local = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long)
     local[block] = torch.arange(block.numel())
     inside = local[data.y] >= 0
-    part = copy.copy(data)
-    part.y = local[data.y].clamp_min(0)  # nodes of other classes: label 0, but in no mask, so never read
+    part = _relabelled(data, local[data.y].clamp_min(0))  # nodes of other classes: label 0, in no mask, never read
     for name in ("train_mask", "val_mask", "test_mask"):
         part[name] = data[name] & inside
     return part
@@ -166,8 +178,7 @@ def gate_weights(cfg, data: Data, class_sets: list[list[int]], seed: int = 0, pr
     block_of = torch.empty(torch.cat(blocks).numel(), dtype=torch.long)
     for k, block in enumerate(blocks):
         block_of[block] = k
-    routed = copy.copy(data)
-    routed.y = block_of[data.y]
+    routed = _relabelled(data, block_of[data.y])
     return _mean_distribution(train_teachers(cfg, routed, seed, progress=progress)[0])
 
 

@@ -22,7 +22,8 @@ from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError
 from graphkd.large.sampling import NeighborSampler, k_hop_subgraph, neighbor_loader, seed_batches
 from graphkd.models import GCN, count_parameters
-from graphkd.training import TrainConfig, accuracy, fit
+from graphkd.tasks import task_of
+from graphkd.training import TrainConfig, fit
 from graphkd.training.ddp import distributed_model, validation_accuracy
 from graphkd.training.distributed import rank, rank_batches, reseed_per_rank, sync_epoch_end
 
@@ -60,9 +61,17 @@ class SampledGNN(torch.nn.Module):
 @torch.no_grad()
 def evaluate_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, nodes: Tensor,
                      batch_size: int = 4096, seed: int = 0) -> float:
-    """Accuracy on ``nodes`` from sampled neighbourhoods, drawn with a fixed seed so epochs compare. Under
-    torchrun each rank scores its share of ``nodes`` (its own seed, ``seed + rank``) and the counts are summed."""
+    """The graph's metric (:mod:`graphkd.tasks`) on ``nodes`` from sampled neighbourhoods, drawn with a fixed seed
+    so epochs compare. Under torchrun, for accuracy, each rank scores its share of ``nodes`` (its own seed,
+    ``seed + rank``) and the counts are summed; a ranking metric (ROC-AUC) is no sum over nodes, so every rank
+    scores all of them with one seed, and all get the same number."""
     model.eval()
+    task = task_of(data)
+    if task.metric != "accuracy":
+        gen = torch.Generator().manual_seed(seed)
+        logits = [sampled_forward(model, data.x[sample.n_id], sample) for sample in
+                  (sampler.sample(batch, gen) for batch in seed_batches(nodes, batch_size, shuffle=False))]
+        return task.score(torch.cat(logits), data.y[nodes])
     gen = torch.Generator().manual_seed(seed + rank())
 
     def correct_on(part: Tensor) -> int:
@@ -79,7 +88,8 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
                   max_batches: int | None = None, val_nodes: int = 20_000, seed: int = 0, progress: bool = False,
                   checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1) -> dict:
     """Mini-batch GNN training on sampled neighbourhoods of the training nodes, with early stopping on
-    the sampled accuracy of (at most ``val_nodes``) validation nodes; see :func:`graphkd.training.fit`.
+    the sampled validation metric of (at most ``val_nodes``) validation nodes (:func:`evaluate_sampled`); see
+    :func:`graphkd.training.fit`.
 
     ``max_batches``: stop each epoch after this many batches (``None``: a full pass over the training
     nodes). Returns ``best_val_acc``, ``epochs`` run, ``epoch_seconds`` (training steps only) and
@@ -98,7 +108,7 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
     val_idx = data.val_mask.nonzero().view(-1)
     pick = torch.randperm(val_idx.numel(), generator=torch.Generator().manual_seed(seed))[:val_nodes]
     val_idx = val_idx[pick].sort().values
-    epoch_seconds, num_batches = [], -(-train_idx.numel() // config.batch_size)
+    epoch_seconds, num_batches, task = [], -(-train_idx.numel() // config.batch_size), task_of(data)
     if max_batches is not None:
         num_batches = min(num_batches, max_batches)
     net = SampledGNN(model)
@@ -118,7 +128,7 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
         for sample, weight in tqdm(samples(), total=num_batches, desc="batches", leave=False, disable=not progress):
             optimizer.zero_grad()
             seeds = sample.n_id[:sample.batch_size]
-            loss = F.cross_entropy(net(data.x[sample.n_id], sample), data.y[seeds])
+            loss = task.hard_loss(net(data.x[sample.n_id], sample), data.y[seeds])
             (loss * weight).backward()
             optimizer.step()
             total, seen, count = total + loss.item() * seeds.numel(), seen + 1, count + seeds.numel()
@@ -194,8 +204,9 @@ def layerwise_inference(model: torch.nn.Module, data: Data, sampler: NeighborSam
 
 
 def soft_targets_of(model: torch.nn.Module, data: Data, logits: Tensor, **meta) -> SoftTargets:
-    """Soft targets for every node from the teacher's ``logits``, with its train/val/test accuracy."""
-    scores = {f"teacher_{name}_acc": accuracy(logits[mask], data.y[mask])
+    """Soft targets for every node from the teacher's ``logits``, with its train/val/test metric."""
+    task = task_of(data)
+    scores = {f"teacher_{name}_{task.key}": task.score(logits[mask], data.y[mask])
               for name, mask in (("train", data.train_mask), ("val", data.val_mask), ("test", data.test_mask))}
     return SoftTargets.from_logits([logits], data, "all", teachers=[model.config()],
                                    params=count_parameters(model), **scores, **meta)
@@ -203,7 +214,7 @@ def soft_targets_of(model: torch.nn.Module, data: Data, logits: Tensor, **meta) 
 
 def teacher_soft_targets(model: torch.nn.Module, data: Data, sampler: NeighborSampler, chunk_size: int = 8192,
                          progress: bool = False, **meta) -> SoftTargets:
-    """Soft targets for every node from chunked layer-wise inference, with the teacher's val/test accuracy."""
+    """Soft targets for every node from chunked layer-wise inference, with the teacher's val/test metric."""
     return soft_targets_of(model, data, layerwise_inference(model, data, sampler, chunk_size, progress), **meta)
 
 

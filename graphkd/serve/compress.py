@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from graphkd.checks import check_choice
 from graphkd.errors import GraphkdError
-from graphkd.training import TrainConfig, accuracy, cross_entropy_on, fit, predict
+from graphkd.tasks import task_of
+from graphkd.training import TrainConfig, cross_entropy_on, fit, validation_score
 
 __all__ = ["PruneConfig", "exact_hessian_diagonal", "half_width_config", "hutchinson_hessian_diagonal",
            "obd_saliency", "prunable_weights", "prune", "prune_lowest", "quantize_int8", "sparsity"]
@@ -154,9 +155,9 @@ class PruneConfig:
 
 
 def _training_loss(model: torch.nn.Module, data: Data) -> Callable[[], Tensor]:
-    """Full-batch cross-entropy on the training nodes, in eval mode so the loss (and its Hessian) is
-    deterministic."""
-    train_loss = cross_entropy_on(data.train_mask, data.y)
+    """Full-batch hard-label loss of the graph's task on the training nodes, in eval mode so the loss (and its
+    Hessian) is deterministic."""
+    train_loss = cross_entropy_on(data.train_mask, data.y, task_of(data))
 
     def loss():
         model.eval()
@@ -166,14 +167,14 @@ def _training_loss(model: torch.nn.Module, data: Data) -> Callable[[], Tensor]:
 
 def prune(model: torch.nn.Module, data: Data, config: PruneConfig, progress: bool = False) -> list[dict]:
     """Prune a trained ``model`` in place (see the module doc); returns one record per round with the
-    sparsity reached and the validation accuracy after retraining. Weights that are already zero stay
-    pruned, so calling it again on a pruned model continues from its masks."""
+    sparsity reached and the validation metric after retraining (``val_acc`` for accuracy; see
+    :mod:`graphkd.tasks`). Weights that are already zero stay pruned, so calling it again on a pruned model
+    continues from its masks."""
     weights = list(prunable_weights(model).values())
     masks = [w.detach() != 0 for w in weights]  # weights already zero count as pruned: rounds can resume
     loss_fn = _training_loss(model, data)
-    train_loss = cross_entropy_on(data.train_mask, data.y)
-    val_idx = data.val_mask.nonzero().view(-1)
-    val_acc = lambda: accuracy(predict(model, data, val_idx), data.y[val_idx])  # noqa: E731
+    train_loss = cross_entropy_on(data.train_mask, data.y, task_of(data))
+    val_score, key = validation_score(model, data), f"val_{task_of(data).key}"
 
     def step(optimizer):  # one full-batch step; re-applying the masks keeps pruned weights at zero
         model.train()
@@ -196,7 +197,7 @@ def prune(model: torch.nn.Module, data: Data, config: PruneConfig, progress: boo
             scores = obd_saliency(weights, hutchinson_hessian_diagonal(loss_fn, weights,
                                                                       config.hessian_samples, seed=r))
         masks[:] = prune_lowest(weights, masks, scores, config.target_sparsity * r / config.rounds)
-        best = fit(model, step, val_acc, config.retrain, desc=f"retrain {r}")
-        history.append({"round": r, "sparsity": sparsity(model), "val_acc": best})
+        best = fit(model, step, val_score, config.retrain, desc=f"retrain {r}")
+        history.append({"round": r, "sparsity": sparsity(model), key: best})
     model.eval()
     return history

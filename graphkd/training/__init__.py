@@ -11,6 +11,7 @@ from graphkd.training.loops import (
     predict,
     train_full_batch,
     train_minibatch,
+    validation_score,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "train_full_batch",
     "train_minibatch",
     "train_minibatch_ddp",
+    "validation_score",
 ]

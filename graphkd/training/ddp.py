@@ -22,6 +22,7 @@ from torch_geometric.data import Data
 
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
+from graphkd.tasks import task_of
 from graphkd.training.distributed import (
     all_reduce_sum,
     rank,
@@ -30,7 +31,7 @@ from graphkd.training.distributed import (
     sync_epoch_end,
     world_size,
 )
-from graphkd.training.loops import TrainConfig, fit, predict
+from graphkd.training.loops import TrainConfig, fit, predict, validation_score
 
 __all__ = ["distributed_model", "train_minibatch_ddp", "validation_accuracy"]
 
@@ -90,5 +91,8 @@ def train_minibatch_ddp(model: torch.nn.Module, data: Data, nodes: Tensor,
     def correct_on(part: Tensor) -> int:
         return int((predict(model, data, part, inputs=(x, graph)).argmax(-1) == data.y[part]).sum())
 
-    return fit(model, step, lambda: validation_accuracy(correct_on, val_idx), config, desc, progress, checkpoint,
-               checkpoint_every, auxiliary=auxiliary)
+    # Accuracy is a sum of per-node counts, split over the ranks; a ranking metric (ROC-AUC) is not, so every rank
+    # scores all validation nodes itself, with the weights all ranks share at the epoch's end: the same number.
+    score = (lambda: validation_accuracy(correct_on, val_idx)) if task_of(data).metric == "accuracy" else \
+        validation_score(model, data, (x, graph))
+    return fit(model, step, score, config, desc, progress, checkpoint, checkpoint_every, auxiliary=auxiliary)
