@@ -30,7 +30,7 @@ STUDENTS = ("mlp", "gcn", "sage")
 class DistillConfig:
     """A run: data, teacher, student, and the knowledge the student learns.
 
-    ``teacher``: a name (``gcn``, ``gat``, ``sage``, ``appnp``, ``grand``), an ensemble across architectures
+    ``teacher``: a name (``gcn``, ``gat``, ``sage``, ``appnp``, ``grand``, ``gatsep``), an ensemble across architectures
     (``"gcn+gat+sage"``), a trained ``torch.nn.Module`` called as ``model(x, edge_index)``, teacher
     logits ``[num_nodes, C]``, a dict ``{"logits", "hidden"}``, :class:`SoftTargets`, or a file of
     any of these (see :mod:`graphkd.distill.teachers`). A given teacher distils on the graph as it
@@ -40,7 +40,9 @@ class DistillConfig:
     :func:`graphkd.distill.teachers.teacher_recipe`): ``teacher_hidden``, ``teacher_dropout``, ``teacher_norm``;
     ``teacher_hops``, the propagation steps of APPNP and GRAND; ``teacher_node_dropout``, GRAND's DropNode;
     ``teacher_consistency``, the weight of GRAND's consistency term (1.0 for GRAND, 0 for the others; any
-    teacher can train with it), over ``teacher_samples`` random forward passes per step (4 with the term).
+    teacher can train with it), over ``teacher_samples`` random forward passes per step (4 with the term);
+    ``teacher_pre_norm``, Platonov et al.'s pre-norm residual blocks for GCN, SAGE and GAT (with layer norm
+    and dropout 0.2 unless given; GAT-sep, ``"gatsep"``, has them by default).
 
     Knowledge terms (weights; 0 leaves a term out): ``hint_weight`` (FitNets, ``hint_metric`` ``mse`` or
     ``cosine``), ``similarity_weight`` (NOSMOG in-batch similarity), ``lsp_weight`` (local structure,
@@ -78,6 +80,7 @@ class DistillConfig:
     teacher_node_dropout: float | None = None
     teacher_consistency: float | None = None
     teacher_samples: int | None = None
+    teacher_pre_norm: bool | None = None
     heads: int = 8
     ensemble: int = 1
     student: str = "mlp"
@@ -173,6 +176,8 @@ class DistillConfig:
         for name in ("student_batch_norm", "class_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise GraphkdError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.teacher_pre_norm is not None and not isinstance(self.teacher_pre_norm, bool):
+            raise GraphkdError(f"teacher_pre_norm must be True, False or None, got {self.teacher_pre_norm!r}")
         for name, optional in (("dataset", False), ("split", True), ("teacher_layer", True)):
             value = getattr(self, name)
             if not (isinstance(value, str) or (optional and value is None)):
@@ -228,9 +233,10 @@ class DistillConfig:
         bounded("cs_smoothing_alpha", 0.0, 1.0)
         bounded("arrival_fraction", 0.01, 0.99)
         bounded("labels_per_class", 1, 100_000, integer=True)
-        gat_width = self.teacher_hidden or TEACHER_DEFAULTS["gat"]["hidden_channels"]
-        if "gat" in self.source.members and gat_width % self.heads:
-            raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
+        for kind in {"gat", "gatsep"} & set(self.source.members):
+            gat_width = self.teacher_hidden or TEACHER_DEFAULTS[kind]["hidden_channels"]
+            if gat_width % self.heads:
+                raise GraphkdError(f"GAT hidden width ({gat_width}) must be divisible by heads ({self.heads})")
 
     def _check_teacher_recipe(self) -> None:
         """Teacher settings only where a teacher trained here has what they set: never silently ignored."""
@@ -240,7 +246,8 @@ class DistillConfig:
             raise GraphkdError(f"{', '.join(recipe)} set how graphkd trains a teacher; a given teacher has trained "
                                "already: leave them out")
         members = self.source.members
-        for name, kinds in (("teacher_hops", ("appnp", "grand")), ("teacher_node_dropout", ("grand",))):
+        for name, kinds in (("teacher_hops", ("appnp", "grand")), ("teacher_node_dropout", ("grand",)),
+                            ("teacher_pre_norm", ("gcn", "sage", "gat", "gatsep"))):
             if name in recipe and not set(members) & set(kinds):
                 raise GraphkdError(f"{name} is for the {' and '.join(kinds)} teachers; {self.teacher_id} has none")
         if self.teacher_samples == 1 and any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):
@@ -250,7 +257,7 @@ class DistillConfig:
     def _check_read_options(self) -> None:
         """An option set away from its default is refused where nothing reads it: the user meant something."""
         members = self.source.members
-        read_by = {"heads": ("gat" in members, "the GAT teachers; give one (e.g. teacher='gat')"),
+        read_by = {"heads": (bool({"gat", "gatsep"} & set(members)), "the GAT teachers; give one (e.g. teacher='gat')"),
                    "hint_metric": (bool(self.hint_weight), "the hint term; give hint_weight"),
                    "adversarial_epsilon": (bool(self.adversarial_weight), "adversarial augmentation; give "
                                            "adversarial_weight"),
@@ -308,6 +315,10 @@ class DistillConfig:
         members = self.source.members
         if "grand" in members:
             derived["grand"] = teachers.TEACHER_DEFAULTS["grand"]
+        if "gatsep" in members:
+            derived["gatsep"] = teachers.TEACHER_DEFAULTS["gatsep"]
+        if self.teacher_pre_norm and (self.teacher_norm is None or self.teacher_dropout is None):
+            derived["pre_norm_teacher"] = teachers.PRE_NORM_TEACHER
         if any(teachers.teacher_recipe(self, kind)["consistency"] for kind in members):
             derived["consistency_training"] = [teachers.CONSISTENCY_SAMPLES, teachers.CONSISTENCY_PATIENCE_SCALE,
                                                teachers.CONSISTENCY_EPOCHS_SCALE]
@@ -338,15 +349,15 @@ class DistillConfig:
 KNOWLEDGE_WEIGHTS = ("hint_weight", "similarity_weight", "lsp_weight", "adversarial_weight")
 TEACHER_FIELDS = ("dataset", "split", "teacher", "teacher_layers", "teacher_hidden", "teacher_dropout",
                   "teacher_norm", "teacher_hops", "teacher_node_dropout", "teacher_consistency", "teacher_samples",
-                  "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
+                  "teacher_pre_norm", "heads", "ensemble", "transfer", "epochs", "patience", "weight_decay", "refine",
                   "cs_correction_alpha", "cs_smoothing_alpha", "setting", "arrival_fraction", "labels_per_class",
                   "task", "metric", "class_weights")
 FIELD_DEFAULTS = {field.name: field.default for field in dataclasses.fields(DistillConfig)}
 TEACHER_NORMS = (*NORMS, "none")
 # How graphkd trains a teacher: refused with a given teacher, which has trained already.
 TEACHER_RECIPE_FIELDS = ("teacher_layers", "teacher_hidden", "teacher_dropout", "teacher_norm", "teacher_hops",
-                         "teacher_node_dropout", "teacher_consistency", "teacher_samples", "heads", "ensemble",
-                         "weight_decay")
+                         "teacher_node_dropout", "teacher_consistency", "teacher_samples", "teacher_pre_norm", "heads",
+                         "ensemble", "weight_decay")
 # What a teacher's soft targets depend on beyond its training: which nodes they cover, and their refinement.
 TRAINING_FIELDS = tuple(name for name in TEACHER_FIELDS
                         if name not in ("transfer", "refine", "cs_correction_alpha", "cs_smoothing_alpha"))
@@ -358,4 +369,4 @@ ADDED_FIELDS = {"teacher_layer": None, "hint_weight": 0.0, "hint_metric": "mse",
                 "setting": "transductive", "arrival_fraction": 0.2, "labels_per_class": 20, "teacher_hops": None,
                 "teacher_node_dropout": None, "teacher_consistency": None, "teacher_samples": None,
                 "student_epochs": None, "student_patience": None, "task": None, "metric": None,
-                "class_weights": False, "alpha_choices": None}
+                "class_weights": False, "alpha_choices": None, "teacher_pre_norm": None}

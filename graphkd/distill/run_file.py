@@ -75,8 +75,9 @@ class TeacherTraining:
 
 @dataclass(frozen=True)
 class TeacherSpec:
-    """A teacher graphkd trains: ``architecture`` (``gcn``, ``gat``, ``sage``, ``appnp``, ``grand``, or an
-    ensemble ``"gcn+gat"``) and its recipe; a setting left out takes the architecture's default."""
+    """A teacher graphkd trains: ``architecture`` (``gcn``, ``gat``, ``sage``, ``appnp``, ``grand``, ``gatsep``, or
+    an ensemble ``"gcn+gat"``) and its recipe; a setting left out takes the architecture's default. ``pre_norm``:
+    pre-norm residual blocks (GCN, SAGE, GAT; GAT-sep's default)."""
 
     architecture: str = D["teacher"]
     num_layers: int = D["teacher_layers"]
@@ -88,6 +89,7 @@ class TeacherSpec:
     node_dropout: float | None = D["teacher_node_dropout"]
     consistency: float | None = D["teacher_consistency"]
     samples: int | None = D["teacher_samples"]
+    pre_norm: bool | None = D["teacher_pre_norm"]
     ensemble: int = D["ensemble"]
     training: TeacherTraining = field(default_factory=TeacherTraining)
 
@@ -249,7 +251,8 @@ class RunConfig:
         else:
             teacher = TeacherSpec(cfg.teacher, cfg.teacher_layers, cfg.teacher_hidden, cfg.teacher_dropout,
                                   cfg.teacher_norm, cfg.heads, cfg.teacher_hops, cfg.teacher_node_dropout,
-                                  cfg.teacher_consistency, cfg.teacher_samples, cfg.ensemble, teacher_training)
+                                  cfg.teacher_consistency, cfg.teacher_samples, cfg.teacher_pre_norm, cfg.ensemble,
+                                  teacher_training)
         student = StudentSpec(cfg.student, cfg.student_layers, cfg.student_hidden, cfg.student_dropout,
                               "batch_norm" if cfg.student_batch_norm else None,
                               StudentTraining(*cfg.student_limits(), cfg.lr, cfg.student_weight_decay,
@@ -277,7 +280,8 @@ FILE_KEYS = {
     "runs": "seeds.runs", "seed": "seeds.first", "teacher_layers": "teacher.num_layers",
     "teacher_hidden": "teacher.hidden_channels", "teacher_dropout": "teacher.dropout", "teacher_norm": "teacher.norm",
     "teacher_hops": "teacher.hops", "teacher_node_dropout": "teacher.node_dropout",
-    "teacher_consistency": "teacher.consistency", "teacher_samples": "teacher.samples", "heads": "teacher.heads",
+    "teacher_consistency": "teacher.consistency", "teacher_samples": "teacher.samples",
+    "teacher_pre_norm": "teacher.pre_norm", "heads": "teacher.heads",
     "ensemble": "teacher.ensemble", "weight_decay": "teacher.training.weight_decay",
     "epochs": "teacher.training.epochs", "patience": "teacher.training.patience",
     "student_epochs": "student.training.epochs", "student_patience": "student.training.patience",
@@ -320,7 +324,8 @@ def _flat(run: RunConfig) -> dict:
         flat.update(teacher=t.architecture, teacher_layers=t.num_layers, teacher_hidden=t.hidden_channels,
                     teacher_dropout=t.dropout, teacher_norm=t.norm, heads=t.heads, teacher_hops=t.hops,
                     teacher_node_dropout=t.node_dropout, teacher_consistency=t.consistency,
-                    teacher_samples=t.samples, ensemble=t.ensemble, weight_decay=t.training.weight_decay)
+                    teacher_samples=t.samples, teacher_pre_norm=t.pre_norm, ensemble=t.ensemble,
+                    weight_decay=t.training.weight_decay)
         epochs, patience = t.training.epochs, t.training.patience
         flat.update(student_epochs=student.training.epochs if student.training.epochs != epochs else None,
                     student_patience=student.training.patience if student.training.patience != patience else None)

@@ -27,6 +27,7 @@ from graphkd.training import TrainConfig, consistency_loss, cross_entropy_on, tr
 __all__ = [
     "CONSISTENCY_SAMPLES",
     "DEEP_TEACHER",
+    "PRE_NORM_TEACHER",
     "TEACHER_DEFAULTS",
     "TEACHER_NAMES",
     "build_teacher",
@@ -47,7 +48,7 @@ __all__ = [
     "warn_if_probabilities",
 ]
 
-TEACHER_NAMES = ("gcn", "gat", "sage", "appnp", "grand")
+TEACHER_NAMES = ("gcn", "gat", "sage", "appnp", "grand", "gatsep")
 
 
 def ensemble_members(teacher) -> list[str] | None:
@@ -253,9 +254,11 @@ def refuse_unknown_keys(keys, where: str) -> None:
 # APPNP as its paper trains it (64 hidden, dropout 0.5, K = 10, alpha = 0.1); GRAND as its paper trains it on
 # Cora (K = 8 hops, DropNode 0.5, consistency weight 1.0 over 4 random passes), 64 hidden instead of 32.
 TEACHER_DEFAULTS = {
-    "gat": {"hidden_channels": 64, "dropout": 0.6, "lr": 0.005},
-    "gcn": {"hidden_channels": 64, "dropout": 0.8, "lr": 0.01},
-    "sage": {"hidden_channels": 128, "dropout": 0.5, "lr": 0.01},
+    "gat": {"hidden_channels": 64, "dropout": 0.6, "lr": 0.005, "pre_norm": False},
+    "gcn": {"hidden_channels": 64, "dropout": 0.8, "lr": 0.01, "pre_norm": False},
+    "sage": {"hidden_channels": 128, "dropout": 0.5, "lr": 0.01, "pre_norm": False},
+    # GAT-sep in Platonov et al.'s pre-norm residual blocks, their dropout and layer norm (their width is 512)
+    "gatsep": {"hidden_channels": 64, "dropout": 0.2, "lr": 0.005, "norm": "layer_norm", "pre_norm": True},
     "appnp": {"hidden_channels": 64, "dropout": 0.5, "lr": 0.01, "K": 10},
     "grand": {"hidden_channels": 64, "dropout": 0.5, "lr": 0.01, "K": 8, "node_dropout": 0.5, "consistency": 1.0},
 }
@@ -271,6 +274,9 @@ CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_EPOCHS_SCALE = 4, 2
 # Layer norm, not batch norm: in the depth study (benchmarks/results/depth.md) it validated best for every
 # 4- and 8-layer teacher on Cora and CiteSeer (a 4-layer GCN on Cora: 82.9% against 79.9% at dropout 0.2).
 DEEP_TEACHER = {"dropout": 0.2, "norm": "layer_norm"}
+# A GCN, SAGE or GAT teacher asked for in pre-norm residual blocks (teacher_pre_norm=True) at any depth:
+# Platonov et al.'s dropout and their "residual connections with layer norm".
+PRE_NORM_TEACHER = {"dropout": 0.2, "norm": "layer_norm"}
 # Deep teachers also train at least 2 x patience epochs: an 8-layer GCN on CiteSeer (CPF split) sat at
 # chance for more than `patience` epochs on 4 of 10 seeds and early stopping kept it there (test 7.3% and
 # 8.5% on seeds 1 and 2); made to train 100 epochs first it reached 59.9% and 49.7%.
@@ -279,12 +285,16 @@ DEEP_MIN_EPOCHS_PER_PATIENCE = 2
 
 def teacher_recipe(cfg, kind: str) -> dict:
     """How a teacher of architecture ``kind`` is built and trained: ``cfg``'s teacher settings where given,
-    else the architecture's defaults (with :data:`DEEP_TEACHER` above 2 layers). Hops (``K``) and DropNode
-    apply to the architectures that have them; the consistency weight and random passes to any."""
+    else the architecture's defaults (with :data:`DEEP_TEACHER` above 2 layers, :data:`PRE_NORM_TEACHER` when
+    ``cfg.teacher_pre_norm`` asks for pre-norm residual blocks). Hops (``K``), DropNode and pre-norm blocks apply
+    to the architectures that have them; the consistency weight and random passes to any."""
     recipe = {"norm": None, "consistency": 0.0, **TEACHER_DEFAULTS[kind],
               **(DEEP_TEACHER if cfg.teacher_layers > 2 else {})}
+    if cfg.teacher_pre_norm and "pre_norm" in recipe:
+        recipe.update(PRE_NORM_TEACHER)
     given = {"hidden_channels": cfg.teacher_hidden, "dropout": cfg.teacher_dropout, "norm": cfg.teacher_norm,
-             "K": cfg.teacher_hops, "node_dropout": cfg.teacher_node_dropout, "consistency": cfg.teacher_consistency}
+             "K": cfg.teacher_hops, "node_dropout": cfg.teacher_node_dropout, "consistency": cfg.teacher_consistency,
+             "pre_norm": cfg.teacher_pre_norm}
     recipe.update({key: value for key, value in given.items() if value is not None and key in recipe})
     recipe["norm"] = None if recipe["norm"] == "none" else recipe["norm"]
     recipe["samples"] = cfg.teacher_samples or (CONSISTENCY_SAMPLES if recipe["consistency"] else 1)
@@ -294,8 +304,8 @@ def teacher_recipe(cfg, kind: str) -> dict:
 def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
     """A fresh teacher of architecture ``kind`` as :func:`teacher_recipe` describes it."""
     recipe = teacher_recipe(cfg, kind)
-    kwargs = {"heads": cfg.heads} if kind == "gat" else {}
-    kwargs.update({key: recipe[key] for key in ("K", "node_dropout") if key in recipe})
+    kwargs = {"heads": cfg.heads} if kind in ("gat", "gatsep") else {}
+    kwargs.update({key: recipe[key] for key in ("K", "node_dropout", "pre_norm") if key in recipe})
     return build_model(kind, in_channels=data.num_features, hidden_channels=recipe["hidden_channels"],
                        out_channels=task_of(data).num_outputs(data.y), num_layers=cfg.teacher_layers,
                        dropout=recipe["dropout"], norm=recipe["norm"], **kwargs)
