@@ -272,6 +272,15 @@ def test_error_cli_export_onto_a_file(tmp_path, capsys):
     ({"teacher": "gat+sage", "teacher_hops": 3}, "teacher_hops is for the appnp and grand teachers; gat\\+sage has"),
     ({"teacher": "grand", "teacher_samples": 2.5}, "teacher_samples must be an integer"),
     ({"teacher": "grand", "teacher_node_dropout": float("nan")}, "teacher_node_dropout must be a number"),
+    ({"task": "regression"}, "unknown task 'regression'; valid: multiclass, binary, multilabel"),
+    ({"metric": "f1"}, "unknown metric 'f1'; valid: accuracy, average_precision, macro_f1, roc_auc"),
+    ({"task": "binary", "metric": "macro_f1"}, "metric 'macro_f1' does not score a binary task; valid: roc_auc"),
+    ({"task": "multiclass", "metric": "roc_auc"}, "metric 'roc_auc' does not score a multiclass task"),
+    ({"alpha_choices": []}, "alpha_choices must be a non-empty list of alphas"),
+    ({"alpha_choices": "0.5"}, "alpha_choices must be a non-empty list of alphas"),
+    ({"alpha_choices": [0.5, 2.0]}, r"alpha must lie in \[0, 1\], got 2.0"),
+    ({"alpha_choices": [0.0, 1.0], "alpha": 0.5}, "give alpha or alpha_choices, not both"),
+    ({"class_weights": "yes"}, "class_weights must be True or False"),
 ])
 def test_error_api_config(options, message):
     with pytest.raises(GraphkdError, match=message):
@@ -304,12 +313,35 @@ def test_choices_are_stored_as_spelled_in_the_valid_list():
     ({"x": torch.full((6, 3), float("nan"))}, "NaN or inf"),
     ({"x": torch.rand(6, 3, dtype=torch.complex64)}, "real-valued"),
     ({"x": torch.eye(6, 3).to_sparse()}, "data.x must be a dense tensor"),
+    # Labels that fit no task (issue 40): one class, multi-label values that are no labels, a label none trains
+    ({"y": torch.zeros(6, dtype=torch.long)}, "gives every labelled node the class 0: a task needs at least two"),
+    ({"y": torch.tensor([[0.2, 1.0]] * 6)}, r"multi-label data.y must hold only 0 and 1, got 6 other value\(s\)"),
+    ({"y": torch.tensor([[1, -1]] * 6)}, "multi-label data.y must hold only 0 and 1"),
+    ({"y": torch.tensor([[1, 0], [0, 1], [0, 1], [1, 0], [1, 0], [1, 0]])},
+     r"label\(s\) \[1\] of data.y have no positive training node"),
+    ({"y": torch.ones(4, 2, dtype=torch.long)}, r"data.y \(4, 2\) must be \[num_nodes=6, num_labels\]"),
 ])
 def test_error_api_graph(changes, message):
     with pytest.raises(GraphkdError, match=message):
         check_graph(_graph(**changes))
     with pytest.raises(GraphkdError, match=message):  # the pipeline refuses it before any training
         run_distillation(DistillConfig(runs=1, epochs=1), data=_graph(**changes), progress=False)
+
+
+@pytest.mark.parametrize("options, y, message", [
+    ({"task": "multilabel"}, None, r"task 'multilabel' needs labels \[num_nodes, num_labels\] of 0/1, but data.y "
+                                   r"\(6,\) reads as 'binary'"),
+    ({"task": "binary"}, torch.tensor([0, 1, 2, 1, 2, 0]), "task 'binary' needs labels .* reads as 'multiclass'"),
+    ({"metric": "roc_auc"}, torch.tensor([0, 1, 2, 1, 2, 0]), "metric 'roc_auc' does not score a multiclass task"),
+    ({"task": "binary"}, torch.tensor([[0, 1], [1, 0], [1, 1], [0, 1], [1, 0], [1, 1]]),
+     "task 'binary' needs labels .* reads as 'multilabel'"),
+])
+def test_error_api_task_that_contradicts_the_labels(options, y, message):
+    # Mechanism: silent misreadings. A task or metric that does not fit the labels is refused before any training,
+    # not trained as something else.
+    graph = _graph() if y is None else _graph(y=y)
+    with pytest.raises(GraphkdError, match=message):
+        run_distillation(DistillConfig(runs=1, **FAST, **options), data=graph, progress=False)
 
 
 def test_unlabelled_nodes_outside_every_split_are_taken():
