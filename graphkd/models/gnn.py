@@ -141,12 +141,16 @@ class GNN(torch.nn.Module):
                 "norm": self.norm, "residual": self.residual,
                 **({"pre_norm": self.pre_norm} if self.pre_norm != pre_norm_default else {}), **self.conv_kwargs}
 
-    def layer(self, i: int, h: Tensor, edge_index: Tensor) -> Tensor:
+    def layer(self, i: int, h: Tensor, edge_index: Tensor, source_scale: Tensor | None = None) -> Tensor:
         """Layer ``i`` alone: lets callers run the network layer by layer (chunked inference). With ``pre_norm``
-        the first layer includes the input projection and the last the head."""
+        the first layer includes the input projection and the last the head.
+
+        ``source_scale [num_nodes, 1]``: multiplies the conv's input rows (after the block's norm), for a chunk
+        whose source nodes have fewer edges than in the whole graph (GCN's degree correction in
+        graphkd.large); a row scaled by 1 (a target with all its edges) is computed as without it."""
         if self.pre_norm:
-            return self._block(i, h, edge_index)
-        out = self.convs[i](h, edge_index)
+            return self._block(i, h, edge_index, source_scale)
+        out = self.convs[i](h if source_scale is None else h * source_scale, edge_index)
         if i == self.num_layers - 1:
             return out
         if self.residual and out.shape == h.shape:
@@ -154,10 +158,13 @@ class GNN(torch.nn.Module):
         out = F.relu(self.norms[i](out))
         return feature_dropout(out, self.dropout, self.training)
 
-    def _block(self, i: int, h: Tensor, edge_index: Tensor) -> Tensor:
+    def _block(self, i: int, h: Tensor, edge_index: Tensor, source_scale: Tensor | None) -> Tensor:
         if i == 0:
             h = feature_dropout(F.gelu(self.lin_in(h)), self.dropout, self.training)
-        out = feature_dropout(F.gelu(self.convs[i](self.norms[i](h), edge_index)), self.dropout, self.training)
+        normed = self.norms[i](h)
+        if source_scale is not None:
+            normed = normed * source_scale
+        out = feature_dropout(F.gelu(self.convs[i](normed, edge_index)), self.dropout, self.training)
         h = h + out if self.residual else out
         if i == self.num_layers - 1:
             return self.lin_out(self.norms[self.num_layers](h))

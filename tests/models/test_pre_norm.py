@@ -45,6 +45,26 @@ def test_layer_by_layer_equals_forward(tiny_graph, kind):
     assert torch.allclose(h, model(tiny_graph.x, tiny_graph.edge_index))
 
 
+@pytest.mark.parametrize("pre_norm", [True, False])
+def test_gcn_chunk_with_scaled_sources_gives_the_whole_graphs_rows(tiny_graph, pre_norm):
+    """graphkd.large's chunked inference: targets 0-2 with their incoming edges, node 3 a source with one of its
+    three. GCN normalises by degree (self loop included), so node 3's conv input is scaled by sqrt(1 / 4)."""
+    torch.manual_seed(0)
+    options = {"pre_norm": True, "norm": "layer_norm"} if pre_norm else {"norm": "layer_norm"}
+    model = build_model("gcn", in_channels=2, hidden_channels=16, out_channels=2, num_layers=2, **options).eval()
+    edges = tiny_graph.edge_index
+    chunk_edges = edges[:, edges[1] <= 2]
+    assert set(chunk_edges.flatten().tolist()) == {0, 1, 2, 3}
+    degree_full = torch.bincount(edges[1], minlength=6)[:4] + 1
+    degree_chunk = torch.bincount(chunk_edges[1], minlength=4) + 1
+    scale = (degree_chunk / degree_full).sqrt().unsqueeze(1)
+    assert scale[:3].eq(1).all() and scale[3].item() == 0.5
+    h = torch.randn(6, 2)
+    whole = model.layer(0, h, edges)[:3]
+    assert torch.allclose(model.layer(0, h[:4], chunk_edges, source_scale=scale)[:3], whole, atol=1e-6)
+    assert not torch.allclose(model.layer(0, h[:4], chunk_edges)[:3], whole, atol=1e-3)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_block_with_zeroed_conv_is_identity(tiny_graph, kind):
     model = pre_norm_model(kind).eval()
