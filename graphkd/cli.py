@@ -13,7 +13,12 @@ from graphkd.distill.run_file import read_run_file
 from graphkd.distill.seeds import PARALLEL_SEEDS_MAX_NODES, default_workers
 from graphkd.distill.settings import SETTINGS
 from graphkd.distill.soft_targets import TRANSFER_SETS
-from graphkd.distill.teachers import CONSISTENCY_EPOCHS_SCALE, CONSISTENCY_PATIENCE_SCALE, CONSISTENCY_SAMPLES
+from graphkd.distill.teachers import (
+    CONSISTENCY_EPOCHS_SCALE,
+    CONSISTENCY_PATIENCE_SCALE,
+    CONSISTENCY_SAMPLES,
+    PRE_NORM_TEACHER,
+)
 from graphkd.errors import GraphkdError
 from graphkd.io import os_error_message
 from graphkd.report import format_summary
@@ -87,7 +92,9 @@ def add_distill_parser(subparsers) -> None:
                            f"{PARALLEL_SEEDS_MAX_NODES:,} nodes, else 1 (and 1 under torchrun)")
     t = p.add_argument_group("teacher")
     t.add_argument("--teacher", default=d.teacher,
-                   help="teacher GNN to train (gcn, gat, sage; appnp: an MLP whose logits 10 steps of personalized "
+                   help="teacher GNN to train (gcn, gat, sage; gatsep: GAT attention over the neighbours with a "
+                        "separate weight for the node itself, in pre-norm residual blocks; appnp: an MLP whose "
+                        "logits 10 steps of personalized "
                         "PageRank spread over the graph; grand: DropNode and 8-hop mixed-order propagation before an "
                         "MLP, trained with a consistency term on every node), an ensemble across architectures "
                         "joined by '+' (gcn+gat+sage: the soft target is the mean of their tempered distributions), "
@@ -106,6 +113,11 @@ def add_distill_parser(subparsers) -> None:
     t.add_argument("--teacher-norm", default=None, choices=list(TEACHER_NORMS),
                    help="normalisation between teacher layers; default none for 2 layers, "
                         f"{DEEP_TEACHER['norm']} for deeper teachers")
+    t.add_argument("--teacher-pre-norm", action="store_const", const=True, default=None,
+                   help="teacher built of pre-norm residual blocks (an input projection, then h + dropout(gelu("
+                        "conv(norm(h)))) per layer: the form Platonov et al. found strong on heterophilous graphs; "
+                        f"dropout {PRE_NORM_TEACHER['dropout']}, {PRE_NORM_TEACHER['norm']} unless given); gcn, "
+                        "sage, gat (gatsep always is)")
     t.add_argument("--teacher-hops", type=int, default=None,
                    help="propagation steps of appnp and grand (1 to 64); default: " +
                         ", ".join(f"{k} {v['K']}" for k, v in TEACHER_DEFAULTS.items() if "K" in v))

@@ -177,10 +177,9 @@ def inference_layer(model: torch.nn.Module, layer: int, h, sampler: NeighborSamp
     out, row = None, 0
     for targets in tqdm(chunks, desc=f"layer {layer + 1}/{model.num_layers}", leave=False, disable=not progress):
         sample = k_hop_subgraph(sampler, targets, num_hops=1)
-        h_chunk = h[sample.n_id]
-        if has_self_loop is not None:
-            h_chunk = h_chunk * _gcn_source_scale(sample, sampler, has_self_loop)
-        result = model.layer(layer, h_chunk, sample.edge_index)[:sample.batch_size]
+        # GCN's degree correction scales the conv's input, which in a pre-norm block comes after its norm
+        scale = {"source_scale": _gcn_source_scale(sample, sampler, has_self_loop)} if has_self_loop is not None else {}
+        result = model.layer(layer, h[sample.n_id], sample.edge_index, **scale)[:sample.batch_size]
         if out is None:
             out = result.new_empty(sum(chunk.numel() for chunk in chunks), result.size(1))
         out[row:row + targets.numel()] = result
