@@ -24,7 +24,9 @@ def random_split(data: Data, seed: int, train_per_class: int = 20, val_per_class
     Classes too small for the request raise, instead of giving a silently unbalanced split.
     """
     if data.y is None or data.y.dim() != 1:
-        raise GraphkdError("random_split needs integer node labels data.y of shape [num_nodes]")
+        raise GraphkdError("random_split draws nodes per class and needs integer node labels data.y of shape "
+                           "[num_nodes]; a multi-label graph ([num_nodes, num_labels]) has no classes to draw from: "
+                           "give it train/val/test masks")
     generator = torch.Generator().manual_seed(check_seed("seed", seed))
     num_nodes = data.num_nodes
     train_mask = torch.zeros(num_nodes, dtype=torch.bool)
