@@ -1,12 +1,13 @@
-"""What the benchmark tables share: their common options, the runner that chooses settings on validation
-accuracy over seeds, the finished seeds' records, and the results files rows are merged into.
+"""What the benchmark tables share: their common options, the runner that chooses settings on the validation
+metric over seeds (the run's own: accuracy on the multiclass tables, ROC-AUC on the binary heterophilous graphs),
+the finished seeds' records, and the results files rows are merged into.
 
 The scripts beside this one import it (a script's own folder comes first on ``sys.path``); none imports another
 script.
 
 Finished seeds' records (``--records``) are kept beside the results, so that a long table resumes in a fresh
 checkout. ``--work`` holds what a seed needs while it runs (teachers, checkpoints, student files); it is not
-committed, and a session that ends takes it along. A seed's record (its accuracies) is a few kilobytes: it is
+committed, and a session that ends takes it along. A seed's record (its scores) is a few kilobytes: it is
 kept as soon as the seed finishes, and a seed found there is not run again. A Physics seed of the adversarial row
 costs about an hour of one core, so losing them with the work folder cost whole sessions.
 """
@@ -22,9 +23,10 @@ from graphkd.distill import DistillConfig, run_distillation, summarize_runs
 from graphkd.distill.pipeline import record_mismatch, seed_data_key
 from graphkd.io import update_json
 from graphkd.report import environment
+from graphkd.tasks import metric_key
 
 __all__ = ["HERE", "RECIPES", "Runner", "SeedRecords", "check_selection_args", "machine_line", "record",
-           "selection_parser", "slim", "study_parser", "unfinished"]
+           "selection_parser", "slim", "study_parser", "unfinished", "val_key"]
 
 HERE = Path(__file__).resolve().parent
 # Per-dataset student settings where graphkd's defaults are off. Computers' binary features are not
@@ -62,18 +64,23 @@ class SeedRecords:
 
 
 class Runner:
-    """Runs configurations of one dataset, with shared teachers and per-seed records under ``work``."""
+    """Runs configurations of one dataset, with shared teachers and per-seed records under ``work``.
 
-    def __init__(self, args, dataset: str, teacher: str | None = None):
-        self.args, self.dataset, self.teacher = args, dataset, teacher
+    ``split``: the dataset's split family (``"random"``, CPF's; ``"fixed"``, the published splits, seed k
+    running split k). ``settings``: defaults of every configuration run here, under each one's overrides."""
+
+    def __init__(self, args, dataset: str, teacher: str | None = None, split: str = "random",
+                 settings: dict | None = None):
+        self.args, self.dataset, self.teacher, self.split = args, dataset, teacher, split
+        self.settings = settings or {}
         self.work = Path(args.work) / dataset
         self.records = SeedRecords(Path(args.records or Path(args.results) / "seeds") / f"{dataset}.json")
         self.data_keys = {}
 
     def config(self, overrides: dict, runs: int) -> DistillConfig:
-        settings = {"teacher": self.teacher, **RECIPES.get(self.dataset, {}), **overrides}
-        return DistillConfig(dataset=self.dataset, split="random", root=self.args.root, runs=runs,
-                             epochs=self.args.epochs, **settings)
+        settings = {"teacher": self.teacher, "epochs": self.args.epochs, **RECIPES.get(self.dataset, {}),
+                    **self.settings, **overrides}
+        return DistillConfig(dataset=self.dataset, split=self.split, root=self.args.root, runs=runs, **settings)
 
     def data_key(self, cfg: DistillConfig, seed: int) -> str:
         """The fingerprint of seed ``seed``'s graph and split, computed once per split (loading Physics takes
@@ -105,12 +112,23 @@ class Runner:
 
     def select(self, candidates: list[dict], role: str = "student") -> dict:
         """Each candidate on the selection seeds; the one whose ``role`` (``student`` or ``teacher``) has the
-        best mean validation accuracy, on all seeds."""
-        tried = [{"settings": c, "val_acc": self.run(c, self.args.select_runs)[role]["val_acc_mean"]}
-                 for c in candidates]
-        best = max(tried, key=lambda t: t["val_acc"])
-        return {"tried": tried, "settings": best["settings"], "val_acc": best["val_acc"],
+        best mean validation metric (the runs' own, :func:`val_key`), on all seeds. The scores are kept under
+        ``val_<key>`` (``val_acc`` for accuracy, ``val_roc_auc`` for ROC-AUC)."""
+        tried = []
+        for c in candidates:
+            summary = self.run(c, self.args.select_runs)
+            name = val_key(summary)
+            tried.append({"settings": c, name: summary[role][f"{name}_mean"]})
+        name = next(key for key in tried[0] if key != "settings")
+        best = max(tried, key=lambda t: t[name])
+        return {"tried": tried, "settings": best["settings"], name: best[name],
                 "summary": self.run(best["settings"], self.args.runs)}
+
+
+def val_key(summary: dict) -> str:
+    """The validation score's name in a run summary's roles: ``val_acc`` for accuracy (summaries written before
+    tasks existed name no metric: theirs), ``val_roc_auc`` for ROC-AUC."""
+    return f"val_{metric_key(summary.get('metric', 'accuracy'))}"
 
 
 def slim(row: dict) -> dict:
