@@ -7,7 +7,7 @@ from graphkd.data.homophily import HOMOPHILY_MEASURES, homophily
 from graphkd.data.load import check_graph, load_dataset, model_features, model_graph, prepare_data
 from graphkd.data.root import DatasetNotFoundError, data_root
 from graphkd.data.splits import largest_connected_component, random_split
-from graphkd.data.synthetic import csbm
+from graphkd.data.synthetic import csbm, multilabel_csbm
 
 __all__ = [
     "DATASETS",
@@ -26,6 +26,7 @@ __all__ = [
     "load_dataset",
     "model_features",
     "model_graph",
+    "multilabel_csbm",
     "prepare_data",
     "random_split",
 ]
