@@ -210,6 +210,9 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         meta = {"dataset": data.dataset, "split": data.split, "seed": seed,
                 "soft_targets": result["soft_targets_hash"], "temperature": cfg.temperature,
                 "preprocessing": {"row_normalize": bool(getattr(data, "row_normalized", False))}}
+        if (task.kind, task.metric) != ("multiclass", "accuracy"):  # for export; multiclass files stay as they were
+            meta.update(task=task.kind, metric=task.metric,
+                        scores={name: result["student"][name] for name in (f"val_{key}", f"test_{key}")})
         if cfg.positions:  # the table serves training nodes; the rule, nodes that arrive later
             meta["position_features"] = {
                 "kind": "spectral", "dim": cfg.positions, "new_node": NEW_NODE_RULE,

@@ -1,10 +1,9 @@
 """Export a trained MLP student for serving: ONNX, a ``torch.export`` program, plain NumPy weights, metadata.
 
-Every exported graph takes one float32 tensor ``[batch, in_channels]`` and returns class probabilities:
-a node's features with the recorded preprocessing (row normalisation for Planetoid data) already applied
-by the caller, e.g. :class:`graphkd.serve.predictor.Predictor`, followed, for a student trained with
-position features, by those (not normalised). A position student's export also holds the training graph's
-position table (``positions.npz``). After writing, each artifact is checked against the eager model.
+Every exported graph takes one float32 tensor ``[batch, in_channels]``, a node's features with the recorded
+preprocessing (row normalisation for Planetoid data) applied by the caller (the Predictor) and then any position
+features, and returns class probabilities, or for a multi-label student one sigmoid per label (``metadata.json``
+names the task and metric). An export holds a position student's table (``positions.npz``); each file is checked.
 """
 from __future__ import annotations
 
@@ -24,9 +23,10 @@ from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import file_sha256, folder_path, writable_folder
 from graphkd.models import MLP, load_model
 from graphkd.serve.predictor import Predictor, check_class_names
+from graphkd.tasks import Task
 
-__all__ = ["FILES", "FORMATS", "StudentProbabilities", "add_parser", "export_student", "fold_batch_norm",
-           "verify_export"]
+__all__ = ["FILES", "FORMATS", "StudentLabelProbabilities", "StudentProbabilities", "add_parser", "export_student",
+           "fold_batch_norm", "verify_export"]
 
 FORMATS = ("onnx", "torch_export", "numpy")
 FILES = {"onnx": "student.onnx", "torch_export": "student.pt2", "numpy": "student.npz"}
@@ -45,6 +45,42 @@ class StudentProbabilities(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.student(x), dim=-1)
+
+
+# Kept apart, and below: torch.export and ONNX record the source line of each forward, so a multiclass export's
+# files stay byte for byte as they were before multi-label students existed.
+class StudentLabelProbabilities(StudentProbabilities):
+    """A multi-label student with a sigmoid per label on top: independent probabilities, rows need not sum to 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.student(x))
+
+
+# What metadata.json says the graphs return, for a multiclass or binary student (False) and a multi-label one.
+_OUTPUT = {False: "probabilities [batch, num_classes] float32",
+           True: "probabilities [batch, num_classes] float32, one independent probability per label (sigmoid; "
+                 "num_classes is the number of labels, and rows need not sum to 1)"}
+_LAST_LAYER = {False: "softmax(h @ weight + bias)", True: "sigmoid(h @ weight + bias) per label"}
+
+
+def _task(meta: dict, model: MLP) -> Task:
+    """The task the student was trained for, as its meta records it (``graphkd distill`` records every task but
+    multiclass scored by accuracy, which a file without ``task`` is)."""
+    task = Task(meta.get("task") or "multiclass", meta.get("metric"))
+    if task.kind == "binary" and model.out_channels != 2:
+        raise GraphkdError(f"a binary task's student has 2 outputs; this one has {model.out_channels}")
+    return task
+
+
+def _scores(meta: dict, task: Task) -> dict | None:
+    """The student's ``val_<metric>``/``test_<metric>`` as the model file records them (``None``: not recorded)."""
+    scores = meta.get("scores")
+    if scores is None:
+        return None
+    if not (isinstance(scores, dict) and all(isinstance(k, str) and (v is None or isinstance(v, int | float))
+                                             and not isinstance(v, bool) for k, v in scores.items())):
+        raise GraphkdError(f"meta scores must map names such as 'test_{task.key}' to numbers, got {scores!r:.80}")
+    return {k: None if v is None else float(v) for k, v in scores.items()}
 
 
 def fold_batch_norm(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -131,11 +167,14 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
 
     ``formats``: any of ``onnx`` (``student.onnx``), ``torch_export`` (``student.pt2``) and ``numpy``
     (``student.npz``: ``weight_i [in, out]``, ``bias_i``; ``h = relu(h @ weight_i + bias_i)``, softmax
-    last). All have a dynamic batch dimension. ``example_features``: ``[n, in_channels]`` used to trace
-    and to verify the artifacts (default: random non-negative features). ``preprocessing``: e.g.
-    ``{"row_normalize": True}``; default: what the model file records was done to the features in
-    training. ``meta`` adds to (or, for a module, supplies) the model file's meta. Returns the metadata
-    written to ``metadata.json``; raises ``RuntimeError`` if an artifact disagrees with the eager model.
+    last; a sigmoid per label for a multi-label student). All have a dynamic batch dimension.
+    ``example_features``: ``[n, in_channels]`` used to trace and to verify the artifacts (default: random
+    non-negative features). ``preprocessing``: e.g. ``{"row_normalize": True}``; default: what the model file
+    records was done to the features in training. ``meta`` adds to (or, for a module, supplies) the model
+    file's meta; its ``task`` (``multiclass``, the default, ``binary`` or ``multilabel``), ``metric``
+    (default: the task's) and ``scores`` (the student's ``val_<key>``/``test_<key>``), which ``graphkd
+    distill`` records for every task but multiclass scored by accuracy, go to ``metadata.json``. Returns the
+    metadata written to ``metadata.json``; raises ``RuntimeError`` if an artifact disagrees with the eager model.
 
     Only the export's own files are written to ``out_dir``: whatever else it holds (a run's results, a
     user's files) stays; a file of an export's name that no export wrote is refused, never replaced.
@@ -158,6 +197,7 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
         raise GraphkdError(f"example_features must have shape [n >= 2, {model.in_channels}], "
                            f"got {tuple(example_features.shape)}")
     preprocessing = _check_preprocessing(_default_preprocessing(meta) if preprocessing is None else preprocessing)
+    task = _task(meta, model)
 
     out_dir = folder_path(out_dir, "export folder")
     if out_dir.exists() and not out_dir.is_dir():
@@ -166,7 +206,7 @@ def export_student(model_path_or_module, out_dir: str | os.PathLike, formats=FOR
     previous = _previous_export(out_dir)
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".export.", suffix=".tmp"))
     try:
-        metadata = _write_export(model, meta, staging, formats, example_features, preprocessing, class_names)
+        metadata = _write_export(model, meta, task, staging, formats, example_features, preprocessing, class_names)
         _place_export(staging, out_dir, previous)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -224,10 +264,10 @@ def _place_export(staging: Path, folder: Path, previous: dict[str, str]) -> None
     os.replace(staging / "metadata.json", folder / "metadata.json")
 
 
-def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], example_features: torch.Tensor,
-                  preprocessing: dict, class_names: list[str] | None) -> dict:
+def _write_export(model: MLP, meta: dict, task: Task, out_dir: Path, formats: list[str],
+                  example_features: torch.Tensor, preprocessing: dict, class_names: list[str] | None) -> dict:
     """Write and verify every artifact in ``out_dir``; returns the metadata with the differences found."""
-    wrapped = StudentProbabilities(model).eval()
+    wrapped = (StudentLabelProbabilities if task.multilabel else StudentProbabilities)(model).eval()
     writers = {"onnx": lambda p: _write_onnx(wrapped, example_features, p),
                "torch_export": lambda p: _write_torch_export(wrapped, example_features, p),
                "numpy": lambda p: _write_numpy(model, p)}
@@ -242,6 +282,9 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
         "num_features": model.in_channels - (positions["dim"] if positions else 0),
         "position_features": positions,
         "num_classes": model.out_channels,
+        # What the student was trained for and scored by (metric names as graphkd.tasks.METRICS).
+        "task": task.kind,
+        "metric": task.metric,
         "hidden_sizes": [lin.out_features for lin in model.lins[:-1]],
         "class_names": check_class_names(meta.get("class_names") if class_names is None else class_names,
                                          model.out_channels),
@@ -250,12 +293,13 @@ def _write_export(model: MLP, meta: dict, out_dir: Path, formats: list[str], exa
                  "[batch, position_features.dim] when position_features is set. The ONNX and torch.export "
                  "graphs: one float32 tensor [batch, num_features + position_features.dim], the features with "
                  "the preprocessing applied, then the position features as they are",
-        "output": "probabilities [batch, num_classes] float32",
-        "numpy_layout": "h = relu(h @ weight_i + bias_i) for each layer but the last; softmax(h @ weight + bias) "
-                        "on the last; weight_i is [in, out], batch norm folded in",
+        "output": _OUTPUT[task.multilabel],
+        "numpy_layout": "h = relu(h @ weight_i + bias_i) for each layer but the last; "
+                        f"{_LAST_LAYER[task.multilabel]} on the last; weight_i is [in, out], batch norm folded in",
         **{key: meta.get(key) for key in ("dataset", "split", "seed")},
         "soft_targets_hash": meta.get("soft_targets"),
         "temperature": meta.get("temperature"),
+        "scores": _scores(meta, task),
         "files": {fmt: {"path": FILES[fmt], "sha256": file_sha256(out_dir / FILES[fmt])} for fmt in formats},
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
@@ -296,7 +340,8 @@ def verify_export(out_dir: str | os.PathLike, model: MLP, features: torch.Tensor
     if metadata["preprocessing"]["row_normalize"]:
         x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
     with torch.no_grad():
-        expected = torch.softmax(model.eval()(torch.cat([x, positions], dim=1)), dim=-1).numpy()
+        logits = model.eval()(torch.cat([x, positions], dim=1))
+    expected = (logits.sigmoid() if metadata.get("task") == "multilabel" else logits.softmax(dim=-1)).numpy()
     diffs = {}
     for fmt in metadata["files"]:
         got = Predictor.load(out_dir, backend=fmt).predict_proba(
@@ -313,8 +358,9 @@ def add_parser(subparsers) -> None:
         "export", help="export a trained MLP student for serving (ONNX, torch.export, NumPy)",
         description="Export an MLP student saved by `graphkd distill` (student_seed*.pt) to --out: student.onnx "
                     "(onnxruntime), student.pt2 (torch.export), student.npz (plain NumPy weights, batch norm "
-                    "folded) and metadata.json (feature size, classes, preprocessing, dataset, soft-target "
-                    "hash, file hashes). Each file is checked against the eager model before the command "
+                    "folded) and metadata.json (feature size, classes, task and metric, preprocessing, dataset, "
+                    "soft-target hash, file hashes); a multi-label student's files return one sigmoid "
+                    "probability per label. Each file is checked against the eager model before the command "
                     "succeeds. Serve with graphkd.serve.predictor.Predictor.load(OUT).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     # SUPPRESS: a required option has no default to show
@@ -330,7 +376,8 @@ def add_parser(subparsers) -> None:
                         "records its training features were (graphkd distill records it; yes for Cora, "
                         "CiteSeer, PubMed as load_dataset reads them)")
     p.add_argument("--class-names", nargs="+", default=None, metavar="NAME",
-                   help="one name per class, in class-index order, kept in metadata.json for the predictor "
+                   help="one name per class (per label, for a multi-label student), in index order, kept in "
+                        "metadata.json for the predictor "
                         "(default: the model file's, if any)")
     p.set_defaults(func=_export)
 
@@ -341,5 +388,6 @@ def _export(args) -> int:
                               class_names=args.class_names)
     for fmt, info in metadata["files"].items():
         print(f"{Path(args.out) / info['path']}  max abs diff vs eager {metadata['max_abs_diff'][fmt]:.2e}")
-    print(f"{Path(args.out) / 'metadata.json'}  preprocessing {metadata['preprocessing']}")
+    print(f"{Path(args.out) / 'metadata.json'}  preprocessing {metadata['preprocessing']}, task {metadata['task']} "
+          f"scored by {metadata['metric']}")
     return 0

@@ -1,4 +1,6 @@
-"""Serve an exported MLP student: class probabilities for a feature matrix or a single node.
+"""Serve an exported MLP student: class probabilities for a feature matrix or a single node, or for a student
+of a multi-label task one independent probability per label (``metadata.json``'s ``task``; an export that
+names no task is multiclass, as every export before tasks existed).
 
 Backends: ``numpy`` (``student.npz``; this module never imports torch on that path, so a serving
 process stays small and starts fast), ``onnx`` (onnxruntime) and ``torch_export`` (``student.pt2``).
@@ -21,9 +23,12 @@ import numpy as np
 from graphkd.arrays import as_node_ids, from_torch, mean_of_neighbour_rows, mean_rows
 from graphkd.errors import GraphkdError, MissingFileError
 
-__all__ = ["BACKENDS", "Predictor", "check_class_names", "mean_of_neighbour_rows"]
+__all__ = ["BACKENDS", "Predictor", "THRESHOLD", "check_class_names", "mean_of_neighbour_rows"]
 
 BACKENDS = ("onnx", "torch_export", "numpy")
+TASKS = ("multiclass", "binary", "multilabel")  # graphkd.tasks.TASKS, which this module does not import (torch)
+# A multi-label student's predict() gives a label to a node when its probability is above this.
+THRESHOLD = 0.5
 MIN_ROW_SUM = 1e-12  # load_dataset's clamp for all-zero feature rows
 
 
@@ -31,8 +36,9 @@ def _row_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(x.sum(axis=-1, keepdims=True), np.float32(MIN_ROW_SUM))
 
 
-def _numpy_forward(path: Path, row_normalize: bool):
-    """``x`` ([n, F] or [F]) -> probabilities, with ``x @ W + b`` per layer on contiguous float32 weights."""
+def _numpy_forward(path: Path, row_normalize: bool, multilabel: bool = False):
+    """``x`` ([n, F] or [F]) -> probabilities, with ``x @ W + b`` per layer on contiguous float32 weights; a
+    softmax last, or with ``multilabel`` a sigmoid per output."""
     with np.load(path) as arrays:
         num_layers = len(arrays.files) // 2
         layers = [(np.ascontiguousarray(arrays[f"weight_{i}"], dtype=np.float32),
@@ -49,6 +55,11 @@ def _numpy_forward(path: Path, row_normalize: bool):
             np.maximum(h, 0.0, out=h)  # ReLU; propagates NaN, so bad input surfaces in the output check
             h = h @ weight
             h += bias
+        if multilabel:  # 1 / (1 + exp(-h)); exp overflows to inf for h << 0, which gives the exact 0
+            with np.errstate(over="ignore"):
+                np.exp(np.negative(h, out=h), out=h)
+            h += 1.0
+            return np.reciprocal(h, out=h)
         h -= h.max(axis=-1, keepdims=True)
         np.exp(h, out=h)
         h /= h.sum(axis=-1, keepdims=True)
@@ -139,6 +150,8 @@ def _checked_metadata(metadata) -> dict:
         raise TypeError("num_features and num_classes must be integers >= 1")
     if not isinstance(metadata["preprocessing"].get("row_normalize"), bool):
         raise TypeError("preprocessing.row_normalize must be true or false")
+    if metadata.get("task", "multiclass") not in TASKS:
+        raise TypeError(f"task must be one of {', '.join(TASKS)}")
     check_class_names(metadata.get("class_names"), metadata["num_classes"])
     for fmt, info in metadata["files"].items():
         if not (isinstance(info.get("path"), str) and isinstance(info.get("sha256"), str)):
@@ -192,10 +205,15 @@ class Predictor:
     """An exported student ready to serve. Build it with :meth:`Predictor.load`.
 
     ``predict_proba(features, positions=None)``: ``[n, F] -> [n, C]`` or ``[F] -> [C]``; ``predict``:
-    labels (an ``int`` for a single node). Attributes: ``backend``, ``metadata``, ``num_features``,
-    ``num_classes``, ``class_names``, ``position_dim`` (0, or how many position features per node the
-    student takes besides its ``num_features`` features). ``node_positions(nodes)`` and
-    ``new_node_positions(neighbours)`` give those features from the exported position table.
+    labels (an ``int`` for a single node). A multi-label student (``task == "multilabel"``) gives one
+    independent probability per label, ``[n, num_labels]`` (its ``num_classes`` is the number of labels;
+    rows need not sum to 1), and ``predict`` gives per-label 0/1 decisions, 1 where the probability is above
+    0.5 (``THRESHOLD``; a logit above 0). Attributes: ``backend``, ``metadata``, ``task`` (``multiclass``,
+    ``binary`` or ``multilabel``), ``metric`` (what the student was scored by; ``None`` for an export made
+    before tasks existed), ``num_features``, ``num_classes``, ``class_names`` (per label for a multi-label
+    student), ``position_dim`` (0, or how many position features per node the student takes besides its
+    ``num_features`` features). ``node_positions(nodes)`` and ``new_node_positions(neighbours)`` give those
+    features from the exported position table.
     """
 
     def __init__(self, forward, metadata: dict, backend: str,
@@ -209,6 +227,13 @@ class Predictor:
         self.row_normalize = bool(metadata["preprocessing"]["row_normalize"])
         self.num_classes = int(metadata["num_classes"])
         self.class_names = metadata.get("class_names")
+        self.task = metadata.get("task", "multiclass")
+        self.metric = metadata.get("metric")
+
+    @property
+    def multilabel(self) -> bool:
+        """One independent probability per label (sigmoids), not a distribution over classes."""
+        return self.task == "multilabel"
 
     @classmethod
     def load(cls, directory: str | os.PathLike, backend: str = "auto", num_threads: int | None = None,
@@ -258,7 +283,8 @@ class Predictor:
         table = _position_table(directory, meta_path, table_info, check_hashes) if table_info else None
         # With position features the features alone are normalised, here, before the two are joined.
         row_normalize = bool(metadata["preprocessing"]["row_normalize"]) and not metadata.get("position_features")
-        loaders = {"numpy": lambda: _numpy_forward(path, row_normalize),
+        multilabel = metadata.get("task") == "multilabel"
+        loaders = {"numpy": lambda: _numpy_forward(path, row_normalize, multilabel),
                    "onnx": lambda: _onnx_forward(path, row_normalize, num_threads),
                    "torch_export": lambda: _torch_export_forward(path, row_normalize, num_threads)}
         width = metadata["num_features"] + int((metadata.get("position_features") or {}).get("dim", 0))
@@ -275,7 +301,8 @@ class Predictor:
         return cls(forward, metadata, backend, table)
 
     def predict_proba(self, features, positions=None) -> np.ndarray:
-        """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``.
+        """Class probabilities: ``[n, C]`` for ``[n, F]`` features, ``[C]`` for one node's ``[F]``; for a
+        multi-label student, one probability per label (``[n, num_labels]``, sigmoids).
         ``positions``: ``[n, P]`` (or ``[P]``) position features, for a student trained with them."""
         x = _real_array(features, "features")
         if self.row_normalize and (x < 0).any():  # a negative row sum would blow the row up to one class
@@ -291,7 +318,8 @@ class Predictor:
             raise GraphkdError("this student was trained without position features; call it with features alone")
         probs = self._forward(x)
         # Every row's softmax sums to 1, so the total is finite unless some input was NaN/inf (which propagates).
-        if not math.isfinite(probs.sum()):
+        # A sigmoid maps an infinite logit to 0 or 1, so a multi-label student's input is checked itself.
+        if not math.isfinite(probs.sum()) or (self.multilabel and not np.isfinite(x).all()):
             raise self._non_finite(x)
         return probs
 
@@ -345,8 +373,12 @@ class Predictor:
         return mean_rows(table, self._rows(neighbours, "neighbours"))
 
     def predict(self, features, positions=None):
-        """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``."""
+        """Class labels: an ``int`` for one node's ``[F]`` features, an int64 array ``[n]`` for ``[n, F]``. For a
+        multi-label student, per-label decisions: an int64 array of 0/1, ``[num_labels]`` for one node and
+        ``[n, num_labels]`` for ``[n, F]``, 1 where the label's probability is above 0.5 (``THRESHOLD``)."""
         probs = self.predict_proba(features, positions)
+        if self.multilabel:
+            return (probs > THRESHOLD).astype(np.int64)
         return int(probs.argmax()) if probs.ndim == 1 else probs.argmax(axis=1)
 
     @staticmethod
