@@ -5,7 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
+from graphkd.distill.losses import (
+    binary_soft_target_loss,
+    distillation_loss,
+    logit_matching_loss,
+    soft_target_loss,
+    tempered_sigmoid,
+    tempered_softmax,
+)
+from graphkd.tasks import Task
 
 # One node, two classes: student logits [0, 0] (uniform at any T), teacher distribution [0.8, 0.2].
 # KL(p || q) = 0.8 ln(0.8 / 0.5) + 0.2 ln(0.2 / 0.5) = 0.376003 - 0.183258 = 0.192745
@@ -122,3 +130,69 @@ def test_masks_must_be_bool_rows(name):
     with pytest.raises(ValueError, match=f"{name} must be a bool mask"):
         distillation_loss(torch.zeros(4, 2), torch.full((4, 2), 0.5), 1.0, 0.5, torch.zeros(4, dtype=torch.long),
                           **masks)
+
+
+# Multi-label: one Bernoulli per label, KL(p || q) = p ln(p / q) + (1 - p) ln((1 - p) / (1 - q)), q = sigmoid(z / T).
+def _bernoulli_kl(p: float, q: float) -> float:
+    return (p * math.log(p / q) if p else 0.0) + ((1 - p) * math.log((1 - p) / (1 - q)) if p < 1 else 0.0)
+
+
+def _sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 5.0])
+def test_binary_soft_target_loss_golden(temperature):
+    # One label at z = 0 (q = 0.5 at any T), p = 0.8: the two-class KL_GOLDEN above, times T^2.
+    assert binary_soft_target_loss(torch.zeros(1, 1), torch.tensor([[0.8]]), temperature).item() == pytest.approx(
+        temperature**2 * KL_GOLDEN, rel=1e-6)
+    # Two nodes x three labels, p at 0 and 1 included (0 ln 0 = 0): the mean over nodes and labels, by hand.
+    z = [[1.5, -2.0, 0.3], [0.0, 4.0, -1.0]]
+    p = [[0.9, 0.0, 0.5], [1.0, 0.7, 0.2]]
+    by_hand = temperature**2 * sum(_bernoulli_kl(p[i][j], _sigmoid(z[i][j] / temperature))
+                                   for i in range(2) for j in range(3)) / 6
+    loss = binary_soft_target_loss(torch.tensor(z), torch.tensor(p), temperature)
+    assert loss.item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_binary_soft_gradient_is_t_times_q_minus_p_over_entries():
+    # d/dz [T^2 mean KL(p || sigmoid(z / T))] = T (q - p) / (nodes x labels)
+    z = torch.tensor([[1.0, -0.5, 2.0], [0.3, 0.0, -4.0]], dtype=torch.float64, requires_grad=True)
+    p = torch.tensor([[0.2, 0.3, 1.0], [0.0, 0.5, 0.9]], dtype=torch.float64)
+    binary_soft_target_loss(z, p, 3.0).backward()
+    q = torch.sigmoid(z.detach() / 3.0)
+    assert torch.allclose(z.grad, 3.0 * (q - p) / 6, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda logits: binary_soft_target_loss(logits, p, 2.0),
+                                    (z.detach().requires_grad_(),))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_binary_soft_loss_is_zero_when_the_student_is_the_teacher(temperature):
+    teacher = torch.tensor([[3.0, -2.0, 0.0], [12.0, -15.0, 0.7]], requires_grad=True)  # saturated labels too
+    loss = binary_soft_target_loss(teacher, tempered_sigmoid(teacher.detach(), temperature), temperature)
+    loss.backward()
+    assert abs(loss.item()) < 1e-6 and teacher.grad.abs().max() < 1e-6
+    assert distillation_loss(teacher.detach(), tempered_sigmoid(teacher.detach(), temperature), temperature, 0.0,
+                             task=Task("multilabel")).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_multilabel_distillation_mixes_bce_and_binary_kl_golden():
+    # alpha * BCE(z = 0) = alpha ln 2 per label; soft: T^2 * mean(KL_GOLDEN, 0) over the two labels.
+    loss = distillation_loss(torch.zeros(1, 2), torch.tensor([[0.8, 0.5]]), temperature=2.0, alpha=0.5,
+                             labels=torch.tensor([[1, 0]]), labelled=torch.tensor([True]), task=Task("multilabel"))
+    assert loss.item() == pytest.approx(0.5 * math.log(2) + 0.5 * 4 * KL_GOLDEN / 2, rel=1e-6)
+    # Unlabelled rows add nothing to the hard term; labels are read as floats by BCE.
+    z = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
+    targets, labels = torch.tensor([[0.9, 0.2], [0.4, 0.6]]), torch.tensor([[1, 0], [0, 1]])
+    mixed = distillation_loss(z, targets, 1.0, 0.25, labels, torch.tensor([True, False]), task=Task("multilabel"))
+    bce = F.binary_cross_entropy_with_logits(z[:1], labels[:1].float())
+    assert mixed.item() == pytest.approx(0.25 * bce.item() + 0.75 * binary_soft_target_loss(z, targets, 1.0).item())
+
+
+def test_multilabel_soft_targets_must_be_probabilities_of_the_same_shape():
+    with pytest.raises(ValueError, match="tempered_sigmoid"):
+        distillation_loss(torch.zeros(1, 2), torch.tensor([[2.0, -1.0]]), 1.0, 0.0, task=Task("multilabel"))
+    with pytest.raises(ValueError, match="label-count mismatch"):
+        binary_soft_target_loss(torch.zeros(1, 3), torch.full((1, 2), 0.5), 1.0)
+    # Rows of independent labels need not sum to 1, unlike the softmax's soft targets.
+    assert distillation_loss(torch.zeros(1, 3), torch.full((1, 3), 0.9), 1.0, 0.0, task=Task("multilabel")) > 0
