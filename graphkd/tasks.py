@@ -119,6 +119,21 @@ class Task:
     def describe(self) -> str:
         return f"{self.kind}, {self.title}"
 
+    def check_scorable(self, data) -> None:
+        """Refuse, before anything trains, validation or test nodes this metric cannot score: a ranking metric
+        (ROC-AUC, AP) needs positive and negative nodes in each (for multi-label, in at least one label)."""
+        if self.metric not in ("roc_auc", "average_precision"):
+            return
+        for part in ("val", "test"):
+            y = data.y[data[f"{part}_mask"]]
+            y = y if self.multilabel else y.view(-1, 1)
+            positives = y.sum(0)
+            if not ((positives > 0) & (positives < y.size(0))).any():
+                held = "no label with both values" if self.multilabel else f"{y.size(0)} node(s), all of one class"
+                alternative = "" if self.multilabel else ", or score by metric='accuracy'"
+                raise GraphkdError(f"{self.title} ranks positive against negative nodes, and data.{part}_mask holds "
+                                   f"{held}: give it nodes of both{alternative}")
+
 
 def _ranked(rank, truth: np.ndarray, margin: np.ndarray, title: str) -> float:
     if truth.min() == truth.max():

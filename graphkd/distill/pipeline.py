@@ -249,6 +249,7 @@ def with_task(cfg: DistillConfig, data: Data) -> Data:
     same = recorded is not None and kind == recorded.kind and cfg.metric in (None, recorded.metric)
     data.task = task_for(data.y, kind, cfg.metric or (recorded.metric if same else None),
                          recorded.ogb_name if same else None)
+    data.task.check_scorable(data)
     return data
 
 

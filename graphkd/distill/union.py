@@ -38,7 +38,7 @@ from graphkd.data.load import model_graph
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.teachers import TEACHER_NAMES, train_teachers
 from graphkd.errors import GraphkdError
-from graphkd.tasks import Task, task_of
+from graphkd.tasks import METRICS, Task, task_of
 
 __all__ = ["UNION_RULES", "class_halves", "confidence_weights", "gate_weights", "partial_graph",
            "train_partial_teachers", "union_logits", "union_teacher"]
@@ -82,19 +82,20 @@ def _checked_blocks(class_sets, num_classes: int | None = None) -> list[Tensor]:
 
 def _model_graph(data: Data) -> tuple[Data, int]:
     """``data`` checked and as the models see it (:func:`graphkd.data.model_graph`), and its number of classes.
-    Only a multiclass task has classes to split between teachers."""
+    A multi-label task has no classes to split between teachers."""
     data = model_graph(data)
-    if task_of(data).kind != "multiclass":
-        raise GraphkdError(f"a union of teachers splits the classes of a multiclass task; this graph's task is "
-                           f"{task_of(data).kind}")
+    if task_of(data).multilabel:
+        raise GraphkdError("a union of teachers splits the classes of a single-label task; a multi-label task has "
+                           "labels, not classes, to split: give each teacher the labels it knows instead")
     return data, int(data.y.max()) + 1
 
 
 def _relabelled(data: Data, y: Tensor) -> Data:
     """A copy of ``data`` with labels ``y`` (a teacher's classes, or the gate's blocks), scored and early-stopped
-    by the graph's own metric (an OGB Evaluator scores only OGB's labels)."""
-    relabelled = copy.copy(data)
-    relabelled.y, relabelled.task = y, Task("multiclass", task_of(data).metric)
+    by the graph's own metric where it scores classes (a binary ROC-AUC does not, and an OGB Evaluator scores only
+    OGB's labels), else by accuracy."""
+    relabelled, metric = copy.copy(data), task_of(data).metric
+    relabelled.y, relabelled.task = y, Task("multiclass", metric if metric in METRICS["multiclass"] else None)
     return relabelled
 
 
