@@ -13,6 +13,8 @@ from ogb.nodeproppred import Evaluator
 from graphkd.data import DatasetNotFoundError, load_dataset
 from graphkd.data.catalog import dataset_info
 from graphkd.data.ogb import CACHE_NAME, CACHE_VERSION, edge_feature_mean, ogb_files, ogb_meta, read_ogb
+from graphkd.distill import DistillConfig, run_distillation
+from graphkd.models import load_model
 from graphkd.tasks import Task
 
 NUM_NODES, NUM_LABELS, NUM_EDGE_FEATURES = 30, 112, 8
@@ -180,3 +182,17 @@ def test_master_csv_is_read_for_what_graphkd_cannot_read_and_agrees_with_the_cat
             ogb_meta(name)
     with pytest.raises(ValueError, match="catalog entry for ogbn-proteins disagrees with ogb's master.csv"):
         ogb_files(dataclasses.replace(dataset_info("ogbn-proteins"), num_classes=2), meta)
+
+
+def test_distillation_on_proteins_is_scored_by_ogbs_evaluator(tmp_path, offline):
+    # The whole path on OGB's real layout: 112 labels, per-label binary KD, every score from ogb's Evaluator.
+    write_proteins(tmp_path / "ogbn_proteins", seed=1)
+    summary = run_distillation(DistillConfig(dataset="ogbn-proteins", root=str(tmp_path), runs=1, teacher="sage",
+                                             epochs=5, patience=5), out=tmp_path / "run", progress=False)
+    assert (summary["task"], summary["metric"]) == ("multilabel", "roc_auc")
+    data = load_dataset("ogbn-proteins", root=tmp_path)
+    student, _ = load_model(tmp_path / "run" / "student_seed0.pt")
+    logits = student.eval()(data.x)
+    expected = Evaluator("ogbn-proteins").eval({"y_true": data.y[data.test_mask], "y_pred": logits[data.test_mask]})
+    assert summary["per_seed"][0]["student"]["test_roc_auc"] == pytest.approx(expected["rocauc"], abs=1e-6)
+    assert 0 <= summary["teacher"]["test_roc_auc_mean"] <= 1
