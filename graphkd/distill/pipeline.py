@@ -191,8 +191,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         "soft_targets_hash": targets.content_hash(),
         "seconds": time.perf_counter() - start,
     }
-    if key != "acc":  # the metric named beside its values (records without it are accuracy's)
-        result.update(task=task.kind, metric=task.metric)
+    result.update(task=task.kind, metric=task.metric)  # named beside its values (older records are accuracy's)
     if not task.multilabel and (task.kind == "binary" or majority_rate(data.y[data.test_mask]) > 0.5):
         result["majority_rate"] = majority_rate(data.y[data.test_mask])  # what predicting one class scores
     if arrivals is not None:
