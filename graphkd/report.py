@@ -16,7 +16,7 @@ SETTING_PARTS = (("transductive", "observed test nodes"), ("inductive", "arrival
 
 
 def environment() -> dict:
-    """CPU, cores, memory, thread count and library versions: results are meaningless without them."""
+    """CPU, cores, memory, thread count, library versions and any GPU: results are meaningless without them."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -27,9 +27,12 @@ def environment() -> dict:
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem_gib = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1) if mem_gib else None,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "numpy": numpy.__version__}
+    env = {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1) if mem_gib else None,
+           "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+           "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "numpy": numpy.__version__}
+    if torch.cuda.is_available():  # where a GPU is present, which one (a CPU-only machine's record is unchanged)
+        env.update(gpu=torch.cuda.get_device_name(0), gpus=torch.cuda.device_count(), cuda=torch.version.cuda)
+    return env
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -72,6 +75,10 @@ def format_summary(summary: dict) -> str:
     rows = [[label] + [_score(summary[role], name) for name, _ in columns] + [_count(summary[role]["params"])]
             for role, label in ROLES]
     notes = []
+    if "homophily" in summary:
+        notes.append(f"homophily: edge {summary['homophily']['edge']:.3f}, class-insensitive "
+                     f"{summary['homophily']['edge_insensitive']:.3f} (0: neighbours' labels no more alike than "
+                     "chance)")
     if "majority_rate" in summary:
         notes.append(f"majority class: {100 * summary['majority_rate']:.2f}% of the test nodes (the accuracy of "
                      "predicting it for every node)")

@@ -28,6 +28,7 @@ from graphkd.data import (
     PER_SEED_SPLITS,
     dataset_info,
     from_networkx,
+    homophily,
     load_dataset,
     model_graph,
     prepare_data,
@@ -192,6 +193,8 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         "seconds": time.perf_counter() - start,
     }
     result.update(task=task.kind, metric=task.metric)  # named beside its values (older records are accuracy's)
+    if not task.multilabel:  # how alike neighbours' labels are: what a GNN teacher can lean on
+        result["homophily"] = homophily(data)
     if not task.multilabel and (task.kind == "binary" or majority_rate(data.y[data.test_mask]) > 0.5):
         result["majority_rate"] = majority_rate(data.y[data.test_mask])  # what predicting one class scores
     if arrivals is not None:
@@ -497,6 +500,8 @@ def summarize_runs(cfg: DistillConfig, per_seed: list[dict]) -> dict:
             mean, std = summarize([r[role][name] for r in per_seed])
             summary[role].update({f"{name}_mean": mean, f"{name}_std": std})
         summary[role]["params"] = per_seed[0][role].get("params")
+    if "homophily" in per_seed[0]:
+        summary["homophily"] = per_seed[0]["homophily"]
     if "majority_rate" in per_seed[0]:
         summary["majority_rate"] = statistics.fmean(r["majority_rate"] for r in per_seed)
     if "alpha" in per_seed[0]["student"]:
