@@ -1,8 +1,10 @@
 """Resumable training: save and restore everything a training loop needs to continue bit-identically.
 
 A checkpoint holds the next epoch, the model and optimizer state, the best weights so far with their
-validation accuracy and the epochs since, and the random states (torch CPU, python ``random``, numpy),
-because dropout and ``randperm`` draw from the global generators. It also stores a fingerprint of the
+validation accuracy and the epochs since, and the random states (torch CPU and, where CUDA was used, the GPUs',
+python ``random``, numpy), because dropout and ``randperm`` draw from the global generators. Its tensors are
+saved on the CPU and load onto the model's device, so a run checkpointed on a GPU resumes on a CPU-only machine
+and the reverse. It also stores a fingerprint of the
 model and training configuration and refuses to resume a run whose fingerprint differs, and a content
 hash of everything it holds: a checkpoint changed after it was written stops the run instead of
 being resumed.
@@ -47,15 +49,23 @@ def training_fingerprint(model: torch.nn.Module, config, auxiliary: torch.nn.Mod
 
 def _rng_state() -> dict:
     np_state = np.random.get_state(legacy=False)
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": {"bit_generator": np_state["bit_generator"],
-                      "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                      "gauss": float(np_state["gauss"])}}
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"bit_generator": np_state["bit_generator"],
+                       "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                       "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                       "gauss": float(np_state["gauss"])}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its generator
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
+    # A GPU's generators resume where they were on a machine with as many GPUs; elsewhere (a CPU-only machine) the
+    # run continues from the CPU state alone, equal within the seeds' spread rather than bit for bit.
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))
     np_state = state["numpy"]

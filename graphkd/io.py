@@ -4,6 +4,7 @@ Model files (config + state dict) are graphkd.models' :func:`~graphkd.models.sav
 :func:`~graphkd.models.load_model`."""
 from __future__ import annotations
 
+import copy
 import errno
 import fcntl
 import hashlib
@@ -18,7 +19,7 @@ import torch
 
 from graphkd.errors import GraphkdError, MissingFileError, parse_json
 
-__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "folder_path", "load_tensors", "one_line",
+__all__ = ["atomic_save", "atomic_write_text", "file_sha256", "folder_path", "load_tensors", "on_cpu", "one_line",
            "os_error_message", "update_hash", "update_json", "writable_folder"]
 
 
@@ -63,8 +64,27 @@ def _atomic_write(path: str | os.PathLike, write) -> Path:
 
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` ``obj`` to ``path`` atomically."""
-    return _atomic_write(path, lambda f: torch.save(obj, f))
+    """``torch.save`` ``obj`` to ``path`` atomically, its tensors as CPU tensors (:func:`on_cpu`): a file written
+    from a GPU loads on a machine without one."""
+    return _atomic_write(path, lambda f: torch.save(on_cpu(obj), f))
+
+
+def on_cpu(obj):
+    """``obj`` with every tensor in it (inside dicts, lists and tuples) on the CPU. What holds only CPU tensors is
+    returned as it is; a dict that changes is copied with its type and attributes (a state dict's ``_metadata``)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        moved = {key: on_cpu(value) for key, value in obj.items()}
+        if all(moved[key] is obj[key] for key in obj):
+            return obj
+        out = copy.copy(obj)
+        out.update(moved)
+        return out
+    if type(obj) in (list, tuple):
+        moved = [on_cpu(value) for value in obj]
+        return obj if all(a is b for a, b in zip(moved, obj, strict=True)) else type(obj)(moved)
+    return obj
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -96,6 +96,7 @@ class Task:
             raise GraphkdError(f"{scores.size(0)} score rows for {y.size(0)} labels")
         if not y.numel():
             raise GraphkdError(f"no node to score {self.title} on")
+        scores, y = scores.detach().cpu(), y.cpu()  # scikit-learn and OGB's Evaluator read NumPy arrays
         if self.ogb_name is not None:
             return _ogb_score(self, scores, y)
         if self.metric == "accuracy":

@@ -32,6 +32,7 @@ from graphkd.bench.latency_report import ARRIVAL, markdown, plot, speedups
 from graphkd.bench.timing import batch_sizes, hardware, throughput, time_alternating, time_online
 from graphkd.data import large as large_graphs
 from graphkd.data import load_dataset
+from graphkd.device import DEVICES, resolve_device
 from graphkd.errors import GraphkdError
 from graphkd.models import count_parameters
 from graphkd.serve.export import export_student
@@ -63,8 +64,9 @@ def bench_graph(data: Data, name: str, cfg: LatencyConfig, progress: bool = True
     nodes = [n.view(1) for n in pool[torch.randint(pool.numel(), (cfg.nodes,), generator=gen)]]
     site = ArrivalSite(data, cfg, gen)
     sizes = batch_sizes(cfg.batch_sizes, data.num_nodes)
-    records = [{"name": e["name"], "role": e["role"], "depth": e["depth"], "online": {}, "batched": {},
-                "params": e.get("params") or count_parameters(e["model"])} for e in models]
+    records = [{"name": e["name"], "role": e["role"], "depth": e["depth"], "device": e.get("device", "cpu"),
+                "online": {}, "batched": {}, "params": e.get("params") or count_parameters(e["model"])}
+               for e in models]
     bar = tqdm(total=len(cfg.threads) * (1 + len(models)), desc=f"timing {name}", disable=not progress)
     with tempfile.TemporaryDirectory() as exported:
         for i, entry in enumerate(models):
@@ -113,6 +115,7 @@ def load_graph(name: str, root: str | None, seed: int) -> Data:
 def run(datasets: Sequence[str], cfg: LatencyConfig, root: str | None = None, out: str | Path = "benchmarks/results",
         make_plot: bool = False, progress: bool = True) -> list[dict]:
     """Benchmark each graph; writes ``latency_<name>.json`` and ``.md`` (and ``.png``) to ``out``."""
+    resolve_device(cfg.teacher_device)  # a GPU asked for where there is none: refused before anything trains
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     threads_before = torch.get_num_threads()
@@ -206,6 +209,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sparsity", type=float, default=d.sparsity, help="target sparsity of the pruned teachers")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="seed for data, models, node choice and the held-out arrivals")
+    p.add_argument("--teacher-device", default=d.teacher_device,
+                   help=f"also serve every teacher from this device ({DEVICES}; cpu: no such rows): the same "
+                        "weights, the graph and the neighbourhood fetch on the CPU, each call moving the fetched "
+                        "features and edges to the GPU and the logits back; timed per node and in batches beside "
+                        "the MLP students on the CPU threads")
     p.add_argument("--plot", action="store_true", help="also write an accuracy-vs-latency PNG per dataset")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_cli)

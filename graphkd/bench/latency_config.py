@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from graphkd.device import check_device
 from graphkd.errors import GraphkdError
 
 __all__ = ["LatencyConfig"]
@@ -35,6 +36,8 @@ class LatencyConfig:
     compress: bool = True
     sparsity: float = 0.8
     seed: int = 0
+    # also serve every teacher from this device ("cuda", "cuda:N", "auto"; its CPU rows stay); "cpu": none
+    teacher_device: str = "cpu"
 
     def __post_init__(self):
         """Every option within what runs and means something: a width of 0 or 0 repeats would write a report."""
@@ -59,6 +62,7 @@ class LatencyConfig:
             raise GraphkdError(f"arrival_fraction must lie in [0.01, 0.99], got {self.arrival_fraction}")
         if not (math.isfinite(self.sparsity) and 0.0 <= self.sparsity < 1.0):
             raise GraphkdError(f"sparsity must lie in [0, 1), got {self.sparsity}")
+        self.teacher_device = check_device(self.teacher_device)
 
     def fanouts_for(self, depth: int) -> list[int]:
         """Fan-outs for a ``depth``-layer GNN: the given ones, the last repeated for deeper models."""

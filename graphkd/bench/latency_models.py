@@ -10,6 +10,10 @@ Arrivals: a fraction of the test nodes is held out with its edges (graphkd.disti
 and each is served into the observed rest as it arrives (graphkd.serve.arrivals). The models serving them
 are the ones trained on the whole graph: retraining on the observed graph would change the weights, not
 the work done per node, and timing is all this benchmark measures of them.
+
+With ``teacher_device`` a GPU, every teacher is also served from it (its CPU rows stay): the same weights,
+the graph and the fetch still on the CPU, each call moving the neighbourhood's features and edges to the GPU and
+the logits back, as a GNN server would (graphkd.serve.per_node).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkd.bench.latency_config import LatencyConfig
+from graphkd.device import graph_on, module_device, resolve_device
 from graphkd.distill import TEACHER_DEFAULTS, DistillConfig, train_student
 from graphkd.distill.pipeline import with_positions
 from graphkd.distill.positions import NEW_NODE_RULE
@@ -59,15 +64,18 @@ class Graph:
                dense: bool = False) -> tuple[Tensor, Tensor]:
         """``graphkd.inputs.model_inputs`` for ``model`` on the whole graph (``positions`` appended to the
         features of a student that takes them; ``dense``: features kept dense, for int8 layers, which take
-        no sparse matrix), built on first use; the build time goes to ``inputs_ms``."""
-        spmm = getattr(model, "spmm_aggregation", False)
+        no sparse matrix), built on first use on the model's device; the build time goes to ``inputs_ms``."""
+        device = module_device(model)
+        spmm = getattr(model, "spmm_aggregation", False) and device.type == "cpu"
         if getattr(model, "kind", None) == "mlp":
             kind = "MLP features" + (" + positions" if positions is not None else "")
         else:
             kind = f"GNN {'dense ' if dense else ''}features + {'CSR adjacency' if spmm else 'edges'}"
+        kind += f" on {device}" if device.type != "cpu" else ""
         if kind not in self._inputs:
             data = self.data if positions is None else Data(x=torch.cat([self.data.x, positions], dim=1),
                                                             edge_index=self.data.edge_index)
+            data = graph_on(data, device)
             start = time.perf_counter()
             if dense:
                 edges = data.edge_index
@@ -84,9 +92,9 @@ class Graph:
         return predict(model, self.data, inputs=self.inputs(model, positions, dense))
 
     def whole_graph(self, entry: dict) -> tuple[Tensor, float]:
-        """Logits of every node for a model entry of :func:`train_models`, and the nodes per second of
-        that pass, inputs already built (small graphs: after a warm-up pass; a large graph's pass takes
-        long enough that warming up does not change it)."""
+        """Logits of every node for a model entry of :func:`train_models` (on the CPU: a GPU's come back inside
+        the timed pass), and the nodes per second of that pass, inputs already built (small graphs: after a
+        warm-up pass; a large graph's pass takes long enough that warming up does not change it)."""
         args = entry["model"], entry.get("positions"), entry.get("dense_features", False)
         if not self.large:
             self.logits(*args)
@@ -120,6 +128,10 @@ def train_models(graph: Graph, cfg: LatencyConfig, progress: bool) -> list[dict]
 
     models = [{"name": f"SAGE {d}x{hidden}", "role": "teacher", "depth": d, "model": teacher(d, hidden)}
               for d in cfg.depths]
+    device = resolve_device(cfg.teacher_device)
+    if device.type != "cpu":  # the same weights, served from the GPU
+        models += [{**m, "name": f"{m['name']} on {device}", "model": copy.deepcopy(m["model"]).to(device),
+                    "device": str(device)} for m in models]
     ref = next(m["model"] for m in models if m["depth"] == cfg.ref_depth)
     targets = SoftTargets.from_logits([graph.logits(ref)], data, "all", seed=cfg.seed)
     def student(width, positions=0):

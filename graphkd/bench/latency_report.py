@@ -59,7 +59,8 @@ def markdown(result: dict, env: dict) -> str:
     """Accuracy beside per-node latency in both modes, the speed-ups within each mode, then throughput."""
     lines = [f"# Latency: {result['dataset']} ({result['num_nodes']:,} nodes, {result['num_edges']:,} edges, "
              f"{result['num_features']} features)", "",
-             f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB; torch {env['torch']}, "
+             f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB"
+             + (f"; GPU {env['gpu']} (CUDA {env['cuda']})" if env.get("gpu") else "") + f"; torch {env['torch']}, "
              f"PyG {env['torch_geometric']}, numpy {env['numpy']}. Peak memory {result['peak_rss_gib']:.2f} GiB. "
              f"Training: {result['training']}.", "",
              f"Online: every path on the same {result['timed_nodes']} random test node draws; `arrival` paths on "

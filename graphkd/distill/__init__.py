@@ -9,6 +9,7 @@ from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.run_file import (
     Adversarial,
     Arrivals,
+    Compute,
     CorrectAndSmooth,
     DataSpec,
     GivenTeacher,
@@ -42,6 +43,7 @@ from graphkd.distill.union import (
 __all__ = [
     "Adversarial",
     "Arrivals",
+    "Compute",
     "CorrectAndSmooth",
     "DataSpec",
     "GivenTeacher",

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from graphkd.checks import check_alpha, check_choice, check_temperature
+from graphkd.device import check_device
 from graphkd.distill import teachers
 from graphkd.distill.knowledge import HINT_METRICS
 from graphkd.distill.refine import REFINEMENTS
@@ -64,6 +65,10 @@ class DistillConfig:
     :mod:`graphkd.tasks`). ``class_weights``: weigh the hard-label term by inverse class frequency.
     ``alpha_choices``: alphas to train a student with per seed, the one of the best validation metric kept
     (instead of ``alpha``); 1.0 among them lets the labels alone win where the teacher does not help.
+
+    ``device``: where teachers train, soft targets are computed and students train and are scored: ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA where present; see :mod:`graphkd.device`). Like ``root`` it names
+    this machine, not the run: it is not part of :meth:`key`, and each seed's record says where it ran.
     """
 
     dataset: str = "CSBM"
@@ -120,12 +125,14 @@ class DistillConfig:
     metric: str | None = None
     class_weights: bool = False
     alpha_choices: tuple[float, ...] | None = None
+    device: str = "cpu"
 
     def __post_init__(self):
         source = as_teacher(self.teacher)  # refuses what is no teacher
         self.teacher = source.value  # a name in its one spelling, an array's numbers as a tensor
         source.fingerprint()
         self.student = check_choice("student", self.student, STUDENTS)
+        self.device = check_device(self.device)
         self.temperature = check_temperature(self.temperature)
         self.alpha = check_alpha(self.alpha)
         self.transfer = check_choice("transfer set", self.transfer, TRANSFER_SETS)
@@ -326,8 +333,10 @@ class DistillConfig:
 
     def key(self) -> str:
         """Hash of everything that changes a run's outcome: names cached results. Not ``runs`` or ``seed``: a seed's
-        record is the same whichever seeds ran with it (keyed at seed 0, so earlier keys stay valid)."""
-        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root", "seed"}, seed=0,
+        record is the same whichever seeds ran with it (keyed at seed 0, so earlier keys stay valid). Not ``root``
+        or ``device``, which name this machine: a seed on CUDA and on the CPU differ in float rounding only (its
+        record says where it ran)."""
+        return self._hash({f.name for f in dataclasses.fields(self)} - {"runs", "root", "seed", "device"}, seed=0,
                           **self._recipe_defaults())
 
     def teacher_key(self) -> str:

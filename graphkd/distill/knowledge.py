@@ -86,8 +86,8 @@ def local_structure_loss(student_hidden: Tensor, teacher_hidden: Tensor, edge_in
     log_s = _neighbour_log_distribution(student_hidden, edge_index, sigma)
     per_edge = log_t.exp() * (log_t - log_s)
     target = edge_index[1]
-    per_node = torch.zeros(student_hidden.size(0), dtype=per_edge.dtype).index_add_(0, target, per_edge)
-    has_neighbours = torch.zeros(student_hidden.size(0), dtype=torch.bool)
+    per_node = per_edge.new_zeros(student_hidden.size(0)).index_add_(0, target, per_edge)
+    has_neighbours = torch.zeros(student_hidden.size(0), dtype=torch.bool, device=per_edge.device)
     has_neighbours[target] = True
     return per_node[has_neighbours].mean()
 

@@ -48,17 +48,18 @@ class StudentObjective:
         if self.task.multilabel and cfg.adversarial_weight:
             raise GraphkdError("adversarial augmentation matches class distributions; a multi-label task has none: "
                                "leave the adversarial term out")
-        self.has_soft = targets.dense(torch.ones(targets.node_index.numel(), dtype=torch.bool), num_nodes)
-        self.soft = targets.dense(targets.probs(cfg.temperature), num_nodes)
+        device = data.x.device  # soft targets are kept on the CPU; the student learns them where it trains
+        self.has_soft = targets.dense(torch.ones(targets.node_index.numel(), dtype=torch.bool), num_nodes).to(device)
+        self.soft = targets.dense(targets.probs(cfg.temperature), num_nodes).to(device)
         self.projector, self._hook, self._hidden = None, None, None
         if cfg.needs_representations():
             teacher_hidden = targets.hidden_layer(cfg.teacher_layer)
-            self.teacher_hidden = targets.dense(teacher_hidden, num_nodes)
+            self.teacher_hidden = targets.dense(teacher_hidden, num_nodes).to(device)
             module = student_hidden_module(student)
             self._hook = module.register_forward_hook(lambda _m, _i, out: setattr(self, "_hidden", out))
             if cfg.hint_weight:
                 width = module.out_channels if hasattr(module, "out_channels") else module.out_features
-                self.projector = torch.nn.Linear(width, teacher_hidden.size(1))
+                self.projector = torch.nn.Linear(width, teacher_hidden.size(1)).to(device)
 
     def __enter__(self):
         return self

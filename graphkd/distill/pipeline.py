@@ -34,6 +34,7 @@ from graphkd.data import (
     prepare_data,
     random_split,
 )
+from graphkd.device import graph_on, resolve_device
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
@@ -53,8 +54,8 @@ from graphkd.tasks import majority_rate, metric_key, split_scores, task_for, tas
 from graphkd.training import TrainConfig, predict, train_full_batch, train_minibatch, train_minibatch_ddp
 from graphkd.training.distributed import is_rank_zero
 
-__all__ = ["record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key", "summarize",
-           "summarize_runs", "train_student", "with_positions", "with_task"]
+__all__ = ["record_device", "record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key",
+           "summarize", "summarize_runs", "train_student", "with_positions", "with_task"]
 
 
 def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -95,13 +96,15 @@ def with_positions(cfg: DistillConfig, data: Data) -> Data:
 
 def train_student(cfg: DistillConfig, data: Data, targets: SoftTargets | None, seed: int, kind: str,
                   progress: bool = False, checkpoints: Path | None = None, tag: str = ""):
-    """Train a student on ``data`` (with position features already appended, if any); with
+    """Train a student on ``data`` (with position features already appended, if any) on ``cfg.device``; with
     ``targets=None`` it learns from labels alone (the baseline), else from ``cfg``'s objective. ``tag``: set
-    apart the checkpoints of students of one seed that differ by more than their soft targets."""
+    apart the checkpoints of students of one seed that differ by more than their soft targets. The model
+    returned lives on that device."""
     distributed_mlp = kind == "mlp" and torch.distributed.is_initialized()
     _check_distributable(cfg)
+    data = graph_on(data, resolve_device(cfg.device))  # a no-op where the caller moved it (run_seed)
     torch.manual_seed(seed)
-    model = _student(cfg, data, kind)
+    model = _student(cfg, data, kind).to(data.x.device)  # initialised on the CPU's generator, then moved
     # Students learn slowly at first from tiny row-normalised inputs: on Cora a 1-layer GCN student
     # stopped at 45% on 6 of 10 seeds with patience alone, and reaches 80% given 2 x patience epochs.
     epochs, patience = cfg.student_limits()
@@ -164,7 +167,8 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
              progress: bool = False) -> dict:
     """One seed: soft targets, labels-only MLP, distilled student. Saves artifacts to ``out``. Outside the
     transductive setting, all of it happens on the observed graph and the held-out nodes are scored as
-    they arrive (:mod:`graphkd.distill.settings`)."""
+    they arrive (:mod:`graphkd.distill.settings`). Teachers and students train and are scored on ``cfg.device``;
+    the splits, position features and what is written are made on the CPU."""
     start = time.perf_counter()
     arrivals = hold_out_arrivals(data, seed, cfg.arrival_fraction) if cfg.setting != "transductive" else None
     data = arrivals.observed if arrivals is not None else data
@@ -173,22 +177,24 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     checkpoints = out / "checkpoints" / run_key if out is not None else None
     student_data = with_positions(cfg, data)  # before any training: a graph they do not fit is refused first
     check_teacher_layer(cfg, data)
-    targets = cached_teachers(cfg, data, seed, teacher_dir, progress, checkpoints, arrivals)
+    device = resolve_device(cfg.device)
+    on, student_on = graph_on(data, device), graph_on(student_data, device)  # where the models train
+    targets = cached_teachers(cfg, on, seed, teacher_dir, progress, checkpoints, arrivals)
     task = task_of(data)
     key = task.key
     targets.check_compatible(data, task.num_outputs(data.y))
     if cfg.needs_representations():  # given outputs may lack the representation a term reads
         targets.hidden_layer(cfg.teacher_layer)
-    baseline = train_student(cfg, data, None, seed, "mlp", progress, checkpoints)
-    student, alphas = _distilled_student(cfg, student_data, targets, seed, progress, checkpoints)
+    baseline = train_student(cfg, on, None, seed, "mlp", progress, checkpoints)
+    student, alphas = _distilled_student(cfg, student_on, targets, seed, progress, checkpoints)
     scores = {**targets.meta, **_scores_of_targets(targets, data)}
     result = {
         "seed": seed,
         # Given soft targets may not say how large their teacher was, nor cover the nodes it is scored on.
         "teacher": {f"val_{key}": scores.get(f"teacher_val_{key}"), f"test_{key}": scores.get(f"teacher_test_{key}"),
                     "params": targets.meta.get("params")},
-        "baseline_mlp": _scores(baseline, data, "the labels-only MLP"),
-        "student": {**_scores(student, student_data, "the distilled student"), **alphas},
+        "baseline_mlp": _scores(baseline, on, "the labels-only MLP"),
+        "student": {**_scores(student, student_on, "the distilled student"), **alphas},
         "soft_targets_hash": targets.content_hash(),
         "seconds": time.perf_counter() - start,
     }
@@ -264,6 +270,12 @@ def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     return with_task(cfg, data)
 
 
+def record_device(record: dict) -> str:
+    """The device a seed's record ran on (``"cpu"``, ``"cuda:0"``); records written before graphkd named one ran on
+    the CPU."""
+    return record.get("device", "cpu")
+
+
 def record_hash(record: dict) -> str:
     """A hash of a per-seed record's content: the reported table is derived from untouched records only."""
     content = {k: v for k, v in record.items() if k != "record_hash"}
@@ -311,6 +323,8 @@ def _record_shape_problem(saved: dict) -> str | None:
     if type(saved.get("threads")) is not int or not all(isinstance(saved.get(k), str | None) for k in
                                                          ("dataset", "split")):
         return "holds no thread count, dataset or split"
+    if not isinstance(saved.get("device", "cpu"), str):
+        return "names no device it ran on"
     return None
 
 
@@ -335,6 +349,10 @@ def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int
     if saved.get("threads") != torch.get_num_threads():
         warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "
                       "matrix products, and so the models, differ slightly between thread counts", stacklevel=3)
+    if record_device(saved) != str(resolve_device(cfg.device)):
+        warnings.warn(f"{record} ran on {record_device(saved)}, this run computes on {resolve_device(cfg.device)}: "
+                      "kept, as the device is not part of a run's options, but float rounding (and on a GPU, "
+                      "dropout's random numbers) differ between devices, so a seed's models do too", stacklevel=3)
     return saved
 
 
@@ -392,6 +410,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
     if result is None:
         result = {**run_seed(cfg, seed_data, seed, out, teacher_dir), "config_key": cfg.key(),
                   "data_key": data_key, "threads": torch.get_num_threads(),
+                  "device": str(resolve_device(cfg.device)),
                   "dataset": getattr(seed_data, "dataset", cfg.dataset),
                   "split": getattr(seed_data, "split", cfg.split)}
         result["record_hash"] = record_hash(result)
@@ -441,6 +460,7 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
         raise GraphkdError(f"split={cfg.split!r} names one of a dataset's standard splits, but data= brings its own "
                            "masks, which are used: leave split unset, or set 'random' to draw a new split per seed")
     _check_distributable(cfg)
+    resolve_device(cfg.device)  # "cuda" without CUDA is refused before anything is written
     if workers != 1 and torch.distributed.is_initialized():
         raise GraphkdError("under torchrun the ranks run each seed together: leave workers at 1")
     if out is not None:
@@ -448,8 +468,9 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
         check_run_folder(out)
     if teacher_dir is not None:
         writable_folder(teacher_dir, "teacher folder")
-    if data is not None:  # validated once, before any training (masks come later with split="random"); a copy
-        data = model_graph(data, require_masks=cfg.split != "random")
+    if data is not None:  # validated once, before any training (masks come later with split="random"); a copy, on
+        # the CPU, where splits and position features are made (each seed moves it to cfg.device)
+        data = graph_on(model_graph(data, require_masks=cfg.split != "random"), "cpu")
     if data is not None and cfg.split != "random":
         data = with_task(cfg, prepare_data(data, getattr(data, "dataset", "custom"), getattr(data, "split", "custom"),
                                            getattr(data, "split_seed", None)))
@@ -491,7 +512,8 @@ def summarize_runs(cfg: DistillConfig, per_seed: list[dict]) -> dict:
     key = metric_key(metric)
     summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
                "setting": cfg.setting, "task": per_seed[0].get("task", "multiclass"), "metric": metric,
-               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed})}
+               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed}),
+               "devices": sorted({record_device(r) for r in per_seed})}
     roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
     for role in roles:
         summary[role] = {}

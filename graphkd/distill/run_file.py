@@ -1,6 +1,6 @@
 """A run as a few components, and as a TOML file: ``graphkd distill --config run.toml``.
 
-A run is eight parts, each owning its settings (torchtune's shape, not one flat bag):
+A run is nine parts, each owning its settings (torchtune's shape, not one flat bag):
 
 - ``data``: which graph and split; ``seeds``: how many runs, from which seed;
 - ``teacher``: a teacher graphkd trains (its architecture and its ``training``), or a given one;
@@ -8,7 +8,8 @@ A run is eight parts, each owning its settings (torchtune's shape, not one flat 
 - ``objective``: temperature, alpha, the transfer set and a list of knowledge ``terms`` (hint, similarity,
   local structure, adversarial), each an object with its weight and options;
 - ``refine`` (Correct and Smooth), ``positions`` (spectral position features) and ``setting`` (inductive,
-  production, cold-start): present or absent, so an option of a part that is off cannot be written.
+  production, cold-start): present or absent, so an option of a part that is off cannot be written;
+- ``compute``: the ``device`` the run computes on (absent: the CPU), which names the machine, not the run.
 
 Every part maps onto :class:`graphkd.distill.DistillConfig`, which checks the values and keys the results,
 so a run from a file and the same run from flags share cached teachers and seed records. A file names
@@ -33,9 +34,9 @@ from graphkd.distill.teacher import as_teacher
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_write_text, os_error_message
 
-__all__ = ["Adversarial", "Arrivals", "CorrectAndSmooth", "DataSpec", "GivenTeacher", "Hint", "LocalStructure",
-           "Objective", "Positions", "RunConfig", "Seeds", "Similarity", "StudentSpec", "StudentTraining",
-           "TeacherSpec", "TeacherTraining", "read_run_file", "run_file_text", "write_run_file"]
+__all__ = ["Adversarial", "Arrivals", "Compute", "CorrectAndSmooth", "DataSpec", "GivenTeacher", "Hint",
+           "LocalStructure", "Objective", "Positions", "RunConfig", "Seeds", "Similarity", "StudentSpec",
+           "StudentTraining", "TeacherSpec", "TeacherTraining", "read_run_file", "run_file_text", "write_run_file"]
 
 D = FIELD_DEFAULTS
 RUN_FILE = "run.toml"  # every run's output folder holds its run file
@@ -215,9 +216,18 @@ class Arrivals:
 
 
 @dataclass(frozen=True)
+class Compute:
+    """Where the run computes on this machine: ``device`` ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA
+    where present; see :mod:`graphkd.device`). Not part of the run's key: seeds run on a GPU and on a CPU are
+    records of the same run, each saying where it ran."""
+
+    device: str = D["device"]
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A distillation run as its components; ``None`` for ``refine``, ``positions`` and ``setting`` is off
-    (the transductive setting)."""
+    (the transductive setting), for ``compute`` the CPU."""
 
     data: DataSpec = field(default_factory=DataSpec)
     seeds: Seeds = field(default_factory=Seeds)
@@ -227,6 +237,7 @@ class RunConfig:
     refine: CorrectAndSmooth | None = None
     positions: Positions | None = None
     setting: Arrivals | None = None
+    compute: Compute | None = None
 
     def __post_init__(self):
         for name, kinds in PART_KINDS.items():
@@ -267,13 +278,15 @@ class RunConfig:
                    refine=CorrectAndSmooth(cfg.cs_correction_alpha, cfg.cs_smoothing_alpha)
                    if cfg.refine == "cs" else None,
                    positions=Positions(cfg.positions) if cfg.positions else None,
-                   setting=Arrivals(cfg.setting, cfg.arrival_fraction) if cfg.setting != "transductive" else None)
+                   setting=Arrivals(cfg.setting, cfg.arrival_fraction) if cfg.setting != "transductive" else None,
+                   compute=Compute(cfg.device) if cfg.device != D["device"] else None)
 
 
 # What each part of a RunConfig may be.
 PART_KINDS = {"data": (DataSpec,), "seeds": (Seeds,), "teacher": (TeacherSpec, GivenTeacher),
               "student": (StudentSpec,), "objective": (Objective,), "refine": (CorrectAndSmooth, type(None)),
-              "positions": (Positions, type(None)), "setting": (Arrivals, type(None))}
+              "positions": (Positions, type(None)), "setting": (Arrivals, type(None)),
+              "compute": (Compute, type(None))}
 # Each DistillConfig field as the run file's key, for messages (DistillConfig's checks name its fields).
 FILE_KEYS = {
     "dataset": "data.dataset", "split": "data.split", "labels_per_class": "data.labels_per_class",
@@ -296,6 +309,7 @@ FILE_KEYS = {
     "cs_correction_alpha": "refine.correction_alpha", "cs_smoothing_alpha": "refine.smoothing_alpha",
     "arrival_fraction": "setting.fraction", "task": "data.task", "metric": "data.metric",
     "alpha_choices": "objective.alpha_choices", "class_weights": "objective.class_weights",
+    "device": "compute.device",
 }
 
 
@@ -345,6 +359,8 @@ def _flat(run: RunConfig) -> dict:
         flat["positions"] = run.positions.dim
     if run.setting is not None:
         flat.update(setting=run.setting.setting, arrival_fraction=run.setting.fraction)
+    if run.compute is not None:
+        flat["device"] = run.compute.device
     return flat
 
 
@@ -357,7 +373,7 @@ def _student_batch_norm(norm: str | None) -> bool:
 # ---- Files -----------------------------------------------------------------------------------------------
 
 PARTS = {"data": DataSpec, "seeds": Seeds, "student": StudentSpec, "objective": Objective,
-         "refine": CorrectAndSmooth, "positions": Positions, "setting": Arrivals}
+         "refine": CorrectAndSmooth, "positions": Positions, "setting": Arrivals, "compute": Compute}
 
 
 def read_run_file(path: str | os.PathLike) -> RunConfig:

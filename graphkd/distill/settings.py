@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.device import graph_on, module_device
 from graphkd.errors import GraphkdError
 from graphkd.tasks import task_of
 from graphkd.training import predict
@@ -89,11 +90,13 @@ def arrival_graph(arrivals: Arrivals, cold: bool, positions: Tensor | None = Non
 def arrival_score(models: list[torch.nn.Module], arrivals: Arrivals, cold: bool,
                   positions: Tensor | None = None) -> float:
     """The task's metric on the arrivals of ``models``' mean predicted distribution (one model, or a teacher
-    ensemble), each run on the graph the arrivals come in (see :func:`arrival_graph` for ``positions``)."""
+    ensemble), each run on the graph the arrivals come in (see :func:`arrival_graph` for ``positions``), on
+    the device the models are on."""
     graph = arrival_graph(arrivals, cold, positions)
-    task = task_of(graph)
-    probs = torch.stack([task.probabilities(predict(model, graph, arrivals.nodes)) for model in models]).mean(0)
-    return task.score(probs, graph.y[arrivals.nodes])
+    graph = graph_on(graph, module_device(models[0]))
+    task, nodes = task_of(graph), arrivals.nodes.to(graph.x.device)
+    probs = torch.stack([task.probabilities(predict(model, graph, nodes)) for model in models]).mean(0)
+    return task.score(probs, graph.y[nodes])
 
 
 def setting_scores(transductive: float, inductive: float, cold_start: float, key: str = "acc") -> dict:

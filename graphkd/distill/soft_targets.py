@@ -22,8 +22,8 @@ TRANSFER_SETS = ("all", "labelled", "unlabelled")
 
 
 def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
-    """Node indices of the transfer set: ``all``, ``labelled`` (train), ``unlabelled``, given node indices,
-    or a bool mask over the nodes."""
+    """Node indices of the transfer set (on the CPU, where soft targets are kept): ``all``, ``labelled`` (train),
+    ``unlabelled``, given node indices, or a bool mask over the nodes."""
     if not isinstance(transfer, (str, Tensor)):  # a list or array of node ids
         try:
             transfer = torch.as_tensor(transfer)
@@ -31,6 +31,7 @@ def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
             raise GraphkdError(f"unknown transfer set {transfer!r:.80}; valid: {', '.join(TRANSFER_SETS)}, node ids "
                                "or a bool mask") from exc
     if isinstance(transfer, Tensor):
+        transfer = transfer.cpu()
         if transfer.dtype == torch.bool:
             if transfer.shape != (data.num_nodes,):
                 raise GraphkdError(f"a transfer mask must be bool of shape [{data.num_nodes}], got "
@@ -45,9 +46,9 @@ def transfer_nodes(data: Data, transfer: str | Tensor = "all") -> Tensor:
     if transfer == "all":
         return torch.arange(data.num_nodes)
     if transfer == "labelled":
-        return data.train_mask.nonzero().view(-1)
+        return data.train_mask.cpu().nonzero().view(-1)
     if transfer == "unlabelled":
-        return (~data.train_mask).nonzero().view(-1)
+        return (~data.train_mask.cpu()).nonzero().view(-1)
     raise GraphkdError(f"unknown transfer set {transfer!r}; valid: {', '.join(TRANSFER_SETS)}, a tensor of node ids "
                        "or a bool mask")
 
@@ -56,7 +57,7 @@ def split_fingerprint(data: Data) -> str:
     """A short hash of the graph's masks: soft targets made for one split must not train on another."""
     h = hashlib.sha256()
     for name in ("train_mask", "val_mask", "test_mask"):
-        h.update(getattr(data, name).to(torch.uint8).numpy().tobytes())
+        h.update(getattr(data, name).to(torch.uint8).cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 

@@ -72,6 +72,7 @@ class Teacher:
         representation the knowledge terms read), scored on the validation and test nodes, refined when
         ``cfg.refine`` asks, on ``cfg.transfer``."""
         member_logits, hidden, meta = self.outputs(cfg, data, seed, progress, checkpoints, arrivals, members)
+        member_logits = [logits.to(data.x.device) for logits in member_logits]  # given outputs: on the CPU
         task = task_of(data)
         probs = torch.stack([task.probabilities(logits) for logits in member_logits]).mean(0)
         meta.update(teacher_scores(probs, data))

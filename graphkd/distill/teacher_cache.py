@@ -105,7 +105,7 @@ def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path 
             for member in blob["members"]:
                 model = build_model(**member["config"])
                 model.load_state_dict(member["state_dict"])
-                members.append(model.eval())
+                members.append(model.to(data.x.device).eval())  # stored on the CPU, trained anywhere
             return members
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # another seed or graph, or damaged
             _made_again(path, exc, "the teacher")

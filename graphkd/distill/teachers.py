@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 
 from graphkd.checks import check_logits, to_float32
 from graphkd.data.load import model_graph
+from graphkd.device import graph_on, module_device, resolve_device
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError, MissingFileError
 from graphkd.inputs import model_inputs
@@ -86,7 +87,16 @@ def teacher_outputs(model: torch.nn.Module, data: Data, layers: list[str] | tupl
                     ) -> tuple[Tensor, dict[str, Tensor]]:
     """Run a trained ``model(x, edge_index)`` once on the whole graph in eval mode; return its logits
     ``[num_nodes, C]`` and the outputs of the submodules named in ``layers`` (forward hooks; a module
-    called several times in one forward pass keeps its last output; one never called is refused)."""
+    called several times in one forward pass keeps its last output; one never called is refused). The model
+    runs where its parameters are (a user's module on a GPU stays there), and what it returns comes back to
+    ``data``'s device."""
+    home = data.x.device
+    data = graph_on(data, module_device(model))
+    logits, outputs = _run_teacher(model, data, layers)
+    return logits.to(home), {name: out.to(home) for name, out in outputs.items()}
+
+
+def _run_teacher(model: torch.nn.Module, data: Data, layers) -> tuple[Tensor, dict[str, Tensor]]:
     modules = _check_layers(model, layers)
     outputs: dict[str, Tensor] = {}
     def keep(name, out):  # a copy: the forward may go on to change its tensor in place (``h.relu_()``)
@@ -302,13 +312,14 @@ def teacher_recipe(cfg, kind: str) -> dict:
 
 
 def build_teacher(cfg, data: Data, kind: str) -> torch.nn.Module:
-    """A fresh teacher of architecture ``kind`` as :func:`teacher_recipe` describes it."""
+    """A fresh teacher of architecture ``kind`` as :func:`teacher_recipe` describes it, on ``data``'s device."""
     recipe = teacher_recipe(cfg, kind)
     kwargs = {"heads": cfg.heads} if kind in ("gat", "gatsep") else {}
     kwargs.update({key: recipe[key] for key in ("K", "node_dropout", "pre_norm") if key in recipe})
-    return build_model(kind, in_channels=data.num_features, hidden_channels=recipe["hidden_channels"],
-                       out_channels=task_of(data).num_outputs(data.y), num_layers=cfg.teacher_layers,
-                       dropout=recipe["dropout"], norm=recipe["norm"], **kwargs)
+    model = build_model(kind, in_channels=data.num_features, hidden_channels=recipe["hidden_channels"],
+                        out_channels=task_of(data).num_outputs(data.y), num_layers=cfg.teacher_layers,
+                        dropout=recipe["dropout"], norm=recipe["norm"], **kwargs)
+    return model.to(data.x.device)  # initialised on the CPU's generator: the same weights on every device
 
 
 def hard_label_weights(cfg, data: Data) -> Tensor | None:
@@ -320,9 +331,11 @@ def hard_label_weights(cfg, data: Data) -> Tensor | None:
 def fit_teachers(cfg, data: Data, seed: int, progress: bool = False, checkpoints: Path | None = None
                  ) -> list[torch.nn.Module]:
     """Train the teacher(s) ``cfg.teacher`` names (each architecture ``cfg.ensemble`` times) on the training
-    labels, each as :func:`teacher_recipe` describes it; returns the trained members in eval mode.
+    labels, each as :func:`teacher_recipe` describes it, on ``cfg.device``; returns the trained members in eval
+    mode, on that device.
 
     ``checkpoints``: a folder for resumable training state (an interrupted run continues there)."""
+    data = graph_on(data, resolve_device(getattr(cfg, "device", "cpu")))  # a no-op where the caller moved it
     models, task = [], task_of(data)
     for member, kind in enumerate(cfg.source.members * cfg.ensemble):
         torch.manual_seed(seed * 1000 + member)

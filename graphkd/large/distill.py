@@ -1,6 +1,6 @@
 """Distil a GNN into an MLP on an OGB-sized synthetic graph, on one process or many: ``torchrun`` runs this.
 
-One machine, two processes of one thread each (backend gloo, also where CUDA is present)::
+One machine, two processes of one thread each (backend gloo: they compute on the CPU, the default device)::
 
     OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m graphkd.large.distill --graph arxiv \\
         --out runs/arxiv
@@ -10,6 +10,13 @@ whose address is ``MASTER``, and ``--out`` (with the graph cache) on a filesyste
 
     OMP_NUM_THREADS=1 torchrun --nnodes 2 --node-rank 0 --nproc-per-node 4 --master-addr MASTER \\
         --master-port 29500 -m graphkd.large.distill --graph arxiv --out /shared/runs/arxiv
+
+On GPUs, one per process: ``--device cuda`` gives each rank the GPU of its ``LOCAL_RANK`` and the ranks talk over
+NCCL (without it, gloo on the CPU); the graph and its sampling stay on the CPU, each sampled batch moves to the
+GPU::
+
+    torchrun --standalone --nproc-per-node 4 -m graphkd.large.distill --graph products --device cuda \\
+        --out runs/products
 
 ``python -m graphkd.large.distill ...`` without torchrun runs alone (world size 1, no process group).
 ``graphkd distill`` runs under torchrun the same way (MLP students with DDP, rank 0 writes and prints)::
@@ -45,6 +52,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphkd.data.large import arxiv_scale, products_scale
+from graphkd.device import DEVICES, check_device, resolve_device
 from graphkd.distill import train_student
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, atomic_write_text, os_error_message, writable_folder
@@ -104,14 +112,14 @@ def cached_graph(graph: str, seed: int, cache: Path) -> tuple[Data, NeighborSamp
 def _teacher(args, data: Data, sampler: NeighborSampler, out: Path, record: dict) -> torch.nn.Module:
     torch.manual_seed(args.seed)
     teacher = GraphSAGE(data.num_features, args.teacher_hidden, len(args.fanouts), int(data.y.max()) + 1,
-                        dropout=args.teacher_dropout, norm="batch_norm")
+                        dropout=args.teacher_dropout, norm="batch_norm").to(resolve_device(args.device))
     path = out / "teacher.pt"
     if path.is_file():
         saved, _ = load_model(path)
         if saved.config() != teacher.config():
             raise GraphkdError(f"{path} holds another teacher ({saved.config()}); delete it or use another --out")
         record["teacher"] = {"reused": str(path)}
-        return saved
+        return saved.to(resolve_device(args.device))
     config = TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, weight_decay=0.0,
                          patience=args.teacher_patience, batch_size=args.batch_size)
     stats = train_sampled(teacher, data, sampler.with_fanouts(args.fanouts), config, max_batches=args.max_batches,
@@ -126,7 +134,8 @@ def _teacher(args, data: Data, sampler: NeighborSampler, out: Path, record: dict
 def run(args) -> dict:
     """All stages on this rank; returns rank 0's summary (other ranks: their own record)."""
     out = Path(args.out)
-    record = {"rank": rank(), "world_size": world_size(), "threads": torch.get_num_threads(), "stages": {}}
+    record = {"rank": rank(), "world_size": world_size(), "threads": torch.get_num_threads(),
+              "device": str(resolve_device(args.device)), "stages": {}}
     stages = record["stages"]
     with stage("graph", stages):
         data, sampler = cached_graph(args.graph, args.seed, Path(args.cache or out))
@@ -139,7 +148,7 @@ def run(args) -> dict:
         targets = read_soft_targets(manifest, teacher, data, seed=args.seed)
     cfg = wide_student_config(student_hidden=args.student_hidden, lr=args.student_lr,
                               batch_size=args.student_batch_size, epochs=args.student_epochs,
-                              patience=args.student_epochs)  # every epoch runs: per-epoch times compare
+                              patience=args.student_epochs, device=args.device)  # every epoch runs: times compare
     with stage("student", stages):
         student = train_student(cfg, data, targets, args.seed, "mlp", args.progress and is_rank_zero(),
                                 checkpoints=out / "checkpoints")
@@ -177,6 +186,14 @@ def _number(kind, low: float, high: float = math.inf, low_open: bool = False):
     return parse
 
 
+def _device(text: str) -> str:
+    """An argparse type: a device's name as :func:`graphkd.device.check_device` spells it."""
+    try:
+        return check_device(text)
+    except GraphkdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphkd.large.distill", description=__doc__, formatter_class=_HelpFormatter)
     count, rate, width = _number(int, 1), _number(float, 0.0, 10.0, low_open=True), _number(int, 1, 65536)
@@ -188,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     # and a width of 10**12 asked the allocator for terabytes.
     p.add_argument("--seed", type=_number(int, 0, 2**31 - 1), default=0, help="seed of the graph and the models")
     p.add_argument("--threads", type=_number(int, 1, os.cpu_count() or 1), default=1, help="torch threads per process")
+    p.add_argument("--device", type=_device, default="cpu",
+                   help=f"where each rank computes: {DEVICES}; cuda is each rank's own GPU (cuda:<LOCAL_RANK>), "
+                        "and the ranks then talk over NCCL, else gloo")
     p.add_argument("--fanouts", type=count, nargs="+", default=[15, 10, 5], help="teacher fan-outs (its depth)")
     p.add_argument("--teacher-hidden", type=width, default=128, help="teacher width")
     p.add_argument("--teacher-dropout", type=_number(float, 0.0, 0.95), default=0.2, help="teacher dropout")
@@ -213,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         writable_folder(args.out, "output folder")
         if args.cache is not None:
             writable_folder(args.cache, "graph cache folder")
-        with distributed():
+        resolve_device(args.device)  # "cuda" without CUDA: refused before the graph is built
+        with distributed(args.device):
             run(args)
     except GraphkdError as exc:  # bad input: one line, as graphkd's CLI
         parser.exit(2, f"graphkd.large.distill: error: {exc}\n")

@@ -1,5 +1,8 @@
 """Distillation at OGB scale on a CPU: sampled teacher training, chunked layer-wise inference, MLP students.
 
+On a GPU too: the graph, its CSR and the sampling stay on the CPU, and each sample's features and edges (each
+chunk's, in inference) move to the device the model is on, as PyG's loaders do; logits come back to the CPU.
+
 The full-batch loops of graphkd.training hold every node's activations of every layer at once, which
 does not fit for millions of nodes. Here the teacher trains on sampled neighbourhoods
 (:class:`graphkd.large.sampling.NeighborSampler`), its logits for all nodes are computed one layer at a time
@@ -17,6 +20,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
+from graphkd.device import module_device
 from graphkd.distill import DistillConfig, train_student
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.errors import GraphkdError
@@ -34,16 +38,19 @@ __all__ = ["SampledGNN", "evaluate_sampled", "gcn_self_loops", "inference_layer"
 
 def sampled_forward(model: torch.nn.Module, x: Tensor, sample: Data) -> Tensor:
     """The GNN on a sample, the seeds' outputs only. Layer ``i`` computes just the nodes that still
-    feed a seed (hops ``< L - i``), like PyG's ``trim_to_layer``; ``x`` holds the sample's features."""
+    feed a seed (hops ``< L - i``), like PyG's ``trim_to_layer``; ``x`` holds the sample's features. Both move
+    to the model's device; the outputs stay there."""
     hops = len(sample.num_sampled_nodes) - 1
     if hops != model.num_layers:
         raise GraphkdError(f"a {model.num_layers}-layer GNN needs {model.num_layers} sampled hops, got {hops}")
     nodes = torch.tensor(sample.num_sampled_nodes).cumsum(0).tolist()
     edges = [0] + torch.tensor(sample.num_sampled_edges).cumsum(0).tolist()
-    h = F.dropout(x, p=model.dropout, training=model.training)
+    device = module_device(model)
+    edge_index = sample.edge_index.to(device)
+    h = F.dropout(x.to(device), p=model.dropout, training=model.training)
     for i in range(model.num_layers):
         keep = hops - i  # hop groups whose nodes still need an output after this layer
-        h = model.layer(i, h[:nodes[keep]], sample.edge_index[:, :edges[keep]])[:nodes[keep - 1]]
+        h = model.layer(i, h[:nodes[keep]], edge_index[:, :edges[keep]])[:nodes[keep - 1]]
     return h
 
 
@@ -69,7 +76,7 @@ def evaluate_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSample
     task = task_of(data)
     if task.metric != "accuracy":
         gen = torch.Generator().manual_seed(seed)
-        logits = [sampled_forward(model, data.x[sample.n_id], sample) for sample in
+        logits = [sampled_forward(model, data.x[sample.n_id], sample).cpu() for sample in
                   (sampler.sample(batch, gen) for batch in seed_batches(nodes, batch_size, shuffle=False))]
         return task.score(torch.cat(logits), data.y[nodes])
     gen = torch.Generator().manual_seed(seed + rank())
@@ -78,7 +85,8 @@ def evaluate_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSample
         correct = 0
         for batch in seed_batches(part, batch_size, shuffle=False):
             sample = sampler.sample(batch, gen)
-            correct += (sampled_forward(model, data.x[sample.n_id], sample).argmax(-1) == data.y[batch]).sum().item()
+            predicted = sampled_forward(model, data.x[sample.n_id], sample).argmax(-1).cpu()
+            correct += (predicted == data.y[batch]).sum().item()
         return correct
 
     return validation_accuracy(correct_on, nodes)
@@ -128,7 +136,8 @@ def train_sampled(model: torch.nn.Module, data: Data, sampler: NeighborSampler, 
         for sample, weight in tqdm(samples(), total=num_batches, desc="batches", leave=False, disable=not progress):
             optimizer.zero_grad()
             seeds = sample.n_id[:sample.batch_size]
-            loss = task.hard_loss(net(data.x[sample.n_id], sample), data.y[seeds])
+            logits = net(data.x[sample.n_id], sample)
+            loss = task.hard_loss(logits, data.y[seeds].to(logits.device))
             (loss * weight).backward()
             optimizer.step()
             total, seen, count = total + loss.item() * seeds.numel(), seen + 1, count + seeds.numel()
@@ -173,13 +182,15 @@ def inference_layer(model: torch.nn.Module, layer: int, h, sampler: NeighborSamp
     """Eval-mode output of ``model``'s layer ``layer`` for the target nodes ``chunks`` (rows in their order),
     each chunk with its incoming edges. ``h``: the previous layer's output for every node, a tensor or any
     object whose ``h[node_ids]`` gives those rows (memory-mapped shards); ``has_self_loop`` from
-    :func:`gcn_self_loops`."""
-    out, row = None, 0
+    :func:`gcn_self_loops`. Each chunk runs on the model's device; the rows returned are on the CPU."""
+    out, row, device = None, 0, module_device(model)
     for targets in tqdm(chunks, desc=f"layer {layer + 1}/{model.num_layers}", leave=False, disable=not progress):
         sample = k_hop_subgraph(sampler, targets, num_hops=1)
         # GCN's degree correction scales the conv's input, which in a pre-norm block comes after its norm
-        scale = {"source_scale": _gcn_source_scale(sample, sampler, has_self_loop)} if has_self_loop is not None else {}
-        result = model.layer(layer, h[sample.n_id], sample.edge_index, **scale)[:sample.batch_size]
+        scale = ({"source_scale": _gcn_source_scale(sample, sampler, has_self_loop).to(device)}
+                 if has_self_loop is not None else {})
+        result = model.layer(layer, h[sample.n_id].to(device), sample.edge_index.to(device),
+                             **scale)[:sample.batch_size].cpu()
         if out is None:
             out = result.new_empty(sum(chunk.numel() for chunk in chunks), result.size(1))
         out[row:row + targets.numel()] = result

@@ -24,7 +24,6 @@ from torch import Tensor
 from graphkd.distill.positions import new_node_positions
 from graphkd.distill.settings import Arrivals
 from graphkd.errors import GraphkdError
-from graphkd.inputs import sparse_adjacency
 from graphkd.serve.per_node import PerNodeGNN
 
 __all__ = ["Arrival", "ArrivalGNN", "arrivals_to_serve", "student_arrival"]
@@ -70,10 +69,7 @@ class ArrivalGNN(PerNodeGNN):
         hop = torch.arange(1, count + 1)
         arrival_id = torch.zeros(count, dtype=torch.long)
         edges = torch.cat([edges, torch.stack([hop, arrival_id]), torch.stack([arrival_id, hop])], dim=1)
-        x = torch.cat([arrival.x, self.x[n_id]])
-        if -1 in self.fanouts:
-            edges = sparse_adjacency(edges, x.size(0))
-        return self.model(x, edges)[:1]
+        return self.forward(torch.cat([arrival.x, self.x[n_id]]), edges, 1)
 
 
 def student_arrival(serve: Callable, positions: Tensor | None = None,

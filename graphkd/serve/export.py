@@ -8,6 +8,7 @@ names the task and metric). An export holds a position student's table (``positi
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import torch
 
 from graphkd import __version__
 from graphkd.checks import as_float32, check_choice, check_finite
+from graphkd.device import module_device
 from graphkd.errors import GraphkdError, parse_json
 from graphkd.io import file_sha256, folder_path, writable_folder
 from graphkd.models import MLP, load_model
@@ -157,6 +159,8 @@ def _load_student(model_path_or_module, meta: dict | None) -> tuple[MLP, dict]:
     if model.norm not in (None, "batch_norm"):  # the NumPy layout folds batch norm into the weights, nothing else
         raise GraphkdError(f"an MLP with norm={model.norm!r} cannot be exported: the NumPy weights fold only "
                            "batch norm; train the student with norm='batch_norm' or None")
+    if module_device(model).type != "cpu":  # trained on a GPU: the artifacts serve on a CPU, from a CPU copy
+        model = copy.deepcopy(model).cpu()
     return model.eval(), meta
 
 

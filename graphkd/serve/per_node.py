@@ -5,6 +5,10 @@ The fetch is exact for layers that aggregate over in-neighbours only (SAGE, GAT)
 fetched, the prediction equals the full-graph forward's. GCN is excluded because its normalisation needs
 the degrees of the boundary nodes, which the L-hop neighbourhood does not hold. A node that arrives after
 training is served by graphkd.serve.arrivals.
+
+A model on a GPU is served from the CPU's copy of the graph: the fetch and the feature gather run on the CPU, the
+neighbourhood's features and edges move to the GPU for the forward, and the logits come back (a server answers
+from host memory), all inside the call.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkd.device import module_device
 from graphkd.errors import GraphkdError
 from graphkd.inputs import sparse_adjacency
 from graphkd.large.sampling import NeighborSampler
@@ -39,13 +44,19 @@ class PerNodeGNN:
         self.fanouts = [-1] * layers if fanouts is None else list(fanouts)
         if len(self.fanouts) != layers:
             raise GraphkdError(f"need one fan-out per layer: {layers} layers, got {len(self.fanouts)} fan-outs")
-        self.model, self.x = model.eval(), data.x
+        self.model, self.x, self.device = model.eval(), data.x, module_device(model)
         self.sampler = sampler or NeighborSampler(data.edge_index, data.num_nodes, self.fanouts)
 
     @torch.inference_mode()
     def __call__(self, nodes: Tensor) -> Tensor:
         sub = self.sampler.sample(nodes.view(-1), fanouts=self.fanouts)
-        edges = sub.edge_index
+        return self.forward(self.x[sub.n_id], sub.edge_index, sub.batch_size)
+
+    def forward(self, x: Tensor, edges: Tensor, targets: int) -> Tensor:
+        """The model on a fetched neighbourhood (features ``x`` and ``edges`` on the CPU): the logits of its first
+        ``targets`` nodes, on the CPU."""
+        if self.device.type != "cpu":
+            return self.model(x.to(self.device), edges.to(self.device))[:targets].cpu()
         if -1 in self.fanouts:  # a complete neighbourhood has no size bound (hubs): keep memory O(nodes)
-            edges = sparse_adjacency(edges, sub.n_id.numel())
-        return self.model(self.x[sub.n_id], edges)[:sub.batch_size]
+            edges = sparse_adjacency(edges, x.size(0))
+        return self.model(x, edges)[:targets]

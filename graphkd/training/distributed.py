@@ -1,8 +1,10 @@
 """torch.distributed for graphkd: the process group from torchrun's environment, and what ranks share.
 
 Started by ``torchrun`` a process finds ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-``MASTER_PORT`` in its environment and joins a ``gloo`` process group (graphkd computes on the CPU); started
-plainly it runs alone, as world size 1, with no process group, and every collective here is then a no-op.
+``MASTER_PORT`` in its environment and joins a process group: ``nccl`` when the run computes on CUDA (device
+``"cuda"``, or ``"auto"`` where every rank of a machine has a GPU of its own, ``cuda:<LOCAL_RANK>``), else ``gloo``
+(the CPU, the default). Started plainly it runs alone, as world size 1, with no process group, and every
+collective here is then a no-op. The collectives take CPU or GPU tensors under either backend.
 Ranks keep identical random states at epoch boundaries (:func:`sync_epoch_end`), so the node permutation each
 epoch is drawn from one shared seed, and a checkpoint written by rank 0 is a valid state for every rank to
 resume from.
@@ -17,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from graphkd.device import resolve_device
 from graphkd.errors import GraphkdError
 
 __all__ = ["all_reduce_sum", "barrier", "broadcast_object", "distributed", "gather_objects", "is_rank_zero",
@@ -37,28 +40,38 @@ def is_rank_zero() -> bool:
 
 
 @contextlib.contextmanager
-def distributed() -> Iterator[int]:
+def distributed(device: str = "cpu") -> Iterator[int]:
     """Join the process group torchrun describes in the environment for the duration of the block, and
-    yield the world size (1, with no group, when ``WORLD_SIZE`` is unset or there is already a group)."""
+    yield the world size (1, with no group, when ``WORLD_SIZE`` is unset or there is already a group).
+    ``device``: where the run computes (:func:`graphkd.device.resolve_device`): on CUDA each rank takes its own
+    GPU and the group talks over NCCL; on the CPU over gloo (NCCL moves CUDA tensors only)."""
     if dist.is_initialized() or "WORLD_SIZE" not in os.environ:
         yield world_size()
         return
-    # gloo also on a machine with CUDA: graphkd's tensors live on the CPU, and nccl moves CUDA tensors only
-    # (DistributedDataParallel's first broadcast of CPU parameters fails under it).
-    dist.init_process_group("gloo")
+    where = resolve_device(device)
+    if where.type == "cuda":
+        torch.cuda.set_device(where)
+    dist.init_process_group("nccl" if where.type == "cuda" else "gloo")
     try:
         yield world_size()
     finally:
         dist.destroy_process_group()
 
 
+def _wire() -> torch.device:
+    """Where a collective's tensors must be: this rank's GPU under NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce_sum(values: Tensor) -> Tensor:
     """``values`` summed over ranks (returned, on the caller's device); the values themselves alone."""
     if world_size() == 1:
         return values
-    out = values.clone()
+    out = values.to(_wire(), copy=True)
     dist.all_reduce(out)
-    return out
+    return out.to(values.device)
 
 
 def broadcast_object(value):
@@ -82,7 +95,7 @@ def gather_objects(value) -> list:
 def barrier() -> None:
     """Wait until every rank gets here (files one rank wrote are then there for the others)."""
     if world_size() > 1:
-        dist.barrier()
+        dist.barrier(**({"device_ids": [torch.cuda.current_device()]} if dist.get_backend() == "nccl" else {}))
 
 
 def node_range(num_nodes: int, part: int, parts: int, align: int = 1) -> tuple[int, int]:
@@ -126,6 +139,6 @@ def sync_epoch_end(model: torch.nn.Module) -> None:
     for buffer in model.buffers():
         if buffer.is_floating_point():
             buffer.copy_(all_reduce_sum(buffer) / world_size())
-    state = torch.get_rng_state()
+    state = torch.get_rng_state().to(_wire())
     dist.broadcast(state, src=0)
-    torch.set_rng_state(state)
+    torch.set_rng_state(state.cpu())

@@ -21,6 +21,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.checkpoint import load_training_state, save_training_state, training_fingerprint
+from graphkd.device import graph_on, module_device
 from graphkd.errors import GraphkdError
 from graphkd.inputs import feature_rows, model_inputs
 from graphkd.tasks import Task, task_of
@@ -68,16 +69,23 @@ def validation_score(model: torch.nn.Module, data: Data, inputs: tuple[Tensor, T
 def predict(model: torch.nn.Module, data: Data, nodes: Tensor | None = None, batch_size: int = 65536,
             inputs: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Logits at T = 1 in eval mode. GNNs run on the whole graph; MLPs in chunks of ``batch_size`` nodes.
-    ``inputs``: ``graphkd.inputs.model_inputs(model, data)`` if already built (training loops reuse it)."""
+    ``inputs``: ``graphkd.inputs.model_inputs(model, data)`` if already built (training loops reuse it). A model
+    on another device than ``data`` runs there, and its logits come back to ``data``'s device."""
     model.eval()
+    home, device = data.x.device, module_device(model)
+    if inputs is None:
+        data = graph_on(data, device)
     x, graph = inputs if inputs is not None else model_inputs(model, data)
+    nodes = nodes.to(x.device) if nodes is not None else None
     if getattr(model, "kind", None) == "mlp":
-        index = torch.arange(x.size(0)) if nodes is None else nodes
+        index = torch.arange(x.size(0), device=x.device) if nodes is None else nodes
         if not index.numel():
-            return data.x.new_zeros(0)
-        return torch.cat([model(feature_rows(x, chunk)) for chunk in index.split(batch_size)])
-    out = model(x, graph)
-    return out if nodes is None else out[nodes]
+            return torch.zeros(0, dtype=x.dtype, device=home)
+        out = torch.cat([model(feature_rows(x, chunk)) for chunk in index.split(batch_size)])
+    else:
+        out = model(x, graph)
+        out = out if nodes is None else out[nodes]
+    return out.to(home)
 
 
 def fit(model: torch.nn.Module, step: Callable[[torch.optim.Optimizer], float], val_score: Callable[[], float],
