@@ -20,7 +20,8 @@ import warnings
 from pathlib import Path
 
 from graphkd.distill import DistillConfig, run_distillation, summarize_runs
-from graphkd.distill.pipeline import record_mismatch, seed_data_key
+from graphkd.distill.pipeline import seed_data_key
+from graphkd.distill.records import record_mismatch
 from graphkd.io import update_json
 from graphkd.report import environment
 from graphkd.tasks import metric_key

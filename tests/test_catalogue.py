@@ -26,6 +26,7 @@ import torch
 from torch_geometric.data import Data
 
 import graphkd.distill.pipeline as pipeline
+import graphkd.distill.records as records
 from graphkd import GraphkdError, MissingFileError
 from graphkd.checkpoint import load_training_state
 from graphkd.cli import main
@@ -932,7 +933,7 @@ def test_recomputed_record_of_another_thread_count_is_said(finished_run, monkeyp
     record = out / "runs" / "seed0.json"
     saved = json.loads(record.read_text())
     saved["threads"] = torch.get_num_threads() + 1
-    saved["record_hash"] = pipeline.record_hash(saved)
+    saved["record_hash"] = records.record_hash(saved)
     record.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="seed0.json ran with .* threads, this process has"):
         run_distillation(cfg, data=_graph(), out=out, progress=False)
@@ -959,7 +960,7 @@ def test_recomputed_record_edited_with_its_hash_made_again(finished_run):
     record = out / "runs" / "seed0.json"
     saved = json.loads(record.read_text())
     saved["student"] = "0.99"
-    saved["record_hash"] = pipeline.record_hash(saved)
+    saved["record_hash"] = records.record_hash(saved)
     record.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="seed0.json holds no accuracy in \\[0, 1\\] for 'student'"):
         again = run_distillation(cfg, data=_graph(), out=out, progress=False)

@@ -21,7 +21,7 @@ from graphkd.checkpoint import load_training_state, save_training_state, trainin
 from graphkd.cli import main
 from graphkd.device import check_device, graph_on, module_device, resolve_device
 from graphkd.distill import Compute, DistillConfig, RunConfig, SoftTargets, run_distillation
-from graphkd.distill.pipeline import record_hash
+from graphkd.distill.records import record_hash
 from graphkd.distill.run_file import read_run_file, write_run_file
 from graphkd.errors import GraphkdError
 from graphkd.io import atomic_save, load_tensors, on_cpu

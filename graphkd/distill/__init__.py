@@ -3,8 +3,9 @@ from graphkd.distill.born_again import born_again
 from graphkd.distill.config import STUDENTS, DistillConfig
 from graphkd.distill.knowledge import adversarial_loss, hint_loss, local_structure_loss, similarity_loss
 from graphkd.distill.losses import distillation_loss, logit_matching_loss, soft_target_loss, tempered_softmax
-from graphkd.distill.pipeline import run_distillation, summarize, summarize_runs, train_student
+from graphkd.distill.pipeline import run_distillation, train_student
 from graphkd.distill.positions import new_node_positions, spectral_positions
+from graphkd.distill.records import summarize, summarize_runs
 from graphkd.distill.refine import correct_and_smooth
 from graphkd.distill.run_file import (
     Adversarial,

@@ -13,10 +13,7 @@ import fcntl
 import functools
 import hashlib
 import json
-import os
-import statistics
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -38,15 +35,16 @@ from graphkd.device import graph_on, resolve_device
 from graphkd.distill.config import DistillConfig
 from graphkd.distill.objective import StudentObjective
 from graphkd.distill.positions import NEW_NODE_RULE, spectral_positions
+from graphkd.distill.records import record_hash, saved_run, set_aside_unless_a_record, summarize_runs
 from graphkd.distill.run_file import RUN_FILE, RunConfig, write_run_file
 from graphkd.distill.run_folder import RESULTS_FILE, check_run_folder
 from graphkd.distill.seeds import map_seeds
-from graphkd.distill.settings import PARTS, Arrivals, arrival_score, hold_out_arrivals, setting_scores
+from graphkd.distill.settings import Arrivals, arrival_score, hold_out_arrivals, setting_scores
 from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teacher import teacher_soft_targets
 from graphkd.distill.teacher_cache import cached_teachers
 from graphkd.distill.teachers import check_teacher_layer, hard_label_weights, teacher_scores
-from graphkd.errors import GraphkdError, parse_json
+from graphkd.errors import GraphkdError
 from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, folder_path, writable_folder
 from graphkd.models import build_model, count_parameters, save_model
@@ -54,15 +52,7 @@ from graphkd.tasks import majority_rate, metric_key, split_scores, task_for, tas
 from graphkd.training import TrainConfig, predict, train_full_batch, train_minibatch, train_minibatch_ddp
 from graphkd.training.distributed import is_rank_zero
 
-__all__ = ["record_device", "record_hash", "record_mismatch", "run_distillation", "run_seed", "seed_data_key",
-           "summarize", "summarize_runs", "train_student", "with_positions", "with_task"]
-
-
-def summarize(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and unbiased standard deviation (0 for a single value); ``None`` when a value is unknown."""
-    if any(v is None for v in values):
-        return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+__all__ = ["run_distillation", "run_seed", "seed_data_key", "train_student", "with_positions", "with_task"]
 
 
 def _student(cfg: DistillConfig, data: Data, kind: str):
@@ -270,106 +260,9 @@ def _seed_data(cfg: DistillConfig, data: Data | None, seed: int) -> Data:
     return with_task(cfg, data)
 
 
-def record_device(record: dict) -> str:
-    """The device a seed's record ran on (``"cpu"``, ``"cuda:0"``); records written before graphkd named one ran on
-    the CPU."""
-    return record.get("device", "cpu")
-
-
-def record_hash(record: dict) -> str:
-    """A hash of a per-seed record's content: the reported table is derived from untouched records only."""
-    content = {k: v for k, v in record.items() if k != "record_hash"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def seed_data_key(cfg: DistillConfig, seed: int, data: Data | None = None) -> str:
     """The fingerprint of the graph and split that seed ``seed`` of ``cfg`` runs on: its record's ``data_key``."""
     return graph_fingerprint(_seed_data(cfg, data, seed))
-
-
-def record_mismatch(saved, cfg: DistillConfig, seed: int, data_key: str) -> str | None:
-    """Why ``saved`` cannot stand for seed ``seed`` of ``cfg`` on the graph ``data_key`` (a phrase), or ``None``
-    when it can: a record of other options or data is recomputed, never mixed in."""
-    if not isinstance(saved, dict) or saved.get("seed") != seed:  # not a record, or another seed's copied here
-        return f"is not the record of seed {seed}"
-    if saved.get("config_key") != cfg.key() or saved.get("data_key") != data_key:
-        return "was made with other options or another graph"
-    if not _as_written(saved):
-        return "was edited after it was written (its hash differs)"
-    return _record_shape_problem(saved)
-
-
-def _as_written(saved: dict) -> bool:
-    """Whether ``saved`` is a record as a run wrote it: its hash is the hash of its content."""
-    try:
-        return saved.get("record_hash") == record_hash(saved)
-    except (RecursionError, ValueError, TypeError):  # nested too deeply to hash: no record graphkd wrote
-        return False
-
-
-def _record_shape_problem(saved: dict) -> str | None:
-    """Why a record whose hash matches still cannot be summarised (a phrase), or ``None``: the hash is no secret,
-    so a record edited with its hash made again must still hold what :func:`summarize_runs` reads."""
-    try:
-        key = metric_key(saved.get("metric", "accuracy"))
-    except GraphkdError:
-        return f"names an unknown metric {saved.get('metric')!r:.40}"
-    for role in ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in saved else ()):
-        scores = saved.get(role)
-        if not (isinstance(scores, dict) and all(
-                scores.get(name) is None or (type(scores.get(name)) in (int, float) and 0 <= scores[name] <= 1)
-                for name in (f"val_{key}", f"test_{key}"))):
-            return f"holds no {saved.get('metric', 'accuracy')} in [0, 1] for {role!r}"
-    if type(saved.get("threads")) is not int or not all(isinstance(saved.get(k), str | None) for k in
-                                                         ("dataset", "split")):
-        return "holds no thread count, dataset or split"
-    if not isinstance(saved.get("device", "cpu"), str):
-        return "names no device it ran on"
-    return None
-
-
-def _saved_run(record: Path | None, cfg: DistillConfig, data_key: str, seed: int) -> dict | None:
-    """The seed's finished record if it was made with these options on this very graph and its student file
-    is the one it names, else ``None`` (an unreadable record too)."""
-    if record is None or not record.is_file():
-        return None
-    try:
-        saved = parse_json(record.read_bytes(), "its text")
-    except GraphkdError as exc:  # malformed, not UTF-8, or nested too deeply for Python's parser
-        warnings.warn(f"{record} is unreadable: {exc}; running the seed again", stacklevel=3)
-        return None
-    if (mismatch := record_mismatch(saved, cfg, seed, data_key)) is not None:
-        warnings.warn(f"{record} {mismatch}; running the seed again", stacklevel=3)
-        return None
-    student_file = record.parent.parent / f"student_seed{seed}.pt"
-    if saved.get("student_file_sha256") != file_sha256(student_file):
-        warnings.warn(f"{student_file} is missing or is not the student that {record} describes; running the seed "
-                      "again", stacklevel=3)
-        return None
-    if saved.get("threads") != torch.get_num_threads():
-        warnings.warn(f"{record} ran with {saved.get('threads')} threads, this process has {torch.get_num_threads()}: "
-                      "matrix products, and so the models, differ slightly between thread counts", stacklevel=3)
-    if record_device(saved) != str(resolve_device(cfg.device)):
-        warnings.warn(f"{record} ran on {record_device(saved)}, this run computes on {resolve_device(cfg.device)}: "
-                      "kept, as the device is not part of a run's options, but float rounding (and on a GPU, "
-                      "dropout's random numbers) differ between devices, so a seed's models do too", stacklevel=3)
-    return saved
-
-
-def _set_aside_unless_a_record(path: Path) -> None:
-    """A file at a record's place that no run wrote as it is (unreadable, edited, or a user's own) is kept as
-    ``<name>.replaced`` rather than replaced: graphkd never deletes a file it did not write."""
-    if not path.is_file():
-        return
-    try:
-        saved = parse_json(path.read_bytes(), str(path))
-        if isinstance(saved, dict) and _as_written(saved):
-            return  # a record a run wrote (maybe for other options): the run's to replace
-    except GraphkdError:
-        pass
-    kept = path.with_name(path.name + ".replaced")
-    os.replace(path, kept)
-    warnings.warn(f"{path} was not a record a run wrote as it is; kept as {kept.name}", stacklevel=3)
 
 
 def _writes_files() -> bool:
@@ -403,7 +296,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
     record = out / "runs" / f"seed{seed}.json" if out is not None else None
     seed_data = _seed_data(cfg, data, seed)
     data_key = graph_fingerprint(seed_data)  # seed_data_key's, without loading the graph twice
-    result = _saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
+    result = saved_run(record, cfg, data_key, seed)  # a seed finished before (or by another process)
     if result is not None and not cfg.source.cacheable:  # e.g. a module: same weights, maybe other code
         now = teacher_soft_targets(cfg, seed_data, seed).content_hash()
         result = result if result.get("soft_targets_hash") == now else None
@@ -415,7 +308,7 @@ def _seed_record(cfg: DistillConfig, data: Data | None, out: Path | None, teache
                   "split": getattr(seed_data, "split", cfg.split)}
         result["record_hash"] = record_hash(result)
         if record is not None and _writes_files():
-            _set_aside_unless_a_record(record)
+            set_aside_unless_a_record(record)
             atomic_write_text(record, json.dumps(result, indent=1))
     return result
 
@@ -500,40 +393,4 @@ def run_distillation(cfg: RunConfig | DistillConfig, data: Data | None = None, o
     if out is not None and _writes_files():
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / RESULTS_FILE, json.dumps(summary, indent=1))
-    return summary
-
-
-def summarize_runs(cfg: DistillConfig, per_seed: list[dict]) -> dict:
-    """The summary of ``cfg``'s seed records (as :func:`run_distillation` returns and writes it): the task and
-    metric, each role's mean and standard deviation of the validation and test metric (``test_acc_mean`` for
-    accuracy, ``test_roc_auc_mean`` for ROC-AUC), whether the student beat the labels-only MLP on validation,
-    and the records under ``per_seed``."""
-    metric = per_seed[0].get("metric", "accuracy")
-    key = metric_key(metric)
-    summary = {"dataset": per_seed[0]["dataset"], "split": per_seed[0]["split"], "runs": cfg.runs,
-               "setting": cfg.setting, "task": per_seed[0].get("task", "multiclass"), "metric": metric,
-               "config": cfg.describe(), "threads": sorted({r["threads"] for r in per_seed}),
-               "devices": sorted({record_device(r) for r in per_seed})}
-    roles = ("teacher", "baseline_mlp", "student") + (("soft_targets",) if "soft_targets" in per_seed[0] else ())
-    for role in roles:
-        summary[role] = {}
-        for name in [f"test_{key}", f"val_{key}"] + [f"{part}_test_{key}" for part in PARTS
-                                                    if f"{part}_test_{key}" in per_seed[0][role]]:
-            mean, std = summarize([r[role][name] for r in per_seed])
-            summary[role].update({f"{name}_mean": mean, f"{name}_std": std})
-        summary[role]["params"] = per_seed[0][role].get("params")
-    if "homophily" in per_seed[0]:
-        summary["homophily"] = per_seed[0]["homophily"]
-    if "majority_rate" in per_seed[0]:
-        summary["majority_rate"] = statistics.fmean(r["majority_rate"] for r in per_seed)
-    if "alpha" in per_seed[0]["student"]:
-        summary["student"]["alphas"] = [r["student"]["alpha"] for r in per_seed]
-    student, baseline = summary["student"][f"val_{key}_mean"], summary["baseline_mlp"][f"val_{key}_mean"]
-    summary["student_beats_labels_only_on_validation"] = student > baseline
-    if student <= baseline:
-        warnings.warn(f"the distilled student's validation {metric} ({student:.4f}) is not above the labels-only "
-                      f"MLP's ({baseline:.4f}): the teacher does not help here; an MLP trained on labels alone is "
-                      "the better model, or let alpha be chosen on validation (alpha_choices, with 1.0 among them)",
-                      stacklevel=2)
-    summary["per_seed"] = per_seed
     return summary

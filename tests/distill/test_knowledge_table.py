@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from graphkd.distill.pipeline import record_hash
+from graphkd.distill.records import record_hash
 
 
 @pytest.fixture
