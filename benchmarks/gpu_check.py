@@ -12,9 +12,10 @@ GPU-served teacher in the latency benchmark. Writes ``gpu_check_<device>.json`` 
    ways: the same trained weights run on both devices (float rounding alone), each device's own training (dropout
    draws from each device's own generator, so the two trainings differ as two seeds do), and a teacher trained
    without dropout on both (rounding, and the order of atomic additions in scatter, compounded over training);
-3. latency: ``graphkd bench latency --teacher-device cuda`` on Cora and ``arxiv-scale``: every teacher timed per
-   node on the GPU (the fetched neighbourhood's features moved to it in the call) beside the same teacher and the
-   MLP students on one CPU core, and the batch throughput of both.
+3. latency: ``graphkd bench latency --teacher-device cuda --threads 1`` on Cora (SAGE teachers of 2 and 3 layers)
+   and ``arxiv-scale`` (3 layers, fan-out fetch only, briefly trained): every teacher timed per node on the GPU
+   (the fetched neighbourhood's features moved to it in the call) beside the same teacher and a 3 x 256 MLP
+   student on one CPU core, and the batch and whole-graph throughput of both.
 
 Each part is written as soon as it is done, so a run stopped at its time limit keeps what it finished. Without
 CUDA the GPU halves are skipped with the reason, and the CPU halves still run.
@@ -155,8 +156,10 @@ def latency_part(args, gpu: torch.device | None) -> dict:
              batch_sizes=(1, 64, 1024, 4096), repeats=3, threads=(1,), epochs=200, compress=False)
     with tempfile.TemporaryDirectory() as folder:
         for name in args.latency_datasets:
-            options = dict(small, full=name not in latency.LARGE_GRAPHS, large_epochs=1, large_batches=20,
-                           large_student_epochs=5, teacher_device=str(gpu) if gpu is not None else "cpu")
+            large = name in latency.LARGE_GRAPHS  # there the 3-layer teacher alone, without the full 3-hop fetch
+            options = dict(small, full=not large, large_epochs=1, large_batches=20, large_student_epochs=5,
+                           teacher_device=str(gpu) if gpu is not None else "cpu",
+                           **({"depths": (small["ref_depth"],)} if large else {}))
             try:
                 results += latency.run([name], latency.LatencyConfig(**options), args.root, folder,
                                        progress=not args.quiet)
