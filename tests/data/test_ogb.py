@@ -2,7 +2,6 @@
 import gzip
 import zipfile
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -48,20 +47,7 @@ def _edge_set(edge_index: torch.Tensor) -> set:
     return set(map(tuple, edge_index.t().tolist()))
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Every download attempt fails as it would without network; records the urls asked for."""
-    urls = []
-
-    def fail(url, folder, log=True):
-        urls.append(url)
-        raise URLError("no network")
-
-    monkeypatch.setattr("ogb.utils.url.download_url", fail)
-    return urls
-
-
-def test_arxiv_loads_official_split_and_is_made_undirected(tmp_path, offline):
+def test_arxiv_loads_official_split_and_is_made_undirected(tmp_path, ogb_offline):
     truth = write_ogb_dataset(tmp_path / "ogbn_arxiv", "time")
     data = load_dataset("ogbn-arxiv", root=tmp_path)
     assert data.x.shape == (NUM_NODES, NUM_FEATURES) and data.x.dtype == torch.float32
@@ -78,10 +64,10 @@ def test_arxiv_loads_official_split_and_is_made_undirected(tmp_path, offline):
     kept = load_dataset("arxiv", root=tmp_path, to_undirected=False)
     assert torch.equal(kept.edge_index, torch.from_numpy(truth["edges"]).t())
     assert not is_undirected(kept.edge_index)
-    assert offline == []  # everything was on disk: no download attempted
+    assert ogb_offline == []  # everything was on disk: no download attempted
 
 
-def test_products_split_type_and_inverse_edges_come_from_master_csv(tmp_path, offline):
+def test_products_split_type_and_inverse_edges_come_from_master_csv(tmp_path, ogb_offline):
     truth = write_ogb_dataset(tmp_path / "ogbn_products", "sales_ranking", seed=1)
     data = load_dataset("ogbn-products", root=tmp_path)
     edges = torch.from_numpy(truth["edges"]).t()
@@ -90,7 +76,7 @@ def test_products_split_type_and_inverse_edges_come_from_master_csv(tmp_path, of
     assert torch.equal(data.test_mask, _mask(truth["split"]["test"])) and data.split == "official"
 
 
-def test_parsed_tensors_are_cached_and_refreshed_when_files_change(tmp_path, offline, monkeypatch):
+def test_parsed_tensors_are_cached_and_refreshed_when_files_change(tmp_path, ogb_offline, monkeypatch):
     folder = tmp_path / "ogbn_arxiv"
     write_ogb_dataset(folder, "time")
     first = load_dataset("ogbn-arxiv", root=tmp_path)
@@ -113,7 +99,7 @@ def test_parsed_tensors_are_cached_and_refreshed_when_files_change(tmp_path, off
     assert fresh.y.tolist() == truth["y"].tolist() and not torch.equal(fresh.x, first.x)
 
 
-def test_inconsistent_files_are_reported(tmp_path, offline):
+def test_inconsistent_files_are_reported(tmp_path, ogb_offline):
     folder = tmp_path / "ogbn_arxiv"
     write_ogb_dataset(folder, "time")
     _write_csv(folder / "raw" / "num-node-list.csv.gz", [NUM_NODES + 1])
@@ -121,14 +107,14 @@ def test_inconsistent_files_are_reported(tmp_path, offline):
         load_dataset("ogbn-arxiv", root=tmp_path)
 
 
-def test_missing_files_offline_name_folder_and_files(tmp_path, offline):
+def test_missing_files_offline_name_folder_and_files(tmp_path, ogb_offline):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("ogbn-arxiv", root=tmp_path)
     message = str(err.value)
     assert str(tmp_path / "ogbn_arxiv") in message and "GRAPHKD_DATA" in message
     assert "raw/edge.csv.gz" in message and "raw/node-label.csv.gz" in message
     assert "split/time/train.csv.gz" in message and "URLError" in message
-    assert offline == ["http://snap.stanford.edu/ogb/data/nodeproppred/arxiv.zip"]  # master.csv's url
+    assert ogb_offline == ["http://snap.stanford.edu/ogb/data/nodeproppred/arxiv.zip"]  # master.csv's url
 
     folder = tmp_path / "ogbn_arxiv"
     write_ogb_dataset(folder, "time")
@@ -171,7 +157,7 @@ def test_ogb_accuracy_matches_hand_count():
         ogb_accuracy("ogbn-foo", logits, y)
 
 
-def test_glnn_benchmark_runs_on_raw_layout_data(tmp_path, offline, capsys):
+def test_glnn_benchmark_runs_on_raw_layout_data(tmp_path, ogb_offline, capsys):
     """benchmarks/ogb_glnn.py end to end on a tiny ogbn-arxiv in OGB's layout, scored by the Evaluator."""
     import json
     import runpy

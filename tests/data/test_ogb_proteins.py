@@ -3,7 +3,6 @@ features, 112 label columns, the split by species under split/species."""
 import dataclasses
 import gzip
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -65,18 +64,6 @@ def _mask(idx) -> torch.Tensor:
     return torch.zeros(NUM_NODES, dtype=torch.bool).index_fill_(0, torch.as_tensor(idx), True)
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    urls = []
-
-    def fail(url, folder, log=True):
-        urls.append(url)
-        raise URLError("no network")
-
-    monkeypatch.setattr("ogb.utils.url.download_url", fail)
-    return urls
-
-
 def test_edge_feature_mean_on_a_path():
     edge_index = torch.tensor([[0, 1], [1, 2]])  # edges 0-1 and 1-2, stored once
     edge_attr = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
@@ -86,7 +73,7 @@ def test_edge_feature_mean_on_a_path():
     assert torch.equal(sources, torch.tensor([[1.0, 10.0], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]]))
 
 
-def test_read_ogb_gives_mean_edge_features_multilabel_y_and_species_split(tmp_path, offline):
+def test_read_ogb_gives_mean_edge_features_multilabel_y_and_species_split(tmp_path, ogb_offline):
     truth = write_proteins(tmp_path / "ogbn_proteins")
     data = read_ogb(dataset_info("proteins"), tmp_path)
     assert data.x.shape == (NUM_NODES, NUM_EDGE_FEATURES) and data.x.dtype == torch.float32
@@ -98,10 +85,10 @@ def test_read_ogb_gives_mean_edge_features_multilabel_y_and_species_split(tmp_pa
     assert torch.equal(data.edge_index, torch.cat([stored, stored.flip(0)], dim=1))  # master.csv: add_inverse_edge
     for mask, part in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
         assert torch.equal(data[mask], _mask(truth["split"][part]))
-    assert offline == []
+    assert ogb_offline == []
 
 
-def test_load_dataset_keeps_the_112_labels(tmp_path, offline):
+def test_load_dataset_keeps_the_112_labels(tmp_path, ogb_offline):
     truth = write_proteins(tmp_path / "ogbn_proteins", seed=1)
     data = load_dataset("ogbn-proteins", root=tmp_path)
     assert data.y.shape == (NUM_NODES, NUM_LABELS) and torch.equal(data.y, torch.from_numpy(truth["y"]))
@@ -111,7 +98,7 @@ def test_load_dataset_keeps_the_112_labels(tmp_path, offline):
     assert (info.task, info.metric, info.num_classes, info.num_features) == ("multilabel", "roc_auc", 112, 8)
 
 
-def test_cache_holds_derived_features_and_2d_labels(tmp_path, offline, monkeypatch):
+def test_cache_holds_derived_features_and_2d_labels(tmp_path, ogb_offline, monkeypatch):
     folder = tmp_path / "ogbn_proteins"
     write_proteins(folder)
     info = dataset_info("ogbn-proteins")
@@ -134,7 +121,7 @@ def test_cache_holds_derived_features_and_2d_labels(tmp_path, offline, monkeypat
     assert torch.equal(read_ogb(info, tmp_path).y, torch.from_numpy(truth["y"]))
 
 
-def test_missing_files_offline_name_the_proteins_files(tmp_path, offline):
+def test_missing_files_offline_name_the_proteins_files(tmp_path, ogb_offline):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("proteins", root=tmp_path)
     message = str(err.value)
@@ -143,10 +130,10 @@ def test_missing_files_offline_name_the_proteins_files(tmp_path, offline):
                  "split/species/test.csv.gz"):
         assert name in message
     assert "node-feat" not in message and "node_species" not in message  # neither is read
-    assert offline == ["http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip"]  # master.csv's url
+    assert ogb_offline == ["http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip"]  # master.csv's url
 
 
-def test_disagreeing_label_columns_are_reported(tmp_path, offline):
+def test_disagreeing_label_columns_are_reported(tmp_path, ogb_offline):
     folder = tmp_path / "ogbn_proteins"
     truth = write_proteins(folder)
     _write_csv(folder / "raw" / "node-label.csv.gz", truth["y"][:, :40])
@@ -184,7 +171,7 @@ def test_master_csv_is_read_for_what_graphkd_cannot_read_and_agrees_with_the_cat
         ogb_files(dataclasses.replace(dataset_info("ogbn-proteins"), num_classes=2), meta)
 
 
-def test_distillation_on_proteins_is_scored_by_ogbs_evaluator(tmp_path, offline):
+def test_distillation_on_proteins_is_scored_by_ogbs_evaluator(tmp_path, ogb_offline):
     # The whole path on OGB's real layout: 112 labels, per-label binary KD, every score from ogb's Evaluator.
     write_proteins(tmp_path / "ogbn_proteins", seed=1)
     summary = run_distillation(DistillConfig(dataset="ogbn-proteins", root=str(tmp_path), runs=1, teacher="sage",
