@@ -18,6 +18,7 @@ _EXPORTS = {
     "load_model": "graphkd.models", "save_model": "graphkd.models",
     "GraphkdError": "graphkd.errors", "MissingFileError": "graphkd.errors",
     "Predictor": "graphkd.serve.predictor", "export_student": "graphkd.serve.export",
+    "tune": "graphkd.tuning.search", "TuneResult": "graphkd.tuning.search",
 }
 
 __all__ = sorted(_EXPORTS)

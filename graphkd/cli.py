@@ -26,6 +26,7 @@ from graphkd.report import format_summary
 from graphkd.serve import export
 from graphkd.tasks import METRICS, TASKS
 from graphkd.training.distributed import distributed, is_rank_zero
+from graphkd.tuning import command as tune_command
 
 __all__ = ["build_parser", "main"]
 
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_distill_parser(subparsers)
     export.add_parser(subparsers)
+    tune_command.add_parser(subparsers)
     bench = subparsers.add_parser("bench", help="benchmarks (latency)",
                                   description="Benchmarks that measure graphkd's claims on this machine.")
     latency.add_parser(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))

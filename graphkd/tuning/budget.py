@@ -1,0 +1,78 @@
+"""How long ``graphkd tune`` searches: a number of trials, a wall time, or both (whichever ends first).
+
+The defaults of the command live here, where ``graphkd tune --help`` and :func:`graphkd.tune` read them.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+
+from graphkd.errors import GraphkdError
+
+__all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "SELECTION_RUNS", "STUDY_FILE", "STUDY_NAME", "Budget", "clock",
+           "parse_duration"]
+
+# Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
+DEFAULT_TRIALS = 20
+# Seeds per trial (the cheap fidelity: the knowledge table selected on 5 over days; 2 keeps a trial cheap), the
+# seeds of the final result (the knowledge table's 10), and how many of the best trials run them.
+SELECTION_RUNS, FINAL_RUNS, FINALISTS = 2, 10, 3
+STUDY_NAME = "graphkd"
+STUDY_FILE = "study.db"  # the default SQLite database, in the output folder
+UNITS = {"s": 1, "m": 60, "h": 3600}
+DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)[smh]")
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds of a wall time: ``"90s"``, ``"45m"``, ``"1.5h"``, ``"1h30m"``, or a number of seconds. Zero, a
+    negative time or anything else is refused naming it."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (text := value.strip().lower()) and \
+            re.fullmatch(f"(?:{DURATION.pattern})+", text):
+        seconds = sum(float(part[:-1]) * UNITS[part[-1]] for part in DURATION.findall(text))
+    else:
+        raise GraphkdError(f"time budget {value!r} is not a duration: give a number with a unit, e.g. 90s, 45m, "
+                           "1.5h or 1h30m")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise GraphkdError(f"time budget {value!r} must be more than 0 seconds")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``trials``: finished trials the study should hold, earlier runs' included (a resumed search runs the
+    rest); ``seconds``: this call's wall time, the final runs included (trials stop starting when what is left is
+    what the finalists are estimated to need). Neither given: :data:`DEFAULT_TRIALS` trials."""
+
+    trials: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self):
+        if self.trials is not None and (isinstance(self.trials, bool) or not isinstance(self.trials, numbers.Integral)
+                                        or self.trials < 1):
+            raise GraphkdError(f"trial budget must be a whole number of trials, at least 1, got {self.trials!r}")
+        if self.seconds is not None:
+            object.__setattr__(self, "seconds", parse_duration(self.seconds))
+
+    @classmethod
+    def of(cls, trials: int | None = None, time: str | float | None = None) -> Budget:
+        """The budget of ``trials`` and a wall ``time`` (``"45m"`` or seconds); neither: the default."""
+        if trials is None and time is None:
+            return cls(DEFAULT_TRIALS)
+        return cls(trials, time)
+
+    def describe(self) -> str:
+        parts = [f"{self.trials} trials"] if self.trials is not None else []
+        if self.seconds is not None:
+            parts.append(f"{clock(self.seconds)} wall time")
+        return " or ".join(parts)
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as ``12m05s`` or ``1h02m``: for progress lines."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"

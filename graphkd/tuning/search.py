@@ -1,0 +1,357 @@
+"""``graphkd.tune``: the distillation run that validates best on a graph, found by Optuna within a budget.
+
+A search runs trials, each a run drawn from the space (:mod:`graphkd.tuning.space`) by Optuna's TPE sampler on
+a few selection seeds (:mod:`graphkd.tuning.trial`), until the budget is spent; then the best few trials (by
+their selection score) run again on the final seeds, and the one with the best mean validation metric is chosen.
+Only validation scores choose; the chosen run's test metric is the only one reported. Everything lives in the
+study's database and the output folder, so the same call continues a killed search, and processes given the same
+study work on it together (:mod:`graphkd.tuning.study`).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import os
+import statistics
+import time as clock_time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial, TrialState
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+from graphkd.data import from_networkx, load_dataset, random_split
+from graphkd.distill import DistillConfig, GivenTeacher, RunConfig, read_run_file, run_distillation, write_run_file
+from graphkd.distill.pipeline import with_task
+from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
+from graphkd.distill.teachers import load_teacher_outputs
+from graphkd.errors import GraphkdError
+from graphkd.io import folder_path, writable_folder
+from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock
+from graphkd.tuning.outputs import plot_study, write_result, write_trials
+from graphkd.tuning.space import OPTIONS, SearchSpace, read_space, with_settings
+from graphkd.tuning.study import StudyHandle, counts, default_storage, process_id
+from graphkd.tuning.trial import run_trial, validation_score
+
+__all__ = ["BEST_FILE", "TuneResult", "tune"]
+
+BEST_FILE = "best.toml"
+WAIT_SECONDS = 5  # how often a process with nothing to draw looks whether other processes' trials ended
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a search chose: ``run``, the chosen run as ``best.toml`` holds it (``graphkd distill --config``
+    runs it again); ``summary``, its final result as :func:`run_distillation` returns it (``None`` with
+    ``final_runs=0``); ``trial``, its trial's number; ``finalists``, each finalist's mean validation metric over
+    the final seeds; ``trials``, the study's finished trials; ``out``, the output folder."""
+
+    run: RunConfig
+    summary: dict | None
+    trial: int
+    finalists: dict[int, float]
+    trials: int
+    out: Path
+
+
+def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *, out: str | os.PathLike,
+         dataset: str | None = None, data: Data | None = None, teacher: object | None = None,
+         trials: int | None = None,
+         time: str | float | None = None, space: SearchSpace | dict | str | os.PathLike | None = None,
+         storage: str | None = None, study_name: str = STUDY_NAME, selection_runs: int = SELECTION_RUNS,
+         final_runs: int = FINAL_RUNS, finalists: int = FINALISTS, seed: int = 0, progress: bool = True,
+         workers: int = 1) -> TuneResult:
+    """Search for the distillation run of best validation metric on a graph, and return the chosen one.
+
+    Args:
+        config: the base run (a :class:`RunConfig`, a :class:`DistillConfig` or a run file's path): what the
+            search does not vary, its seeds from ``seeds.first`` (``seeds.runs`` is ignored).
+        out: the output folder: the study's database (by default), the teachers' cache, the finalists' runs,
+            ``best.toml``, ``result.md``, ``trials.csv``, ``trials.md`` and ``tune.png``.
+        dataset: the catalogued dataset to tune on, instead of the base run's.
+        data: a user's own graph (PyG ``Data`` or ``networkx``), as :func:`run_distillation` takes it.
+        teacher: a given teacher (a file of its outputs, a module, logits, ...): then fixed, and the teacher
+            options leave the space.
+        trials: finished trials the study should hold (earlier calls' included); ``time``: this call's wall time
+            (``"45m"``, ``"1.5h"`` or seconds), the final runs included. Neither: 20 trials.
+        space: the options varied: a :class:`SearchSpace`, a space file's path or its content as a dict; by
+            default graphkd's (:data:`graphkd.tuning.space.DEFAULT_SPACE`).
+        storage: the study's database URL (default ``sqlite:///<out>/study.db``; PostgreSQL or MySQL to share a
+            study between machines); ``study_name``: the study's name in it.
+        selection_runs: seeds per trial; ``final_runs``: seeds of the finalists' runs (0: no final runs, the best
+            trial by its selection score is chosen); ``finalists``: how many of the best trials run them.
+        seed: the sampler's seed (the distillation seeds are the base run's).
+        progress: a bar and a line per trial; ``workers``: seeds of a final run at once (see
+            :func:`run_distillation`).
+    """
+    start = clock_time.monotonic()
+    budget = Budget.of(trials, time)
+    _check_whole("selection_runs", selection_runs, 1)
+    _check_whole("final_runs", final_runs, 0)
+    _check_whole("finalists", finalists, 1)
+    _check_whole("seed", seed, 0)
+    if data is not None and not isinstance(data, Data):
+        data = from_networkx(data)
+    base = _base_config(config, dataset, teacher, selection_runs)
+    space = _space(space)
+    if base.given_teacher():
+        space = space.without_teacher(_offers_representations(base.teacher))
+    out = writable_folder(folder_path(out, "output folder"), "output folder")
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise GraphkdError(f"study_name must be a name, got {study_name!r}")
+    url = storage if storage is not None else default_storage(out)
+    if not isinstance(url, str) or "://" not in url:
+        raise GraphkdError(f"storage must be a database URL such as sqlite:///study.db or "
+                           f"postgresql://user:password@host/db, got {url!r}")
+    attrs = {**_identity(base, data), "base": _fixed(base, space), "space": space.to_plain()}
+    with _quiet_optuna():
+        handle = StudyHandle(url, study_name, _lock_path(url, out))
+        study = handle.open(attrs)
+        if progress:
+            tqdm.write(f"graphkd tune: study {study_name!r} in {url}, {len(study.trials)} trials so far; budget "
+                       f"{budget.describe()}")
+        search = _Search(handle, space, base, data, out / "teachers", budget, start, seed, selection_runs,
+                         final_runs, finalists, progress, attrs["metric"])
+        search.run()
+        study = handle.load()
+        finished, _, complete = counts(study)
+        if not complete:
+            notes = [t.user_attrs.get("note", "") for t in study.trials if t.user_attrs.get("note")]
+            said = f"; the last said: {notes[-1]}" if notes else ""
+            raise GraphkdError(f"no trial of study {study_name!r} completed ({len(study.trials)} tried){said}")
+        write_trials(study, out)
+        plot_study(study, out / "tune.png")
+        return _finish(complete, finished, base, data, out, final_runs, finalists, progress, workers, start,
+                       budget)
+
+
+def _check_whole(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise GraphkdError(f"{name} must be a whole number, at least {low}, got {value!r}")
+
+
+def _base_config(config, dataset: str | None, teacher, selection_runs: int) -> DistillConfig:
+    if config is None:
+        run = RunConfig()
+    elif isinstance(config, RunConfig):
+        run = config
+    elif isinstance(config, DistillConfig):
+        run = RunConfig.from_distill_config(config)
+    elif isinstance(config, (str, os.PathLike)):
+        run = read_run_file(config)
+    else:
+        raise GraphkdError(f"config must be a RunConfig, a DistillConfig or a run file's path, got "
+                           f"{type(config).__name__}")
+    if dataset is not None:
+        run = dataclasses.replace(run, data=dataclasses.replace(run.data, dataset=dataset))
+    if teacher is not None:
+        run = dataclasses.replace(run, teacher=GivenTeacher(teacher))
+    return dataclasses.replace(run.distill_config(), runs=selection_runs)
+
+
+def _space(space) -> SearchSpace:
+    if space is None:
+        return SearchSpace()
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, dict):
+        return SearchSpace.of(space)
+    if isinstance(space, (str, os.PathLike)):
+        return read_space(space)
+    raise GraphkdError(f"space must be a SearchSpace, a dict or a space file's path, got {type(space).__name__}")
+
+
+def _offers_representations(teacher) -> bool:
+    """Whether a given teacher has hidden representations for the hint and similarity terms: a module does (they
+    are captured), given outputs only with ``hidden``."""
+    value = load_teacher_outputs(teacher) if isinstance(teacher, (str, os.PathLike)) else teacher
+    if isinstance(value, torch.nn.Module):
+        return True
+    if isinstance(value, SoftTargets):
+        return bool(value.hidden)
+    return isinstance(value, dict) and bool(value.get("hidden"))
+
+
+def _identity(cfg: DistillConfig, data: Data | None) -> dict:
+    """What the search is on: the first seed's graph, its split, task and metric, as the study records them."""
+    if data is None:
+        graph = load_dataset(cfg.dataset, cfg.root, cfg.split, seed=cfg.seed, labels_per_class=cfg.labels_per_class)
+    elif cfg.split == "random":
+        graph = random_split(data, cfg.seed, train_per_class=cfg.labels_per_class)
+    else:
+        graph = copy.copy(data)
+    graph = with_task(cfg, graph)
+    return {"dataset": getattr(graph, "dataset", None) or (cfg.dataset if data is None else "custom"),
+            "split": getattr(graph, "split", None) or cfg.split or "custom", "task": graph.task.kind,
+            "metric": graph.task.metric, "graph": graph_fingerprint(graph)}
+
+
+def _fixed(base: DistillConfig, space: SearchSpace) -> dict:
+    """The base run's settings the trials share: all but those the space varies, the seed count, and the data
+    folder and device (which differ between machines)."""
+    varied = {OPTIONS[name].field for name in space.options}
+    return {k: v for k, v in base.describe().items() if k not in varied | {"runs", "root", "device"}}
+
+
+def _lock_path(url: str, out: Path) -> Path:
+    """Beside an SQLite file (every process that opens it sees the same lock), else in the output folder."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        return db.with_name(db.name + ".lock")
+    return out / "study.lock"
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna's own lines (a study created, each trial finished) give way to graphkd's progress."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # the heartbeat's arguments
+            # graphkd runs the heartbeat of its trials itself (StudyHandle.heartbeat), not through Study.optimize
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+class _Search:
+    """The trial loop of one process: draw a trial while the budget allows, else wait for other processes'
+    running trials (one may fail and free its place) and end."""
+
+    def __init__(self, handle: StudyHandle, space: SearchSpace, base: DistillConfig, data: Data | None,
+                 teacher_dir: Path, budget: Budget, start: float, seed: int, selection_runs: int, final_runs: int,
+                 finalists: int, progress: bool, metric: str):
+        self.handle, self.space, self.base, self.data, self.teacher_dir = handle, space, base, data, teacher_dir
+        self.budget, self.start, self.seed, self.selection_runs = budget, start, seed, selection_runs
+        self.final_runs, self.finalists, self.progress, self.metric = final_runs, finalists, progress, metric
+        self.bar = tqdm(total=budget.trials, desc="tune", unit="trial", disable=not progress)
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self.handle.lock():
+                    study = self.handle.load()
+                    self.handle.sweep(study)
+                    finished, running, complete = counts(study)
+                    self._show(finished, complete)
+                    step = self._next(finished, running, complete)
+                    if step == "draw":
+                        deadline = (self.start + self.budget.seconds - self._final_seconds(complete)
+                                    if self.budget.seconds is not None else None)
+                        study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
+                        trial = study.ask()
+                        trial.set_user_attr("process", process_id())
+                if step == "end":
+                    return
+                if step == "wait":
+                    clock_time.sleep(WAIT_SECONDS)
+                    continue
+                frozen = run_trial(study, trial, self.handle, self.space, self.base, self.data, self.teacher_dir,
+                                   self.selection_runs, deadline)
+                self._report(frozen)
+        finally:
+            self.bar.close()
+
+    def _next(self, finished: int, running: int, complete: list[FrozenTrial]) -> str:
+        """``draw`` a trial, ``wait`` for running ones, or ``end``."""
+        if self.budget.seconds is not None:
+            typical = statistics.median(t.duration.total_seconds() for t in complete) if complete else 0.0
+            needed = clock_time.monotonic() - self.start + typical + self._final_seconds(complete)
+            if needed > self.budget.seconds:
+                return "wait" if running else "end"
+        if self.budget.trials is not None:
+            if finished >= self.budget.trials:
+                return "wait" if running else "end"
+            if finished + running >= self.budget.trials:
+                return "wait"
+        return "draw"
+
+    def _final_seconds(self, complete: list[FrozenTrial]) -> float:
+        """The final runs' estimated wall time: each likely finalist's slowest selection seed times the final
+        seeds (its teachers for the selection seeds are cached, so this errs long)."""
+        top = sorted(complete, key=lambda t: -t.value)[:self.finalists]
+        return sum(max(t.user_attrs.get("seed_seconds", [0.0])) * self.final_runs for t in top)
+
+    def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
+        """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes
+        sharing a study do not draw the same runs. Multivariate over groups of options drawn together, with a
+        constant liar for the trials still running elsewhere."""
+        return optuna.samplers.TPESampler(seed=(self.seed * 1_000_003 + drawn) % 2**32, multivariate=True,
+                                          group=True, constant_liar=True)
+
+    @staticmethod
+    def _pruner() -> optuna.pruners.BasePruner:
+        """A trial whose running mean after a seed is below the median of earlier trials' at that seed stops
+        (once 5 trials have finished)."""
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+
+    def _show(self, finished: int, complete: list[FrozenTrial]) -> None:
+        self.bar.n = finished
+        postfix = {}
+        if complete:
+            best = max(complete, key=lambda t: t.value)
+            postfix["best"] = f"{best.value:.4f} (trial {best.number})"
+        if self.budget.seconds is not None:
+            postfix["left"] = clock(self.budget.seconds - (clock_time.monotonic() - self.start))
+        self.bar.set_postfix(postfix, refresh=True)
+
+    def _report(self, trial: FrozenTrial) -> None:
+        if not self.progress:
+            return
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        said = f"val {self.metric} {value:.4f}" if value is not None else trial.user_attrs.get("note", "")
+        seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+        tqdm.write(f"trial {trial.number} {trial.state.name.lower()} in {seconds:.1f}s: {said} | "
+                   + ", ".join(f"{k}={_short(v)}" for k, v in trial.user_attrs.get("settings", {}).items()))
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, data: Data | None,
+            out: Path, final_runs: int, finalists: int, progress: bool, workers: int, start: float,
+            budget: Budget) -> TuneResult:
+    """The finalists' final runs, the choice on their validation metric, and the files that say so."""
+    distinct, seen = [], set()
+    for trial in sorted(complete, key=lambda t: (-t.value, t.number)):
+        key = json.dumps(trial.user_attrs.get("settings", {}), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(trial)
+    top = distinct[:finalists]
+    runs = final_runs or base.runs
+    configs = {t.number: DistillConfig(**{**with_settings(base, t.user_attrs.get("settings", {})), "runs": runs})
+               for t in top}
+    if final_runs == 0:  # the search alone: the best trial by its selection score
+        chosen, summary, scores, folder = top[0].number, None, {top[0].number: top[0].value}, None
+    else:
+        scores, summaries = {}, {}
+        for trial in top:
+            if progress:
+                tqdm.write(f"finalist trial {trial.number} (selection score {trial.value:.4f}): {final_runs} seeds")
+            summaries[trial.number] = run_distillation(configs[trial.number], data,
+                                                       out=out / "finalists" / f"trial{trial.number}",
+                                                       teacher_dir=out / "teachers", progress=progress,
+                                                       workers=workers)
+            scores[trial.number] = validation_score(summaries[trial.number])
+        selection = {t.number: t.value for t in top}
+        chosen = max(scores, key=lambda n: (scores[n], selection[n], -n))
+        summary, folder = summaries[chosen], out / "finalists" / f"trial{chosen}"
+    run = RunConfig.from_distill_config(configs[chosen])
+    best_file = write_run_file(run, out / BEST_FILE)
+    if summary is not None:
+        write_result(out, summary, chosen, scores, folder, best_file)
+    if progress:
+        tqdm.write(f"chosen: trial {chosen}; {finished} trials finished; {clock(clock_time.monotonic() - start)} "
+                   f"wall time (budget {budget.describe()}); {best_file}, trials.md, trials.csv, tune.png in {out}")
+    return TuneResult(run, summary, chosen, scores, finished, out)

@@ -1,0 +1,81 @@
+"""One trial: the run it draws, its selection seeds one at a time, and its score, the mean validation metric.
+
+After each seed the running mean is reported to Optuna, whose pruner stops a trial that falls below the median of
+earlier trials at that seed: the cheap fidelity, as the knowledge table selected on a few seeds first. Teachers
+come from the search's teacher folder, so a trial that changes only the student trains no teacher. A trial the run
+refuses (an invalid combination) is recorded as pruned with the reason; the test metric is never read here.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from torch_geometric.data import Data
+
+from graphkd.distill import DistillConfig, run_distillation
+from graphkd.errors import GraphkdError
+from graphkd.io import one_line
+from graphkd.tasks import metric_key
+from graphkd.tuning.space import SearchSpace
+from graphkd.tuning.study import StudyHandle
+
+__all__ = ["run_trial", "validation_score"]
+
+
+def validation_score(summary: dict, role: str = "student") -> float:
+    """The mean validation metric of ``role`` in a :func:`run_distillation` summary (the task's metric)."""
+    return summary[role][f"val_{metric_key(summary['metric'])}_mean"]
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, space: SearchSpace,
+              base: DistillConfig, data: Data | None, teacher_dir: Path, selection_runs: int,
+              deadline: float | None = None) -> FrozenTrial:
+    """Run ``trial`` (drawn from ``study``) on ``selection_runs`` seeds from ``base.seed`` and tell the study how
+    it went; the finished trial is returned. Past ``deadline`` (``time.monotonic()``) it stops after the seed
+    it is on, as pruned. An error other than a refusal fails the trial and is raised."""
+    seen = []
+    with handle.heartbeat(trial), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            state, value = _run(trial, space, base, data, teacher_dir, selection_runs, deadline)
+        except GraphkdError as exc:  # an invalid combination, or a run the pipeline refuses
+            trial.set_user_attr("note", f"refused: {' '.join(str(exc).split())[:300]}")
+            state, value = TrialState.PRUNED, None
+        except BaseException as exc:  # a bug or an interrupt: recorded as failed, then raised
+            trial.set_user_attr("note", f"failed: {one_line(exc)}")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        finally:
+            seen = list(dict.fromkeys(one_line(w.message, 200) for w in caught))
+    if seen:
+        trial.set_user_attr("warnings", seen[:3])
+    return study.tell(trial, value, state=state) if state == TrialState.COMPLETE else study.tell(trial, state=state)
+
+
+def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Data | None, teacher_dir: Path,
+         selection_runs: int, deadline: float | None) -> tuple[TrialState, float | None]:
+    flat, drawn = space.draw(trial, base)
+    trial.set_user_attr("settings", drawn)
+    scores, seconds = [], []
+    for step, seed in enumerate(range(base.seed, base.seed + selection_runs)):
+        start = time.perf_counter()
+        cfg = DistillConfig(**{**flat, "runs": 1, "seed": seed})  # an invalid combination is refused here
+        summary = run_distillation(cfg, data, out=None, teacher_dir=teacher_dir, progress=False)
+        seconds.append(time.perf_counter() - start)
+        scores.append(validation_score(summary))
+        trial.set_user_attr("seed_seconds", seconds)
+        trial.set_user_attr("val", scores)
+        if step == 0:
+            trial.set_user_attr("teacher_val", validation_score(summary, "teacher"))
+        trial.report(statistics.fmean(scores), step)
+        if step < selection_runs - 1 and trial.should_prune():
+            trial.set_user_attr("note", f"pruned after {step + 1} of {selection_runs} seeds")
+            return TrialState.PRUNED, None
+        if step < selection_runs - 1 and deadline is not None and time.monotonic() > deadline:
+            trial.set_user_attr("note", f"stopped after {step + 1} of {selection_runs} seeds: the time budget ran out")
+            return TrialState.PRUNED, None
+    return TrialState.COMPLETE, statistics.fmean(scores)

@@ -1,0 +1,122 @@
+"""graphkd.tuning.space and budget: the default space, space files, what is drawn where, and bad input."""
+import pytest
+
+from graphkd.distill import DistillConfig
+from graphkd.errors import GraphkdError
+from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, parse_duration
+from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace, read_space, space_text
+
+
+class FixedDraw:
+    """A stand-in for an Optuna trial that answers each suggestion from a table (first choice, else low)."""
+
+    def __init__(self, **values):
+        self.values, self.asked = values, []
+
+    def _answer(self, name, default):
+        self.asked.append(name)
+        return self.values.get(name, default)
+
+    def suggest_categorical(self, name, choices):
+        return self._answer(name, choices[-1] if name.endswith(":on") else choices[0])
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        return self._answer(name, low)
+
+    def suggest_float(self, name, low, high, log=False, step=None):
+        return self._answer(name, low)
+
+
+def test_the_default_space_is_valid_and_every_option_maps_to_a_field():
+    space = SearchSpace()
+    assert space.options == DEFAULT_SPACE
+    fields = {f for f in DistillConfig.__dataclass_fields__}
+    assert {option.field for option in OPTIONS.values()} <= fields
+
+
+def test_a_space_file_round_trips_and_narrows_the_defaults(tmp_path):
+    (tmp_path / "space.toml").write_text(space_text(SearchSpace()))
+    assert read_space(tmp_path / "space.toml") == SearchSpace()
+    (tmp_path / "narrow.toml").write_text('[teacher]\narchitecture = ["gcn"]\n[student.training]\n'
+                                          'lr = {low = 0.002, high = 0.02, log = true}\n')
+    space = read_space(tmp_path / "narrow.toml")
+    assert space.options["teacher.architecture"] == Choice(("gcn",))
+    assert space.options["student.training.lr"] == Range(0.002, 0.02, log=True)
+    assert space.options["objective.temperature"] == DEFAULT_SPACE["objective.temperature"]  # kept
+    (tmp_path / "only.toml").write_text('defaults = false\n"objective.temperature" = [1.0, 2.0]\n')
+    assert read_space(tmp_path / "only.toml").options == {"objective.temperature": Choice((1.0, 2.0))}
+
+
+def test_an_option_is_drawn_only_where_the_run_reads_it():
+    space = SearchSpace.of({"teacher.architecture": ["gcn", "appnp"], "teacher.hops": {"low": 2, "high": 10},
+                            "teacher.heads": [4, 8], "hint.weight": {"low": 0.1, "high": 1.0, "or_zero": True},
+                            "hint.metric": ["mse", "cosine"]}, defaults=False)
+    trial = FixedDraw(**{"hint.weight:on": False})
+    flat, drawn = space.draw(trial, DistillConfig(hint_metric="cosine", hint_weight=0.5))
+    assert drawn == {"teacher.architecture": "gcn", "hint.weight": 0.0}  # no hops for GCN, no metric without a hint
+    assert flat["hint_metric"] == "mse" and flat["teacher_hops"] is None  # back at their defaults
+    DistillConfig(**flat)
+    flat, drawn = space.draw(FixedDraw(**{"teacher.architecture": "appnp"}), DistillConfig())
+    assert drawn["teacher.hops"] == 2 and drawn["hint.metric"] == "mse" and "teacher.heads" not in drawn
+    DistillConfig(**flat)
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"student.widths": [1]}, "the search cannot vary 'student.widths'; options it can: teacher.architecture"),
+    ({"teacher.architecture": []}, "teacher.architecture has no choices"),
+    ({"student.dropout": {"low": 0.5, "high": 0.1}}, "the range [0.5, 0.1] is inverted"),
+    ({"student.dropout": {"low": 0.3, "high": 0.3}}, "the range [0.3, 0.3] is empty"),
+    ({"student.dropout": {"low": 0.0, "high": 2.0}}, "student.dropout = 2.0: student_dropout must be a number in"),
+    ({"student.training.lr": {"low": 0, "high": 0.1, "log": True}}, "a log range needs low > 0"),
+    ({"teacher.architecture": {"low": 1, "high": 2}}, "teacher.architecture takes a list of choices, not a range"),
+    ({"teacher.architecture": ["gcn", "transformer"]}, "teacher.architecture = 'transformer'"),
+    ({"student.dropout": {"low": 0.1}}, "a range needs both low and high"),
+    ({"student.dropout": {"low": 0.1, "high": 0.5, "logg": True}}, "unknown key 'logg' of a range"),
+    ({"student.dropout": 0.5}, "give a list of choices ([0.5] fixes it)"),
+])
+def test_a_bad_space_is_refused_naming_the_option(space, message):
+    with pytest.raises(GraphkdError) as error:
+        SearchSpace.of(space)
+    assert message in str(error.value)
+
+
+def test_a_bad_space_file_is_refused_naming_the_file(tmp_path):
+    (tmp_path / "space.toml").write_text("[student]\ndropout = {low = 0.6, high = 0.2}\n")
+    with pytest.raises(GraphkdError, match=r"space.toml: search space option student.dropout: the range"):
+        read_space(tmp_path / "space.toml")
+    with pytest.raises(GraphkdError, match="no search space file at"):
+        read_space(tmp_path / "missing.toml")
+
+
+def test_a_given_teacher_leaves_the_teacher_options_out():
+    assert not any(name.startswith("teacher.") for name in SearchSpace().without_teacher().options)
+    with pytest.raises(GraphkdError, match="the teacher is given, so it is fixed: the search cannot vary "
+                                           "teacher.hidden_channels"):
+        SearchSpace.of({"teacher.hidden_channels": [64]}).without_teacher()
+    logits_only = SearchSpace().without_teacher(representations=False)
+    assert "hint.weight" not in logits_only.options and "objective.temperature" in logits_only.options
+    with pytest.raises(GraphkdError, match="hold no hidden representation, which that term reads: the search cannot "
+                                           "vary similarity.weight"):
+        SearchSpace.of({"similarity.weight": [1.0]}).without_teacher(representations=False)
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("45m", 2700), ("1.5h", 5400), ("1h30m", 5400), (12, 12)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5x", "45", "", "m", "0m", "-5m", -3, 0, "1h-5m", True])
+def test_a_nonsense_duration_is_refused(text):
+    with pytest.raises(GraphkdError, match="time budget"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("trials", [0, -2, 2.5, "many", True])
+def test_a_nonsense_trial_budget_is_refused(trials):
+    with pytest.raises(GraphkdError, match="trial budget must be a whole number of trials, at least 1"):
+        Budget.of(trials=trials)
+
+
+def test_no_budget_means_the_default_trials():
+    assert Budget.of() == Budget(trials=DEFAULT_TRIALS)
+    assert Budget.of(time="45m") == Budget(seconds=2700.0)
