@@ -9,7 +9,7 @@ import importlib
 _EXPORTS = {
     "tune": "graphkd.tuning.search", "TuneResult": "graphkd.tuning.search",
     "SearchSpace": "graphkd.tuning.space", "Choice": "graphkd.tuning.space", "Range": "graphkd.tuning.space",
-    "DEFAULT_SPACE": "graphkd.tuning.space", "read_space": "graphkd.tuning.space",
+    "DEFAULT_SPACE": "graphkd.tuning.space", "read_space": "graphkd.tuning.space_file",
     "Budget": "graphkd.tuning.budget", "parse_duration": "graphkd.tuning.budget",
 }
 

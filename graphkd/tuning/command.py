@@ -9,7 +9,8 @@ from graphkd.distill import RunConfig, read_run_file
 from graphkd.errors import GraphkdError
 from graphkd.report import format_summary
 from graphkd.tuning.budget import DEFAULT_TRIALS, FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_FILE, STUDY_NAME
-from graphkd.tuning.space import SearchSpace, read_space, space_text
+from graphkd.tuning.space import SearchSpace
+from graphkd.tuning.space_file import read_space, space_text
 
 __all__ = ["add_parser"]
 

@@ -14,7 +14,6 @@ import copy
 import dataclasses
 import json
 import os
-import statistics
 import time as clock_time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.exceptions import ExperimentalWarning
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
@@ -35,15 +34,16 @@ from graphkd.distill.teachers import load_teacher_outputs
 from graphkd.errors import GraphkdError
 from graphkd.io import folder_path, writable_folder
 from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock
+from graphkd.tuning.loop import SearchLoop
 from graphkd.tuning.outputs import plot_study, write_result, write_trials
-from graphkd.tuning.space import OPTIONS, SearchSpace, read_space, with_settings
-from graphkd.tuning.study import StudyHandle, counts, default_storage, process_id
-from graphkd.tuning.trial import run_trial, validation_score
+from graphkd.tuning.space import OPTIONS, SearchSpace, with_settings
+from graphkd.tuning.space_file import read_space
+from graphkd.tuning.study import StudyHandle, counts, default_storage
+from graphkd.tuning.trial import validation_score
 
 __all__ = ["BEST_FILE", "TuneResult", "tune"]
 
 BEST_FILE = "best.toml"
-WAIT_SECONDS = 5  # how often a process with nothing to draw looks whether other processes' trials ended
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
         if progress:
             tqdm.write(f"graphkd tune: study {study_name!r} in {url}, {len(study.trials)} trials so far; budget "
                        f"{budget.describe()}")
-        search = _Search(handle, space, base, data, out / "teachers", budget, start, seed, selection_runs,
+        search = SearchLoop(handle, space, base, data, out / "teachers", budget, start, seed, selection_runs,
                          final_runs, finalists, progress, attrs["metric"])
         search.run()
         study = handle.load()
@@ -221,101 +221,6 @@ def _quiet_optuna():
             yield
     finally:
         optuna.logging.set_verbosity(level)
-
-
-class _Search:
-    """The trial loop of one process: draw a trial while the budget allows, else wait for other processes'
-    running trials (one may fail and free its place) and end."""
-
-    def __init__(self, handle: StudyHandle, space: SearchSpace, base: DistillConfig, data: Data | None,
-                 teacher_dir: Path, budget: Budget, start: float, seed: int, selection_runs: int, final_runs: int,
-                 finalists: int, progress: bool, metric: str):
-        self.handle, self.space, self.base, self.data, self.teacher_dir = handle, space, base, data, teacher_dir
-        self.budget, self.start, self.seed, self.selection_runs = budget, start, seed, selection_runs
-        self.final_runs, self.finalists, self.progress, self.metric = final_runs, finalists, progress, metric
-        self.bar = tqdm(total=budget.trials, desc="tune", unit="trial", disable=not progress)
-
-    def run(self) -> None:
-        try:
-            while True:
-                with self.handle.lock():
-                    study = self.handle.load()
-                    self.handle.sweep(study)
-                    finished, running, complete = counts(study)
-                    self._show(finished, complete)
-                    step = self._next(finished, running, complete)
-                    if step == "draw":
-                        deadline = (self.start + self.budget.seconds - self._final_seconds(complete)
-                                    if self.budget.seconds is not None else None)
-                        study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
-                        trial = study.ask()
-                        trial.set_user_attr("process", process_id())
-                if step == "end":
-                    return
-                if step == "wait":
-                    clock_time.sleep(WAIT_SECONDS)
-                    continue
-                frozen = run_trial(study, trial, self.handle, self.space, self.base, self.data, self.teacher_dir,
-                                   self.selection_runs, deadline)
-                self._report(frozen)
-        finally:
-            self.bar.close()
-
-    def _next(self, finished: int, running: int, complete: list[FrozenTrial]) -> str:
-        """``draw`` a trial, ``wait`` for running ones, or ``end``."""
-        if self.budget.seconds is not None:
-            typical = statistics.median(t.duration.total_seconds() for t in complete) if complete else 0.0
-            needed = clock_time.monotonic() - self.start + typical + self._final_seconds(complete)
-            if needed > self.budget.seconds:
-                return "wait" if running else "end"
-        if self.budget.trials is not None:
-            if finished >= self.budget.trials:
-                return "wait" if running else "end"
-            if finished + running >= self.budget.trials:
-                return "wait"
-        return "draw"
-
-    def _final_seconds(self, complete: list[FrozenTrial]) -> float:
-        """The final runs' estimated wall time: each likely finalist's slowest selection seed times the final
-        seeds (its teachers for the selection seeds are cached, so this errs long)."""
-        top = sorted(complete, key=lambda t: -t.value)[:self.finalists]
-        return sum(max(t.user_attrs.get("seed_seconds", [0.0])) * self.final_runs for t in top)
-
-    def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
-        """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes
-        sharing a study do not draw the same runs. Multivariate over groups of options drawn together, with a
-        constant liar for the trials still running elsewhere."""
-        return optuna.samplers.TPESampler(seed=(self.seed * 1_000_003 + drawn) % 2**32, multivariate=True,
-                                          group=True, constant_liar=True)
-
-    @staticmethod
-    def _pruner() -> optuna.pruners.BasePruner:
-        """A trial whose running mean after a seed is below the median of earlier trials' at that seed stops
-        (once 5 trials have finished)."""
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-
-    def _show(self, finished: int, complete: list[FrozenTrial]) -> None:
-        self.bar.n = finished
-        postfix = {}
-        if complete:
-            best = max(complete, key=lambda t: t.value)
-            postfix["best"] = f"{best.value:.4f} (trial {best.number})"
-        if self.budget.seconds is not None:
-            postfix["left"] = clock(self.budget.seconds - (clock_time.monotonic() - self.start))
-        self.bar.set_postfix(postfix, refresh=True)
-
-    def _report(self, trial: FrozenTrial) -> None:
-        if not self.progress:
-            return
-        value = trial.value if trial.state == TrialState.COMPLETE else None
-        said = f"val {self.metric} {value:.4f}" if value is not None else trial.user_attrs.get("note", "")
-        seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
-        tqdm.write(f"trial {trial.number} {trial.state.name.lower()} in {seconds:.1f}s: {said} | "
-                   + ", ".join(f"{k}={_short(v)}" for k, v in trial.user_attrs.get("settings", {}).items()))
-
-
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, data: Data | None,

@@ -1,9 +1,10 @@
-"""What ``graphkd tune`` varies: the options of a run it may draw, graphkd's default space, and space files.
+"""What ``graphkd tune`` varies: the options of a run it may draw, and graphkd's default space.
 
 An option is named as in a run file (``teacher.architecture``, ``student.training.lr``; a knowledge term by its
 kind, ``hint.weight``) and varies over a list of choices or a ``{low, high}`` range (``log = true``: drawn on a
 log scale; ``or_zero = true``: 0, the option off, is a choice too). The default space is what the knowledge
-table (``benchmarks/results/knowledge.md``) found worth trying; a space file narrows or widens it::
+table (``benchmarks/results/knowledge.md``) found worth trying; a space file (:mod:`graphkd.tuning.space_file`)
+narrows or widens it::
 
     [teacher]
     architecture = ["gcn", "appnp"]        # a list of choices; one choice fixes the option
@@ -23,21 +24,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import tomli_w
 
 from graphkd.distill.config import FIELD_DEFAULTS, DistillConfig
 from graphkd.distill.teacher import as_teacher
 from graphkd.errors import GraphkdError
-from graphkd.io import os_error_message
 
-__all__ = ["DEFAULT_SPACE", "OPTIONS", "Choice", "Option", "Range", "SearchSpace", "read_space", "space_text",
-           "with_settings"]
+__all__ = ["DEFAULT_SPACE", "OPTIONS", "Choice", "Option", "Range", "SearchSpace", "with_settings"]
 
 
 def _always(flat: dict) -> bool:
@@ -346,42 +340,3 @@ def _check_value(name: str, value) -> None:
         DistillConfig(**{**option.context(value), option.field: value})
     except GraphkdError as exc:
         raise GraphkdError(f"search space option {name} = {value!r}: {exc}") from None
-
-
-def read_space(path: str | os.PathLike) -> SearchSpace:
-    """The space a TOML space file describes (see the module's docstring); one :class:`GraphkdError` naming the
-    file for anything unknown or out of range."""
-    path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise GraphkdError(f"no search space file at {path}") from exc
-    except OSError as exc:
-        raise GraphkdError(f"no readable search space file at {path}: {os_error_message(exc)}") from exc
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise GraphkdError(f"{path} is not a readable TOML search space file ({exc})") from exc
-    defaults = document.pop("defaults", True)
-    try:
-        if not isinstance(defaults, bool):
-            raise GraphkdError(f"defaults must be true or false, got {defaults!r}")
-        return SearchSpace.of(document, defaults=defaults)
-    except GraphkdError as exc:
-        raise GraphkdError(f"{path}: {exc}") from None
-
-
-def space_text(space: SearchSpace) -> str:
-    """``space`` as a space file (TOML) that :func:`read_space` reads back: edit it to narrow or widen a search."""
-    groups: dict[str, list[str]] = {}
-    for name, plain in space.to_plain().items():
-        table, _, key = name.rpartition(".")
-        value = ("{" + ", ".join(f"{k} = {_toml(v)}" for k, v in plain.items()) + "}") if isinstance(plain, dict) \
-            else _toml(plain)
-        groups.setdefault(table, []).append(f"{key} = {value}")
-    return "defaults = false\n" + "".join(f"\n[{table}]\n" + "\n".join(lines) + "\n" if table else
-                                          "\n".join(lines) + "\n" for table, lines in groups.items())
-
-
-def _toml(value) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()

@@ -1,10 +1,11 @@
-"""graphkd.tuning.space and budget: the default space, space files, what is drawn where, and bad input."""
+"""graphkd.tuning.space, space_file and budget: the default space, space files, what is drawn where, and bad input."""
 import pytest
 
 from graphkd.distill import DistillConfig
 from graphkd.errors import GraphkdError
 from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, parse_duration
-from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace, read_space, space_text
+from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace
+from graphkd.tuning.space_file import read_space, space_text
 
 
 class FixedDraw:

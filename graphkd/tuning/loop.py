@@ -1,0 +1,118 @@
+"""The trial loop of one process: draw a trial while the budget allows, else wait for other processes' running
+trials (one may fail and free its place), then end. Trials are drawn under the study's lock, so processes sharing
+a study never overshoot a trial budget."""
+from __future__ import annotations
+
+import statistics
+import time as clock_time
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+from graphkd.distill import DistillConfig
+from graphkd.tuning.budget import Budget, clock
+from graphkd.tuning.space import SearchSpace
+from graphkd.tuning.study import StudyHandle, counts, process_id
+from graphkd.tuning.trial import run_trial
+
+__all__ = ["SearchLoop"]
+
+WAIT_SECONDS = 5  # how often a process with nothing to draw looks whether other processes' trials ended
+
+
+class SearchLoop:
+    """The trial loop of one process: draw a trial while the budget allows, else wait for other processes'
+    running trials (one may fail and free its place) and end."""
+
+    def __init__(self, handle: StudyHandle, space: SearchSpace, base: DistillConfig, data: Data | None,
+                 teacher_dir: Path, budget: Budget, start: float, seed: int, selection_runs: int, final_runs: int,
+                 finalists: int, progress: bool, metric: str):
+        self.handle, self.space, self.base, self.data, self.teacher_dir = handle, space, base, data, teacher_dir
+        self.budget, self.start, self.seed, self.selection_runs = budget, start, seed, selection_runs
+        self.final_runs, self.finalists, self.progress, self.metric = final_runs, finalists, progress, metric
+        self.bar = tqdm(total=budget.trials, desc="tune", unit="trial", disable=not progress)
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self.handle.lock():
+                    study = self.handle.load()
+                    self.handle.sweep(study)
+                    finished, running, complete = counts(study)
+                    self._show(finished, complete)
+                    step = self._next(finished, running, complete)
+                    if step == "draw":
+                        deadline = (self.start + self.budget.seconds - self._final_seconds(complete)
+                                    if self.budget.seconds is not None else None)
+                        study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
+                        trial = study.ask()
+                        trial.set_user_attr("process", process_id())
+                if step == "end":
+                    return
+                if step == "wait":
+                    clock_time.sleep(WAIT_SECONDS)
+                    continue
+                frozen = run_trial(study, trial, self.handle, self.space, self.base, self.data, self.teacher_dir,
+                                   self.selection_runs, deadline)
+                self._report(frozen)
+        finally:
+            self.bar.close()
+
+    def _next(self, finished: int, running: int, complete: list[FrozenTrial]) -> str:
+        """``draw`` a trial, ``wait`` for running ones, or ``end``."""
+        if self.budget.seconds is not None:
+            typical = statistics.median(t.duration.total_seconds() for t in complete) if complete else 0.0
+            needed = clock_time.monotonic() - self.start + typical + self._final_seconds(complete)
+            if needed > self.budget.seconds:
+                return "wait" if running else "end"
+        if self.budget.trials is not None:
+            if finished >= self.budget.trials:
+                return "wait" if running else "end"
+            if finished + running >= self.budget.trials:
+                return "wait"
+        return "draw"
+
+    def _final_seconds(self, complete: list[FrozenTrial]) -> float:
+        """The final runs' estimated wall time: each likely finalist's slowest selection seed times the final
+        seeds (its teachers for the selection seeds are cached, so this errs long)."""
+        top = sorted(complete, key=lambda t: -t.value)[:self.finalists]
+        return sum(max(t.user_attrs.get("seed_seconds", [0.0])) * self.final_runs for t in top)
+
+    def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
+        """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes
+        sharing a study do not draw the same runs. Multivariate over groups of options drawn together, with a
+        constant liar for the trials still running elsewhere."""
+        return optuna.samplers.TPESampler(seed=(self.seed * 1_000_003 + drawn) % 2**32, multivariate=True,
+                                          group=True, constant_liar=True)
+
+    @staticmethod
+    def _pruner() -> optuna.pruners.BasePruner:
+        """A trial whose running mean after a seed is below the median of earlier trials' at that seed stops
+        (once 5 trials have finished)."""
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+
+    def _show(self, finished: int, complete: list[FrozenTrial]) -> None:
+        self.bar.n = finished
+        postfix = {}
+        if complete:
+            best = max(complete, key=lambda t: t.value)
+            postfix["best"] = f"{best.value:.4f} (trial {best.number})"
+        if self.budget.seconds is not None:
+            postfix["left"] = clock(self.budget.seconds - (clock_time.monotonic() - self.start))
+        self.bar.set_postfix(postfix, refresh=True)
+
+    def _report(self, trial: FrozenTrial) -> None:
+        if not self.progress:
+            return
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        said = f"val {self.metric} {value:.4f}" if value is not None else trial.user_attrs.get("note", "")
+        seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+        tqdm.write(f"trial {trial.number} {trial.state.name.lower()} in {seconds:.1f}s: {said} | "
+                   + ", ".join(f"{k}={_short(v)}" for k, v in trial.user_attrs.get("settings", {}).items()))
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
