@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 import torch
@@ -80,3 +81,16 @@ def benchmark_script(monkeypatch):
         return module
 
     return load
+
+
+@pytest.fixture
+def ogb_offline(monkeypatch):
+    """Every download ogb attempts fails as it would without network; records the urls asked for."""
+    urls = []
+
+    def fail(url, folder, log=True):
+        urls.append(url)
+        raise URLError("no network")
+
+    monkeypatch.setattr("ogb.utils.url.download_url", fail)
+    return urls
