@@ -6,6 +6,7 @@ root setting. ``GRAPHKD_SHARED_DATA`` overrides the location.
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from urllib.error import URLError
@@ -94,3 +95,19 @@ def ogb_offline(monkeypatch):
 
     monkeypatch.setattr("ogb.utils.url.download_url", fail)
     return urls
+
+
+@pytest.fixture
+def torchrun_env(monkeypatch):
+    """``torchrun_env(local_rank=0)``: the environment torchrun gives one rank of a world of one, on a free local
+    port, set for this test only."""
+
+    def set_env(local_rank: int = 0) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        for name, value in {"RANK": "0", "LOCAL_RANK": str(local_rank), "WORLD_SIZE": "1",
+                            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
+            monkeypatch.setenv(name, value)
+
+    return set_env

@@ -5,7 +5,6 @@ save, resume and export. The runs on CUDA itself are tests/test_cuda.py."""
 import ast
 import dataclasses
 import json
-import socket
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -139,13 +138,8 @@ def test_latency_refuses_a_teacher_device_it_lacks(no_cuda, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_torchrun_without_cuda_joins_gloo_or_refuses_cuda(no_cuda, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for name, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                        "MASTER_PORT": str(port)}.items():
-        monkeypatch.setenv(name, value)
+def test_torchrun_without_cuda_joins_gloo_or_refuses_cuda(no_cuda, torchrun_env):
+    torchrun_env(local_rank=0)
     with pytest.raises(GraphkdError, match="asks for CUDA"), distributed("cuda"):
         pass
     with distributed("auto") as world:

@@ -3,7 +3,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -72,16 +71,11 @@ def world_of_one(tmp_path):
     dist.destroy_process_group()
 
 
-def test_torchrun_process_joins_gloo_where_cuda_is_present(monkeypatch):
+def test_torchrun_process_joins_gloo_where_cuda_is_present(monkeypatch, torchrun_env):
     """graphkd's tensors stay on the CPU, so a machine with CUDA gets gloo too: an H200 machine with one GPU
     showed the old choice failing (rank 1's torch.cuda.set_device(1): invalid device ordinal), and nccl
     moves CUDA tensors only."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for name, value in {"RANK": "0", "LOCAL_RANK": "1", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                        "MASTER_PORT": str(port)}.items():
-        monkeypatch.setenv(name, value)
+    torchrun_env(local_rank=1)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with distributed() as world:
         assert world == 1 and dist.get_backend() == "gloo"
