@@ -49,7 +49,14 @@ from graphkd.inputs import model_inputs
 from graphkd.io import atomic_write_text, file_sha256, folder_path, writable_folder
 from graphkd.models import build_model, count_parameters, save_model
 from graphkd.tasks import majority_rate, metric_key, split_scores, task_for, task_of, warn_if_collapsed
-from graphkd.training import TrainConfig, predict, train_full_batch, train_minibatch, train_minibatch_ddp
+from graphkd.training import (
+    TrainConfig,
+    predict,
+    train_full_batch,
+    train_minibatch,
+    train_minibatch_ddp,
+    validation_score,
+)
 from graphkd.training.distributed import is_rank_zero
 
 __all__ = ["run_distillation", "run_seed", "seed_data_key", "train_student", "with_positions", "with_task"]
@@ -191,8 +198,9 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     result.update(task=task.kind, metric=task.metric)  # named beside its values (older records are accuracy's)
     if not task.multilabel:  # how alike neighbours' labels are: what a GNN teacher can lean on
         result["homophily"] = homophily(data)
-    if not task.multilabel and (task.kind == "binary" or majority_rate(data.y[data.test_mask]) > 0.5):
-        result["majority_rate"] = majority_rate(data.y[data.test_mask])  # what predicting one class scores
+    majority = None if task.multilabel else majority_rate(data.y[data.test_mask])  # what predicting one class scores
+    if majority is not None and (task.kind == "binary" or majority > 0.5):
+        result["majority_rate"] = majority
     if arrivals is not None:
         result["setting"] = cfg.setting
         result["teacher"].update(setting_scores(result["teacher"][f"test_{key}"],
@@ -227,12 +235,11 @@ def _distilled_student(cfg: DistillConfig, data: Data, targets: SoftTargets, see
     one student per alpha, with each alpha's validation score (ties: the smaller alpha, more of the teacher)."""
     if cfg.alpha_choices is None:
         return train_student(cfg, data, targets, seed, cfg.student, progress, checkpoints), {}
-    task, tried = task_of(data), {}
+    tried = {}
     for alpha in cfg.alpha_choices:
         one = dataclasses.replace(cfg, alpha=alpha, alpha_choices=None)
         model = train_student(one, data, targets, seed, cfg.student, progress, checkpoints, tag=f"-alpha{alpha:g}")
-        tried[alpha] = (task.score(predict(model, data, data.val_mask.nonzero().view(-1)), data.y[data.val_mask]),
-                        model)
+        tried[alpha] = (validation_score(model, data)(), model)  # the metric its training stopped on
     chosen = max(tried, key=lambda alpha: (tried[alpha][0], -alpha))
     return tried[chosen][1], {"alpha": chosen, "alpha_val": {f"{alpha:g}": score for alpha, (score, _) in
                                                              tried.items()}}
