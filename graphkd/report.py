@@ -8,7 +8,9 @@ import numpy
 import torch
 import torch_geometric
 
-__all__ = ["environment", "format_summary", "markdown_table"]
+from graphkd.tasks import metric_key, metric_title
+
+__all__ = ["environment", "format_summary", "markdown_table", "metric_column"]
 
 ROLES = (("teacher", "teacher"), ("baseline_mlp", "labels-only MLP"), ("student", "distilled student"))
 SETTING_PARTS = (("transductive", "observed test nodes"), ("inductive", "arrivals"),
@@ -45,9 +47,11 @@ def _count(params: int | None) -> str:
     return "unknown (given outputs)" if params is None else f"{params:,}"
 
 
-# How a table names each metric (graphkd.tasks' metrics; a summary without one is accuracy's).
-METRIC_COLUMNS = {"accuracy": ("acc", "acc"), "macro_f1": ("macro_f1", "macro-F1"),
-                  "roc_auc": ("roc_auc", "ROC-AUC"), "average_precision": ("ap", "AP")}
+
+def metric_column(metric: str) -> tuple[str, str]:
+    """A metric's key in result records and its name in a table's header (accuracy's short "acc", as the tables
+    have always printed it)."""
+    return metric_key(metric), "acc" if metric == "accuracy" else metric_title(metric)
 
 
 def _score(stats: dict, name: str) -> str:
@@ -61,7 +65,7 @@ def format_summary(summary: dict) -> str:
     the column names it), and parameters. Outside the transductive setting, one column per part: observed test
     nodes, arrivals, production. A binary or imbalanced task shows the majority-class rate under the table,
     and a student that did not beat the labels-only MLP on validation is said so."""
-    key, metric = METRIC_COLUMNS[summary.get("metric", "accuracy")]
+    key, metric = metric_column(summary.get("metric", "accuracy"))
     setting = summary.get("setting", "transductive")
     per_class = summary["config"].get("labels_per_class", 20)
     labels = f", {per_class} labels per class" if summary["split"] == "random" else ""

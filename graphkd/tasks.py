@@ -26,8 +26,8 @@ from torch import Tensor
 
 from graphkd.errors import GraphkdError
 
-__all__ = ["METRICS", "TASKS", "Task", "class_weights", "metric_key", "infer_task", "majority_rate", "predicted_share",
-           "split_scores", "task_for", "task_of", "warn_if_collapsed"]
+__all__ = ["METRICS", "TASKS", "Task", "class_weights", "infer_task", "majority_rate", "metric_key", "metric_title",
+           "predicted_share", "split_scores", "task_for", "task_of", "warn_if_collapsed"]
 
 TASKS = ("multiclass", "binary", "multilabel")
 # Each task's metrics, its default first.
@@ -68,7 +68,7 @@ class Task:
 
     @property
     def title(self) -> str:
-        return _TITLES[self.metric]
+        return metric_title(self.metric)
 
     @property
     def multilabel(self) -> bool:
@@ -150,6 +150,12 @@ def _ogb_score(task: Task, scores: Tensor, y: Tensor) -> float:
         prediction = scores.argmax(dim=-1, keepdim=True)
         return float(evaluator.eval({"y_true": y.view(-1, 1), "y_pred": prediction})["acc"])
     return float(evaluator.eval({"y_true": y, "y_pred": scores})[evaluator.eval_metric])
+
+
+def metric_title(metric: str) -> str:
+    """A metric's name in tables and messages (``roc_auc`` -> ``ROC-AUC``)."""
+    metric_key(metric)
+    return _TITLES[metric]
 
 
 def metric_key(metric: str) -> str:

@@ -10,12 +10,14 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from torch_geometric.data import Data
 
 from graphkd import GraphkdError
+from graphkd.report import metric_column
 from graphkd.tasks import (
     Task,
     class_weights,
     infer_task,
     majority_rate,
     metric_key,
+    metric_title,
     split_scores,
     task_for,
     task_of,
@@ -63,6 +65,12 @@ def test_task_names_and_outputs():
     assert metric_key("macro_f1") == "macro_f1"
     with pytest.raises(GraphkdError, match="unknown metric 'f2'"):
         metric_key("f2")
+    assert metric_title("average_precision") == "AP"
+    with pytest.raises(GraphkdError, match="unknown metric 'auc'"):
+        metric_title("auc")
+    # Tables name accuracy "acc", as every committed table does; the other metrics by their titles.
+    assert [metric_column(m) for m in ("accuracy", "roc_auc", "macro_f1")] == [
+        ("acc", "acc"), ("roc_auc", "ROC-AUC"), ("macro_f1", "macro-F1")]
     assert Task("multilabel").num_outputs(torch.zeros(5, 7, dtype=torch.long)) == 7
     assert Task().num_outputs(torch.tensor([0, 3, 1])) == 4
 

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
 from graphkd.io import atomic_write_text
-from graphkd.report import METRIC_COLUMNS, format_summary, markdown_table
+from graphkd.report import format_summary, markdown_table, metric_column
 
 __all__ = ["importances", "plot_study", "trial_rows", "write_result", "write_trials"]
 
@@ -34,7 +34,7 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     trials = study.get_trials(deepcopy=False)
     options = list(dict.fromkeys(name for t in trials for name in t.user_attrs.get("settings", {})))
     metric = study.user_attrs.get("metric", "accuracy")
-    header = ["trial", "state", f"val {METRIC_COLUMNS.get(metric, (metric, metric))[1]}", "seeds", "seconds",
+    header = ["trial", "state", f"val {metric_column(metric)[1]}", "seeds", "seconds",
               *options, "note"]
     rows = []
     for t in trials:
