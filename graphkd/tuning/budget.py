@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from graphkd.errors import GraphkdError
 
 __all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "SELECTION_RUNS", "STUDY_FILE", "STUDY_NAME", "Budget", "clock",
-           "parse_duration"]
+           "final_run_seconds", "parse_duration"]
 
 # Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
 DEFAULT_TRIALS = 20
@@ -45,7 +45,8 @@ def parse_duration(value: str | float) -> float:
 class Budget:
     """``trials``: finished trials the study should hold, earlier runs' included (a resumed search runs the
     rest); ``seconds``: this call's wall time, the final runs included (trials stop starting when what is left is
-    what the finalists are estimated to need). Neither given: :data:`DEFAULT_TRIALS` trials."""
+    what the best trial's final runs are estimated to need; the other finalists run only where theirs fit). Neither
+    given: :data:`DEFAULT_TRIALS` trials."""
 
     trials: int | None = None
     seconds: float | None = None
@@ -76,3 +77,9 @@ def clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
         f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def final_run_seconds(trial, final_runs: int) -> float:
+    """A finished trial's final runs, estimated: its slowest selection seed times the final seeds (its teachers
+    for the selection seeds are cached, so this errs long)."""
+    return max(trial.user_attrs.get("seed_seconds", [0.0])) * final_runs

@@ -122,19 +122,23 @@ def plot_study(study: optuna.Study, path: Path) -> None:
 
 
 def write_result(out: Path, summary: dict, chosen: int, finalists: dict[int, float], run_folder: Path,
-                 best_file: Path) -> str:
+                 best_file: Path, skipped: list[int]) -> str:
     """``result.md`` and ``result.json``: the chosen run's final result (its test metric, the only one a search
-    reports) and the finalists' validation scores; returns the text of ``result.md``."""
+    reports), the finalists' validation scores and the finalists ``skipped`` for want of time; returns the text
+    of ``result.md``."""
     metric = summary["metric"]
     rows = [[f"trial {number}", f"{100 * value:.2f}", "chosen" if number == chosen else ""]
             for number, value in sorted(finalists.items(), key=lambda item: -item[1])]
     text = (f"# Tuned: {summary['dataset']}\n\n"
             f"Finalists re-run on {summary['runs']} seeds, chosen on mean validation {metric}:\n\n"
             + markdown_table(["finalist", f"val {metric} (%)", ""], rows) +
+            (f"\n\nNot re-run, their estimated final runs did not fit the time left: "
+             f"{', '.join(f'trial {n}' for n in skipped)}." if skipped else "") +
             f"\n\nThe chosen run (trial {chosen}), as `graphkd distill --config {best_file.name}` prints it:\n\n"
             + format_summary(summary) +
             f"\n\nIts students, soft targets and per-seed records: {run_folder}\n")
     atomic_write_text(out / "result.md", text)
-    atomic_write_text(out / "result.json", json.dumps({"chosen_trial": chosen, "finalists_val": finalists,
-                                                       "run_folder": str(run_folder), "summary": summary}, indent=1))
+    atomic_write_text(out / "result.json", json.dumps({
+        "chosen_trial": chosen, "finalists_val": finalists, "finalists_skipped": skipped,
+        "run_folder": str(run_folder), "summary": summary}, indent=1))
     return text

@@ -33,7 +33,7 @@ from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import load_teacher_outputs
 from graphkd.errors import GraphkdError
 from graphkd.io import folder_path, writable_folder
-from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock
+from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock, final_run_seconds
 from graphkd.tuning.loop import SearchLoop
 from graphkd.tuning.outputs import plot_study, write_result, write_trials
 from graphkd.tuning.space import OPTIONS, SearchSpace, with_settings
@@ -118,7 +118,7 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
             tqdm.write(f"graphkd tune: study {study_name!r} in {url}, {len(study.trials)} trials so far; budget "
                        f"{budget.describe()}")
         search = SearchLoop(handle, space, base, data, out / "teachers", budget, start, seed, selection_runs,
-                         final_runs, finalists, progress, attrs["metric"])
+                            final_runs, progress, attrs["metric"])
         search.run()
         study = handle.load()
         finished, _, complete = counts(study)
@@ -237,11 +237,20 @@ def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, dat
     runs = final_runs or base.runs
     configs = {t.number: DistillConfig(**{**with_settings(base, t.user_attrs.get("settings", {})), "runs": runs})
                for t in top}
+    skipped = []
     if final_runs == 0:  # the search alone: the best trial by its selection score
         chosen, summary, scores, folder = top[0].number, None, {top[0].number: top[0].value}, None
     else:
         scores, summaries = {}, {}
         for trial in top:
+            left = None if budget.seconds is None else start + budget.seconds - clock_time.monotonic()
+            # The best trial always runs its final seeds; the others where their estimate fits the time left.
+            if scores and left is not None and (needed := final_run_seconds(trial, final_runs)) > left:
+                skipped.append(trial.number)
+                if progress:
+                    tqdm.write(f"finalist trial {trial.number} skipped: its final runs (about {clock(needed)}) do "
+                               f"not fit the {clock(left)} left")
+                continue
             if progress:
                 tqdm.write(f"finalist trial {trial.number} (selection score {trial.value:.4f}): {final_runs} seeds")
             summaries[trial.number] = run_distillation(configs[trial.number], data,
@@ -255,7 +264,7 @@ def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, dat
     run = RunConfig.from_distill_config(configs[chosen])
     best_file = write_run_file(run, out / BEST_FILE)
     if summary is not None:
-        write_result(out, summary, chosen, scores, folder, best_file)
+        write_result(out, summary, chosen, scores, folder, best_file, skipped)
     if progress:
         tqdm.write(f"chosen: trial {chosen}; {finished} trials finished; {clock(clock_time.monotonic() - start)} "
                    f"wall time (budget {budget.describe()}); {best_file}, trials.md, trials.csv, tune.png in {out}")

@@ -71,6 +71,20 @@ def test_a_tiny_study_writes_its_outputs_and_best_toml_runs_again(tmp_path, caps
     assert again["student"]["val_acc_mean"] == pytest.approx(result.summary["student"]["val_acc_mean"])
 
 
+def test_finalists_whose_final_runs_do_not_fit_the_time_left_are_skipped_and_the_best_runs(tmp_path, monkeypatch):
+    import graphkd.tuning.search as search
+
+    # Every finalist's final runs are estimated at a day: only the best trial, which always runs, is re-run.
+    monkeypatch.setattr(search, "final_run_seconds", lambda trial, final_runs: 86_400.0)
+    out = tmp_path / "tune"
+    result = tune(base_run(), out=out, trials=3, time="1h", space=SPACE, final_runs=1, finalists=3, progress=False)
+    best = max(finished(study_of(out)), key=lambda t: (t.value, -t.number))
+    result_json = json.loads((out / "result.json").read_text())
+    assert result.trial == best.number and list(result.finalists) == [best.number]
+    assert len(result_json["finalists_skipped"]) == 2 and best.number not in result_json["finalists_skipped"]
+    assert "did not fit the time left" in (out / "result.md").read_text()
+
+
 def test_a_resumed_study_continues_to_the_budget_and_keeps_its_trials(tmp_path):
     out = tmp_path / "tune"
     tune(base_run(), out=out, trials=2, space=SPACE, final_runs=0, progress=False)

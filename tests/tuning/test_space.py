@@ -3,7 +3,7 @@ import pytest
 
 from graphkd.distill import DistillConfig
 from graphkd.errors import GraphkdError
-from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, parse_duration
+from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, final_run_seconds, parse_duration
 from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace
 from graphkd.tuning.space_file import read_space, space_text
 
@@ -121,3 +121,18 @@ def test_a_nonsense_trial_budget_is_refused(trials):
 def test_no_budget_means_the_default_trials():
     assert Budget.of() == Budget(trials=DEFAULT_TRIALS)
     assert Budget.of(time="45m") == Budget(seconds=2700.0)
+
+
+def test_the_time_kept_for_the_final_runs_is_the_best_trials():
+    optuna = pytest.importorskip("optuna")
+    from graphkd.tuning.loop import SearchLoop
+
+    def trial(value, seed_seconds):
+        return optuna.trial.create_trial(value=value, user_attrs={"seed_seconds": seed_seconds})
+
+    # A slow trial near the top does not end the search: only the best trial's final runs are kept for.
+    complete = [trial(0.80, [5.0, 7.0]), trial(0.79, [300.0, 310.0]), trial(0.70, [1.0, 1.0])]
+    loop = SearchLoop.__new__(SearchLoop)
+    loop.final_runs = 10
+    assert loop._final_seconds(complete) == 70.0 == final_run_seconds(complete[0], 10)
+    assert loop._final_seconds([]) == 0.0
