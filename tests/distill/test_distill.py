@@ -10,7 +10,7 @@ import pytest
 import graphkd.distill.pipeline as distill
 import graphkd.distill.teacher_cache as teacher_cache
 from graphkd.data import csbm, load_dataset
-from graphkd.distill import DistillConfig, run_distillation
+from graphkd.distill import DistillConfig, run_distillation, summarize_runs
 from graphkd.distill.soft_targets import SoftTargets
 from graphkd.models import load_model
 
@@ -190,3 +190,18 @@ def test_cache_keys_do_not_change_between_versions(options, keys):
     # before the unused ``extra`` field was removed.
     cfg = DistillConfig(**options)
     assert (cfg.key(), cfg.teacher_key(), cfg.training_key()) == keys
+
+
+@pytest.mark.parametrize("alpha_choices, offered", [(None, True), ([0.0, 0.5], True), ([0.0, 1.0], False)])
+def test_a_student_below_the_labels_only_mlp_is_warned_of(alpha_choices, offered):
+    def scores(val):
+        return {"val_acc": val, "test_acc": val, "params": 10}
+
+    record = {"dataset": "Cora", "split": "random", "threads": 1, "seed": 0, "teacher": scores(0.8),
+              "baseline_mlp": scores(0.6), "student": scores(0.55)}
+    cfg = DistillConfig(alpha_choices=alpha_choices) if alpha_choices else DistillConfig()
+    with pytest.warns(UserWarning, match=r"validation accuracy \(0.5500\) is not above the labels-only MLP's") as seen:
+        summary = summarize_runs(cfg, [record])
+    assert summary["student_beats_labels_only_on_validation"] is False
+    # Alpha chosen among choices with labels alone (1.0) in them: nothing more to offer than the labels-only MLP.
+    assert ("alpha_choices, with 1.0 among them" in str(seen[0].message)) == offered
