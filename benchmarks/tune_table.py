@@ -122,8 +122,9 @@ def write_markdown(results: dict, path: Path) -> None:
         "One `graphkd tune` search per graph as a user would run it (the default space, 2 selection seeds a trial, "
         "the best trial and, where the time left allows, the next 2 re-run on 10 seeds and chosen on the mean "
         "validation metric), one process on one core, within a wall-time budget, final runs included. The test "
-        "metric (mean ± std over 10 seeds: the CPF split, or Tolokers' 10 published splits) of the chosen run only. 'defaults': `graphkd distill` at its defaults "
-        "(GCN teacher, 2 x 256 MLP) on the same base run and seeds. 'knowledge table': its best distilled MLP with "
+        "metric (mean ± std over 10 seeds: the CPF split, or Tolokers' 10 published splits) of the chosen run "
+        "only. 'defaults': `graphkd distill` at its defaults (GCN teacher, 2 x 256 MLP) on the same base run and "
+        "seeds. 'knowledge table': its best distilled MLP with "
         "no graph at inference, chosen by hand among 39 to 45 configurations per graph (knowledge.md), and the "
         "tuned student's difference to it. Each search's trials, chosen run and plot: tune/<dataset>/.\n\n"
         + markdown_table(["dataset", "metric", "wall time", "trials", "finalists", "teacher (chosen)",
