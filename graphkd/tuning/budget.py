@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import time as clock_time
 from dataclasses import dataclass
 
 from graphkd.errors import GraphkdError
@@ -64,6 +65,11 @@ class Budget:
         if trials is None and time is None:
             return cls(DEFAULT_TRIALS)
         return cls(trials, time)
+
+    def left(self, start: float) -> float | None:
+        """Seconds of the wall time left for a call that started at ``start`` (``time.monotonic()``); ``None``
+        without a time budget."""
+        return None if self.seconds is None else start + self.seconds - clock_time.monotonic()
 
     def describe(self) -> str:
         parts = [f"{self.trials} trials"] if self.trials is not None else []

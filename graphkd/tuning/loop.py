@@ -63,10 +63,9 @@ class SearchLoop:
 
     def _next(self, finished: int, running: int, complete: list[FrozenTrial]) -> str:
         """``draw`` a trial, ``wait`` for running ones, or ``end``."""
-        if self.budget.seconds is not None:
+        if (left := self.budget.left(self.start)) is not None:
             typical = statistics.median(t.duration.total_seconds() for t in complete) if complete else 0.0
-            needed = clock_time.monotonic() - self.start + typical + self._final_seconds(complete)
-            if needed > self.budget.seconds:
+            if typical + self._final_seconds(complete) > left:
                 return "wait" if running else "end"
         if self.budget.trials is not None:
             if finished >= self.budget.trials:
@@ -100,8 +99,8 @@ class SearchLoop:
         if complete:
             best = max(complete, key=lambda t: t.value)
             postfix["best"] = f"{best.value:.4f} (trial {best.number})"
-        if self.budget.seconds is not None:
-            postfix["left"] = clock(self.budget.seconds - (clock_time.monotonic() - self.start))
+        if (left := self.budget.left(self.start)) is not None:
+            postfix["left"] = clock(left)
         self.bar.set_postfix(postfix, refresh=True)
 
     def _report(self, trial: FrozenTrial) -> None:

@@ -243,7 +243,7 @@ def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, dat
     else:
         scores, summaries = {}, {}
         for trial in top:
-            left = None if budget.seconds is None else start + budget.seconds - clock_time.monotonic()
+            left = budget.left(start)
             # The best trial always runs its final seeds; the others where their estimate fits the time left.
             if scores and left is not None and (needed := final_run_seconds(trial, final_runs)) > left:
                 skipped.append(trial.number)

@@ -136,3 +136,12 @@ def test_the_time_kept_for_the_final_runs_is_the_best_trials():
     loop.final_runs = 10
     assert loop._final_seconds(complete) == 70.0 == final_run_seconds(complete[0], 10)
     assert loop._final_seconds([]) == 0.0
+
+
+def test_the_time_left_counts_from_the_start_and_is_none_without_a_time_budget():
+    import time
+
+    start = time.monotonic()
+    assert 2690 < Budget.of(time="45m").left(start) <= 2700
+    assert Budget.of(time="45m").left(start - 2800) < 0
+    assert Budget.of(trials=3).left(start) is None
