@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import machine_line, record, study_parser
 
 from graphkd.distill import DistillConfig, run_distillation
-from graphkd.report import markdown_table, metric_column
-from graphkd.tasks import metric_title
+from graphkd.report import markdown_table
+from graphkd.tasks import metric_key, metric_title
 
 DATASETS = ("Cora", "CiteSeer", "Computers", "Photo", "Tolokers")
 # What a search does not vary, per graph (and the defaults' run is): the CPF split, or Tolokers' published splits
@@ -69,11 +70,12 @@ def study_facts(out: Path) -> dict:
     """Trials by state, and the wall time from the first trial's start to the result."""
     import optuna
 
-    study = optuna.load_study(study_name="graphkd", storage=f"sqlite:///{out / 'study.db'}")
+    from graphkd.tuning.budget import STUDY_NAME
+    from graphkd.tuning.study import default_storage
+
+    study = optuna.load_study(study_name=STUDY_NAME, storage=default_storage(out))
     trials = study.get_trials(deepcopy=False)
-    states = {}
-    for trial in trials:
-        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    states = dict(Counter(trial.state.name.lower() for trial in trials))
     start = min(t.datetime_start for t in trials if t.datetime_start).astimezone(UTC)
     end = datetime.fromtimestamp((out / "result.json").stat().st_mtime, UTC)
     return {"trials": states, "wall_s": round((end - start).total_seconds())}
@@ -105,7 +107,7 @@ def write_markdown(results: dict, path: Path) -> None:
         row = results["datasets"].get(dataset)
         if row is None:
             continue
-        key = metric_column(row["metric"])[0]
+        key = metric_key(row["metric"])
         pct = lambda part: f"{100 * part[f'test_{key}_mean']:.2f} ± {100 * part[f'test_{key}_std']:.2f}"  # noqa
         student = 100 * row["student"][f"test_{key}_mean"]
         bar = KNOWLEDGE_BEST.get(dataset)
@@ -148,7 +150,7 @@ def main(argv=None) -> None:
         out = search(args, dataset)
         row = collect(args, dataset, out, defaults(args, dataset))
         record(json_path, dataset, None, row, write_markdown)
-        key = metric_column(row["metric"])[0]
+        key = metric_key(row["metric"])
         print(f"{dataset}: tuned student {100 * row['student'][f'test_{key}_mean']:.2f}, at the defaults "
               f"{100 * row['defaults']['student'][f'test_{key}_mean']:.2f}", flush=True)
 
