@@ -16,10 +16,11 @@ __all__ = ["add_parser"]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except ``None`` and a switch's ``False``: their help says what unset means."""
+    """Shows each option's default, except ``None`` and a switch's: their help says what unset means."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None or action.default is False else super()._get_help_string(action)
+        return action.help if action.default is None or isinstance(action.default, bool) else \
+            super()._get_help_string(action)
 
 
 def add_parser(subparsers) -> None:
@@ -61,6 +62,9 @@ def add_parser(subparsers) -> None:
                    help="seeds of the finalists' runs, which choose (0: none; the best trial is chosen)")
     p.add_argument("--finalists", type=int, default=FINALISTS, help="best trials re-run on the final seeds")
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed (distillation seeds: the run file's)")
+    p.add_argument("--no-first-trials", dest="first_trials", action="store_false",
+                   help="a new study draws from its first trial, without first trying the recipes that won across "
+                        "the knowledge table's graphs (graphkd.tuning.first)")
     p.add_argument("--workers", type=int, default=1, help="seeds of a final run at once, each in its own process")
     p.add_argument("--quiet", action="store_true", help="no progress bar or trial lines")
     p.set_defaults(func=_tune)
@@ -82,7 +86,8 @@ def _tune(args) -> int:
     run = dataclasses.replace(run, data=dataclasses.replace(run.data, **data))
     result = tune(run, out=args.out, teacher=args.teacher, trials=args.trials, time=args.time, space=space,
                   storage=args.storage, study_name=args.study_name, selection_runs=args.selection_runs,
-                  final_runs=args.final_runs, finalists=args.finalists, seed=args.seed, progress=not args.quiet,
+                  final_runs=args.final_runs, finalists=args.finalists, seed=args.seed,
+                  first_trials=args.first_trials, progress=not args.quiet,
                   workers=args.workers)
     if result.summary is not None:
         print(format_summary(result.summary))

@@ -34,6 +34,7 @@ from graphkd.distill.teachers import load_teacher_outputs
 from graphkd.errors import GraphkdError
 from graphkd.io import folder_path, writable_folder
 from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock, final_run_seconds
+from graphkd.tuning.first import first_params
 from graphkd.tuning.loop import SearchLoop
 from graphkd.tuning.outputs import plot_study, write_result, write_trials
 from graphkd.tuning.space import OPTIONS, SearchSpace, with_settings
@@ -66,8 +67,8 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
          trials: int | None = None,
          time: str | float | None = None, space: SearchSpace | dict | str | os.PathLike | None = None,
          storage: str | None = None, study_name: str = STUDY_NAME, selection_runs: int = SELECTION_RUNS,
-         final_runs: int = FINAL_RUNS, finalists: int = FINALISTS, seed: int = 0, progress: bool = True,
-         workers: int = 1) -> TuneResult:
+         final_runs: int = FINAL_RUNS, finalists: int = FINALISTS, seed: int = 0, first_trials: bool = True,
+         progress: bool = True, workers: int = 1) -> TuneResult:
     """Search for the distillation run of best validation metric on a graph, and return the chosen one.
 
     Args:
@@ -88,6 +89,8 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
         selection_runs: seeds per trial; ``final_runs``: seeds of the finalists' runs (0: no final runs, the best
             trial by its selection score is chosen); ``finalists``: how many of the best trials run them.
         seed: the sampler's seed (the distillation seeds are the base run's).
+        first_trials: a new study tries the recipes that won across the knowledge table's graphs first
+            (:data:`graphkd.tuning.first.FIRST_TRIALS`, those the space allows), then draws.
         progress: a bar and a line per trial; ``workers``: seeds of a final run at once (see
             :func:`run_distillation`).
     """
@@ -113,7 +116,7 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
     attrs = {**_identity(base, data), "base": _fixed(base, space), "space": space.to_plain()}
     with _quiet_optuna():
         handle = StudyHandle(url, study_name, _lock_path(url, out))
-        study = handle.open(attrs)
+        study = handle.open(attrs, first_params(space) if first_trials else ())
         if progress:
             tqdm.write(f"graphkd tune: study {study_name!r} in {url}, {len(study.trials)} trials so far; budget "
                        f"{budget.describe()}")

@@ -106,9 +106,10 @@ class StudyHandle:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def open(self, attrs: dict, sampler=None, pruner=None) -> optuna.Study:
-        """The study, created with ``attrs`` (what it searches) or loaded and checked against them: a study of
-        another dataset, split, task, metric, graph, base run or space choices is refused, and left as it is."""
+    def open(self, attrs: dict, first: list[dict] = (), sampler=None, pruner=None) -> optuna.Study:
+        """The study, created with ``attrs`` (what it searches) and its ``first`` trials queued (Optuna
+        parameters), or loaded and checked against them: a study of another dataset, split, task, metric, graph,
+        base run or space choices is refused, and left as it is."""
         with self.lock():
             study = optuna.create_study(storage=self.storage, study_name=self.name, direction="maximize",
                                         load_if_exists=True, sampler=sampler, pruner=pruner)
@@ -116,6 +117,8 @@ class StudyHandle:
             if not recorded:
                 for key, value in attrs.items():
                     study.set_user_attr(key, value)
+                for params in first:
+                    study.enqueue_trial(params)
                 return study
         self._check(recorded, attrs)
         return study

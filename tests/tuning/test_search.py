@@ -195,3 +195,14 @@ def test_a_given_teacher_is_fixed_and_the_search_varies_the_rest(tmp_path, ring_
     assert isinstance(result.run.teacher, GivenTeacher)
     settings = study_of(tmp_path).trials[0].user_attrs["settings"]
     assert settings and not any(name.startswith(("teacher.", "hint.", "similarity.")) for name in settings)
+
+
+def test_a_new_study_tries_the_winning_recipes_first_unless_told_not_to(tmp_path):
+    space = SearchSpace.of({"teacher.architecture": ["gcn", "sage"],
+                            "objective.temperature": {"low": 0.5, "high": 4.0, "log": True}}, defaults=False)
+    tune(base_run(), out=tmp_path / "first", trials=2, space=space, final_runs=0, progress=False)
+    first = study_of(tmp_path / "first").trials[0]
+    assert first.params == {"teacher.architecture": "gcn", "objective.temperature": 1.0}
+    assert first.user_attrs["settings"] == first.params
+    tune(base_run(), out=tmp_path / "drawn", trials=2, space=space, final_runs=0, first_trials=False, progress=False)
+    assert study_of(tmp_path / "drawn").trials[0].params["objective.temperature"] != 1.0

@@ -4,6 +4,7 @@ import pytest
 from graphkd.distill import DistillConfig
 from graphkd.errors import GraphkdError
 from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, final_run_seconds, parse_duration
+from graphkd.tuning.first import FIRST_TRIALS, first_params
 from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace
 from graphkd.tuning.space_file import read_space, space_text
 
@@ -145,3 +146,31 @@ def test_the_time_left_counts_from_the_start_and_is_none_without_a_time_budget()
     assert 2690 < Budget.of(time="45m").left(start) <= 2700
     assert Budget.of(time="45m").left(start - 2800) < 0
     assert Budget.of(trials=3).left(start) is None
+
+
+def test_the_first_trials_are_the_recipes_the_space_allows_in_optunas_parameters():
+    queued = first_params(SearchSpace())
+    assert [p["teacher.architecture"] for p in queued] == [r["teacher.architecture"] for r in FIRST_TRIALS]
+    gcn = queued[0]
+    # a choice by its value, a range by its value, an option that may be off by its ":on" switch
+    assert gcn["student.hidden_channels"] == 256 and gcn["objective.temperature"] == 1.0
+    assert gcn["student.training.weight_decay:on"] is True and gcn["student.training.weight_decay"] == 5e-4
+    assert gcn["hint.weight:on"] is False and "hint.weight" not in gcn
+    # Each queued trial draws a run that graphkd accepts, with the recipe's settings.
+    for params, recipe in zip(queued, FIRST_TRIALS, strict=True):
+        flat, drawn = SearchSpace().draw(FixedDraw(**params), DistillConfig())
+        DistillConfig(**flat)
+        assert all(drawn[name] == value for name, value in recipe.items() if name in drawn)
+        assert flat["teacher"] == recipe["teacher.architecture"] and flat["hint_weight"] == 0.0
+
+
+def test_first_trials_outside_a_narrowed_space_are_left_out_and_repeats_dropped():
+    narrowed = SearchSpace.of({"teacher.architecture": ["gcn", "appnp"]})
+    assert [p["teacher.architecture"] for p in first_params(narrowed)] == ["gcn", "appnp"]
+    fixed_gcn = SearchSpace.of({"teacher.architecture": ["gcn"]})  # one choice: fixed, not a parameter
+    assert len(first_params(fixed_gcn)) == 1 and "teacher.architecture" not in first_params(fixed_gcn)[0]
+    # A given teacher: the recipes differ only in their teacher, so one start point is left.
+    assert len(first_params(SearchSpace().without_teacher())) == 1
+    narrow_width = SearchSpace.of({"student.hidden_channels": [16, 32]})
+    assert first_params(narrow_width) == []
+    assert first_params(SearchSpace.of({"objective.alpha": {"low": 0.1, "high": 0.5}})) == []
