@@ -9,8 +9,9 @@ metric is set beside ``graphkd distill`` at its defaults on the same base run (1
 that it does not share the search's cores), and on the CPF split (Cora, CiteSeer, Computers, Photo) beside the
 knowledge table's best distilled MLP (knowledge.md), chosen by hand among 39 to 45 configurations per graph over
 days. Tolokers runs Platonov et al.'s 10 splits (ROC-AUC) with the heterophily benchmark's epoch limits
-(:data:`BASES`): a full-batch epoch of its 1M edges costs seconds on one core. One search per process and core:
-run two graphs at once on 2 cores, with ``OMP_NUM_THREADS=1``.
+(:data:`BASES`): a full-batch epoch of its 1M edges costs seconds on one core. One thread per process and core
+(``OMP_NUM_THREADS=1``): two graphs at once, or two processes of one graph given the same ``--work``, which share
+its study, its final seeds and the defaults' seeds (as ``graphkd tune`` processes given one ``--out`` do).
 
 Resumable per graph: a search whose ``result.json`` is in ``--work/<dataset>`` is collected, not run again (an
 unfinished one continues its study, with a new budget); the defaults' run keeps its finished seeds in
@@ -76,9 +77,12 @@ def study_facts(out: Path) -> dict:
     study = optuna.load_study(study_name=STUDY_NAME, storage=default_storage(out))
     trials = study.get_trials(deepcopy=False)
     states = dict(Counter(trial.state.name.lower() for trial in trials))
+    processes = {t.user_attrs["process"] for t in trials if "process" in t.user_attrs}
+    first = sum("fixed_params" in t.system_attrs for t in trials)  # queued start points (graphkd.tuning.first)
     start = min(t.datetime_start for t in trials if t.datetime_start).astimezone(UTC)
     end = datetime.fromtimestamp((out / "result.json").stat().st_mtime, UTC)
-    return {"trials": states, "wall_s": round((end - start).total_seconds())}
+    return {"trials": states, "processes": len(processes), "first_trials": first,
+            "wall_s": round((end - start).total_seconds())}
 
 
 def collect(args, dataset: str, out: Path, at_defaults: dict) -> dict:
@@ -112,8 +116,10 @@ def write_markdown(results: dict, path: Path) -> None:
         student = 100 * row["student"][f"test_{key}_mean"]
         bar = KNOWLEDGE_BEST.get(dataset)
         skipped = f", {len(row['finalists_skipped'])} skipped (no time left)" if row["finalists_skipped"] else ""
+        first = f" ({row['first_trials']} start points first)" if row.get("first_trials") else ""
         rows.append([dataset, metric_title(row["metric"]), f"{row['wall_s'] / 60:.1f} min",
-                     ", ".join(f"{n} {state}" for state, n in sorted(row["trials"].items())),
+                     str(row.get("processes", 1)),
+                     ", ".join(f"{n} {state}" for state, n in sorted(row["trials"].items())) + first,
                      f"{len(row['finalists_val'])} re-run{skipped}",
                      f"{row['config']['teacher']} {pct(row['teacher'])}", pct(row["baseline_mlp"]),
                      pct(row["student"]), "yes" if needs_graph(row) else "no",
@@ -123,13 +129,15 @@ def write_markdown(results: dict, path: Path) -> None:
         "# `graphkd tune` against the defaults and the knowledge table\n\n"
         "One `graphkd tune` search per graph as a user would run it (the default space, 2 selection seeds a trial, "
         "the best trial and, where the time left allows, the next 2 re-run on 10 seeds and chosen on the mean "
-        "validation metric), one process on one core, within a wall-time budget, final runs included. The test "
+        "validation metric), within a wall-time budget, final runs included; 'processes': one thread each, one per "
+        "core, sharing the study and the final seeds. 'start points': the recipes that won across the knowledge "
+        "table's graphs, tried first (graphkd.tuning.first; Cora's and CiteSeer's searches ran before them). The test "
         "metric (mean ± std over 10 seeds: the CPF split, or Tolokers' 10 published splits) of the chosen run "
         "only. 'defaults': `graphkd distill` at its defaults (GCN teacher, 2 x 256 MLP) on the same base run and "
         "seeds. 'knowledge table': its best distilled MLP with "
         "no graph at inference, chosen by hand among 39 to 45 configurations per graph (knowledge.md), and the "
         "tuned student's difference to it. Each search's trials, chosen run and plot: tune/<dataset>/.\n\n"
-        + markdown_table(["dataset", "metric", "wall time", "trials", "finalists", "teacher (chosen)",
+        + markdown_table(["dataset", "metric", "wall time", "processes", "trials", "finalists", "teacher (chosen)",
                           "labels-only MLP",
                           "tuned student", "student needs the graph", "defaults: distilled MLP",
                           "knowledge table"], rows)
