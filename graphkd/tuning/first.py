@@ -7,7 +7,7 @@ validation) and the first searches agree on a shape more than on any one setting
 - a deep teacher 256 wide, the architecture varying by graph: GRAND (Cora, Computers), three APPNPs (CiteSeer),
   three GCNs (CS), GCN (Physics), all five architectures averaged (Photo, and the search's choice on Cora);
 - a 2-layer MLP student with dropout 0.3-0.5 (weight decay 5e-4 to 2e-3 where it was chosen: Photo, CS, Physics);
-- KD at T = 1, alpha = 0 on four of six graphs; the knowledge term that won differs by graph (a hint on Cora and
+- KD at T = 1, alpha = 0 in all six best combinations; the knowledge term that won differs by graph (a hint on Cora and
   CS, similarity on Computers, adversarial augmentation on Photo, none on CiteSeer and Physics), so the search
   adds terms and the start points do not.
 
