@@ -176,7 +176,9 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
     check_teacher_layer(cfg, data)
     device = resolve_device(cfg.device)
     on, student_on = graph_on(data, device), graph_on(student_data, device)  # where the models train
+    teacher_start = time.perf_counter()
     targets = cached_teachers(cfg, on, seed, teacher_dir, progress, checkpoints, arrivals)
+    teacher_seconds = time.perf_counter() - teacher_start  # near 0 where the teacher was cached
     task = task_of(data)
     key = task.key
     targets.check_compatible(data, task.num_outputs(data.y))
@@ -194,6 +196,7 @@ def run_seed(cfg: DistillConfig, data: Data, seed: int, out: Path | None, teache
         "student": {**_scores(student, student_on, "the distilled student"), **alphas},
         "soft_targets_hash": targets.content_hash(),
         "seconds": time.perf_counter() - start,
+        "teacher_seconds": teacher_seconds,
     }
     result.update(task=task.kind, metric=task.metric)  # named beside its values (older records are accuracy's)
     if not task.multilabel:  # how alike neighbours' labels are: what a GNN teacher can lean on

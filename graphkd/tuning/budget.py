@@ -85,7 +85,12 @@ def clock(seconds: float) -> str:
         f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def final_run_seconds(trial, final_runs: int) -> float:
-    """A finished trial's final runs, estimated: its slowest selection seed times the final seeds (its teachers
-    for the selection seeds are cached, so this errs long)."""
-    return max(trial.user_attrs.get("seed_seconds", [0.0])) * final_runs
+def final_run_seconds(trial, final_runs: int, processes: int = 1) -> float:
+    """A finished trial's final runs, estimated from its selection seeds: the seeds it ran cost their students
+    again (their teachers are cached), each other final seed its slowest whole seed; ``processes`` on this
+    machine share the final seeds. A teacher cached before the trial is counted as free, so that errs short."""
+    seeds = trial.user_attrs.get("seed_seconds", [0.0])
+    teachers = trial.user_attrs.get("teacher_seconds", [0.0] * len(seeds))
+    students = max(seed - teacher for seed, teacher in zip(seeds, teachers, strict=True))
+    cached = min(len(seeds), final_runs)
+    return (max(seeds) * (final_runs - cached) + students * cached) / processes

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from graphkd.distill import DistillConfig
 from graphkd.tuning.budget import Budget, clock, final_run_seconds
 from graphkd.tuning.space import SearchSpace
-from graphkd.tuning.study import StudyHandle, counts, process_id
+from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
 
 __all__ = ["SearchLoop"]
@@ -43,10 +43,10 @@ class SearchLoop:
                     self.handle.sweep(study)
                     finished, running, complete = counts(study)
                     self._show(finished, complete)
-                    step = self._next(finished, running, complete)
+                    keep = self._final_seconds(complete, local_processes(study))
+                    step = self._next(finished, running, complete, keep)
                     if step == "draw":
-                        deadline = (self.start + self.budget.seconds - self._final_seconds(complete)
-                                    if self.budget.seconds is not None else None)
+                        deadline = self.start + self.budget.seconds - keep if self.budget.seconds is not None else None
                         study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
                         trial = study.ask()
                         trial.set_user_attr("process", process_id())
@@ -61,11 +61,11 @@ class SearchLoop:
         finally:
             self.bar.close()
 
-    def _next(self, finished: int, running: int, complete: list[FrozenTrial]) -> str:
-        """``draw`` a trial, ``wait`` for running ones, or ``end``."""
+    def _next(self, finished: int, running: int, complete: list[FrozenTrial], keep: float) -> str:
+        """``draw`` a trial, ``wait`` for running ones, or ``end``; ``keep``: the seconds kept for final runs."""
         if (left := self.budget.left(self.start)) is not None:
             typical = statistics.median(t.duration.total_seconds() for t in complete) if complete else 0.0
-            if typical + self._final_seconds(complete) > left:
+            if typical + keep > left:
                 return "wait" if running else "end"
         if self.budget.trials is not None:
             if finished >= self.budget.trials:
@@ -74,11 +74,18 @@ class SearchLoop:
                 return "wait"
         return "draw"
 
-    def _final_seconds(self, complete: list[FrozenTrial]) -> float:
-        """The time kept for the final runs: the best trial's, estimated. Keeping every finalist's would let one
-        slow trial near the top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a
-        45-minute budget); the other finalists run only where theirs fit what is left (``search._finish``)."""
-        return final_run_seconds(max(complete, key=lambda t: t.value), self.final_runs) if complete else 0.0
+    def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1) -> float:
+        """The time kept for the final runs: those of the best trial whose final runs, estimated, fit the time left
+        (with a time budget; ``processes`` share them). Keeping every finalist's would let one slow trial near the
+        top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a 45-minute budget), and
+        keeping a trial's that cannot fit would end it at once; the finalists are chosen alike
+        (``search._finish``)."""
+        left = self.budget.left(self.start)
+        for trial in sorted(complete, key=lambda t: -t.value):
+            needed = final_run_seconds(trial, self.final_runs, processes)
+            if left is None or needed <= left:
+                return needed
+        return 0.0
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
         """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes

@@ -39,7 +39,7 @@ from graphkd.tuning.loop import SearchLoop
 from graphkd.tuning.outputs import plot_study, write_result, write_trials
 from graphkd.tuning.space import OPTIONS, SearchSpace, with_settings
 from graphkd.tuning.space_file import read_space
-from graphkd.tuning.study import StudyHandle, counts, default_storage
+from graphkd.tuning.study import StudyHandle, counts, default_storage, local_processes
 from graphkd.tuning.trial import validation_score
 
 __all__ = ["BEST_FILE", "TuneResult", "tune"]
@@ -132,7 +132,7 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
         write_trials(study, out)
         plot_study(study, out / "tune.png")
         return _finish(complete, finished, base, data, out, final_runs, finalists, progress, workers, start,
-                       budget)
+                       budget, local_processes(study))
 
 
 def _check_whole(name: str, value, low: int) -> None:
@@ -228,31 +228,42 @@ def _quiet_optuna():
 
 def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, data: Data | None,
             out: Path, final_runs: int, finalists: int, progress: bool, workers: int, start: float,
-            budget: Budget) -> TuneResult:
-    """The finalists' final runs, the choice on their validation metric, and the files that say so."""
+            budget: Budget, processes: int = 1) -> TuneResult:
+    """The finalists' final runs, the choice on their validation metric, and the files that say so. With a time
+    budget the finalists start at the best trial whose final runs (estimated, shared by ``processes``) fit the time
+    left, as the trial loop kept time for (else at the best); the others run where theirs fit what is left then."""
     distinct, seen = [], set()
     for trial in sorted(complete, key=lambda t: (-t.value, t.number)):
         key = json.dumps(trial.user_attrs.get("settings", {}), sort_keys=True)
         if key not in seen:
             seen.add(key)
             distinct.append(trial)
-    top = distinct[:finalists]
+
+    def needed(trial: FrozenTrial) -> float:
+        return final_run_seconds(trial, final_runs, processes)
+
+    left = budget.left(start)
+    first = next((i for i, t in enumerate(distinct) if left is None or needed(t) <= left), 0) if final_runs else 0
+    top, skipped = distinct[first:first + finalists], [t.number for t in distinct[:first]]
+    for trial in distinct[:first]:
+        if progress:
+            tqdm.write(f"trial {trial.number} skipped: its final runs (about {clock(needed(trial))}) do not fit the "
+                       f"{clock(left)} left")
     runs = final_runs or base.runs
     configs = {t.number: DistillConfig(**{**with_settings(base, t.user_attrs.get("settings", {})), "runs": runs})
                for t in top}
-    skipped = []
     if final_runs == 0:  # the search alone: the best trial by its selection score
         chosen, summary, scores, folder = top[0].number, None, {top[0].number: top[0].value}, None
     else:
         scores, summaries = {}, {}
         for trial in top:
             left = budget.left(start)
-            # The best trial always runs its final seeds; the others where their estimate fits the time left.
-            if scores and left is not None and (needed := final_run_seconds(trial, final_runs)) > left:
+            # The first finalist always runs its final seeds; the others where their estimate fits the time left.
+            if scores and left is not None and needed(trial) > left:
                 skipped.append(trial.number)
                 if progress:
-                    tqdm.write(f"finalist trial {trial.number} skipped: its final runs (about {clock(needed)}) do "
-                               f"not fit the {clock(left)} left")
+                    tqdm.write(f"finalist trial {trial.number} skipped: its final runs (about {clock(needed(trial))}) "
+                               f"do not fit the {clock(left)} left")
                 continue
             if progress:
                 tqdm.write(f"finalist trial {trial.number} (selection score {trial.value:.4f}): {final_runs} seeds")

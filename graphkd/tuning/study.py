@@ -31,7 +31,7 @@ from graphkd.io import one_line
 from graphkd.tuning.budget import STUDY_FILE
 
 __all__ = ["FINISHED", "GRACE_SECONDS", "HEARTBEAT_SECONDS", "StudyHandle", "counts",
-           "default_storage", "process_id"]
+           "default_storage", "local_processes", "process_id"]
 
 # A running trial records a heartbeat this often; one silent for GRACE_SECONDS is failed by the next process
 # that looks (a killed process on another machine; on this one its trials are failed as soon as it is gone).
@@ -208,3 +208,12 @@ def counts(study: optuna.Study) -> tuple[int, int, list[FrozenTrial]]:
     finished = sum(t.state in FINISHED for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
     return finished, running, [t for t in trials if t.state == TrialState.COMPLETE]
+
+
+def local_processes(study: optuna.Study) -> int:
+    """Processes of this machine working on ``study`` now, this one included: those that drew a trial and are
+    alive. They share the output folder, so they share the final runs' seeds."""
+    here = socket.gethostname()
+    alive = {p for t in study.get_trials(deepcopy=False) if isinstance(p := t.user_attrs.get("process"), str)
+             and p.count(":") >= 2 and p.rsplit(":", 2)[0] == here and not _gone(p)}
+    return len(alive | {process_id()})

@@ -60,14 +60,16 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
          selection_runs: int, deadline: float | None) -> tuple[TrialState, float | None]:
     flat, drawn = space.draw(trial, base)
     trial.set_user_attr("settings", drawn)
-    scores, seconds = [], []
+    scores, seconds, teacher_seconds = [], [], []
     for step, seed in enumerate(range(base.seed, base.seed + selection_runs)):
         start = time.perf_counter()
         cfg = DistillConfig(**{**flat, "runs": 1, "seed": seed})  # an invalid combination is refused here
         summary = run_distillation(cfg, data, out=None, teacher_dir=teacher_dir, progress=False)
         seconds.append(time.perf_counter() - start)
+        teacher_seconds.append(summary["per_seed"][0].get("teacher_seconds", seconds[-1]))
         scores.append(validation_score(summary))
         trial.set_user_attr("seed_seconds", seconds)
+        trial.set_user_attr("teacher_seconds", teacher_seconds)
         trial.set_user_attr("val", scores)
         if step == 0:
             trial.set_user_attr("teacher_val", validation_score(summary, "teacher"))

@@ -75,7 +75,7 @@ def test_finalists_whose_final_runs_do_not_fit_the_time_left_are_skipped_and_the
     import graphkd.tuning.search as search
 
     # Every finalist's final runs are estimated at a day: only the best trial, which always runs, is re-run.
-    monkeypatch.setattr(search, "final_run_seconds", lambda trial, final_runs: 86_400.0)
+    monkeypatch.setattr(search, "final_run_seconds", lambda trial, final_runs, processes: 86_400.0)
     out = tmp_path / "tune"
     result = tune(base_run(), out=out, trials=3, time="1h", space=SPACE, final_runs=1, finalists=3, progress=False)
     best = max(finished(study_of(out)), key=lambda t: (t.value, -t.number))

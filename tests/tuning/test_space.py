@@ -1,4 +1,6 @@
 """graphkd.tuning.space, space_file and budget: the default space, space files, what is drawn where, and bad input."""
+import time
+
 import pytest
 
 from graphkd.distill import DistillConfig
@@ -134,9 +136,28 @@ def test_the_time_kept_for_the_final_runs_is_the_best_trials():
     # A slow trial near the top does not end the search: only the best trial's final runs are kept for.
     complete = [trial(0.80, [5.0, 7.0]), trial(0.79, [300.0, 310.0]), trial(0.70, [1.0, 1.0])]
     loop = SearchLoop.__new__(SearchLoop)
-    loop.final_runs = 10
+    loop.final_runs, loop.budget, loop.start = 10, Budget(trials=5), time.monotonic()
     assert loop._final_seconds(complete) == 70.0 == final_run_seconds(complete[0], 10)
     assert loop._final_seconds([]) == 0.0
+    # With a time budget, the best trial whose final runs fit the time left: the 0.80 trial's 700 s do not fit 5
+    # minutes, the 0.70 trial's 10 s do.
+    slow_best = [trial(0.80, [70.0, 70.0]), trial(0.70, [1.0, 1.0])]
+    loop.budget, loop.start = Budget(seconds=300), time.monotonic()
+    assert loop._final_seconds(slow_best) == 10.0
+    assert loop._final_seconds(slow_best, processes=2) == 5.0  # 350 s still do not fit
+    loop.budget = Budget(seconds=800)
+    assert loop._final_seconds(slow_best) == 700.0
+
+
+def test_a_final_run_is_estimated_from_the_seeds_a_trial_ran_and_shared_by_processes():
+    optuna = pytest.importorskip("optuna")
+    # Selection seeds of 100 s, 80 of them the teacher's: those 2 seeds cost their 20-second students again (the
+    # teachers are cached), the 8 others 100 s each.
+    ran = optuna.trial.create_trial(value=0.5, user_attrs={"seed_seconds": [100.0, 90.0],
+                                                           "teacher_seconds": [80.0, 70.0]})
+    assert final_run_seconds(ran, 10) == 8 * 100.0 + 2 * 20.0
+    assert final_run_seconds(ran, 10, processes=2) == (8 * 100.0 + 2 * 20.0) / 2
+    assert final_run_seconds(ran, 1) == 20.0  # one final seed, the first selection seed
 
 
 def test_the_time_left_counts_from_the_start_and_is_none_without_a_time_budget():
