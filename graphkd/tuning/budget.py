@@ -45,9 +45,9 @@ def parse_duration(value: str | float) -> float:
 @dataclass(frozen=True)
 class Budget:
     """``trials``: finished trials the study should hold, earlier runs' included (a resumed search runs the
-    rest); ``seconds``: this call's wall time, the final runs included (trials stop starting when what is left is
-    what the best trial's final runs are estimated to need; the other finalists run only where theirs fit). Neither
-    given: :data:`DEFAULT_TRIALS` trials."""
+    rest); ``seconds``: this call's wall time, the final runs included (trials stop when what is left is what the
+    final runs of the best trial whose final runs fit are estimated to need, a running one in its seed; the other
+    finalists run only where theirs fit). Neither given: :data:`DEFAULT_TRIALS` trials."""
 
     trials: int | None = None
     seconds: float | None = None

@@ -7,7 +7,10 @@ refuses (an invalid combination) is recorded as pruned with the reason; the test
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import statistics
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -36,12 +39,18 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, spa
               deadline: float | None = None) -> FrozenTrial:
     """Run ``trial`` (drawn from ``study``) on ``selection_runs`` seeds from ``base.seed`` and tell the study how
     it went; the finished trial is returned. Past ``deadline`` (``time.monotonic()``) it stops after the seed
-    it is on, as pruned. An error other than a refusal fails the trial and is raised."""
+    it is on, as pruned, and a seed still running at ``deadline`` is stopped there. An error other than a refusal
+    fails the trial and is raised."""
     seen = []
     with handle.heartbeat(trial), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            state, value = _run(trial, space, base, data, teacher_dir, selection_runs, deadline)
+            with _stopped_at(deadline):
+                state, value = _run(trial, space, base, data, teacher_dir, selection_runs, deadline)
+        except _OutOfTime:
+            seeds = len(trial.user_attrs.get("val", []))
+            trial.set_user_attr("note", f"stopped in seed {seeds + 1} of {selection_runs}: the time budget ran out")
+            state, value = TrialState.PRUNED, None
         except GraphkdError as exc:  # an invalid combination, or a run the pipeline refuses
             trial.set_user_attr("note", f"refused: {' '.join(str(exc).split())[:300]}")
             state, value = TrialState.PRUNED, None
@@ -54,6 +63,32 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, spa
     if seen:
         trial.set_user_attr("warnings", seen[:3])
     return study.tell(trial, value, state=state) if state == TrialState.COMPLETE else study.tell(trial, state=state)
+
+
+class _OutOfTime(BaseException):
+    """Raised in a trial's seed at its deadline; a ``BaseException``, so that no ``except Exception`` holds it."""
+
+
+@contextlib.contextmanager
+def _stopped_at(deadline: float | None):
+    """Raise :class:`_OutOfTime` in this thread at ``deadline`` (``time.monotonic()``), by SIGALRM: the final runs
+    start on time even when a seed takes longer than the budget has left. Off the main thread, or where there is no
+    such signal, the trial ends after the seed it is on instead."""
+    if deadline is None or threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Data | None, teacher_dir: Path,

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -206,3 +207,15 @@ def test_a_new_study_tries_the_winning_recipes_first_unless_told_not_to(tmp_path
     assert first.user_attrs["settings"] == first.params
     tune(base_run(), out=tmp_path / "drawn", trials=2, space=space, final_runs=0, first_trials=False, progress=False)
     assert study_of(tmp_path / "drawn").trials[0].params["objective.temperature"] != 1.0
+
+
+def test_a_seed_still_running_when_the_time_is_up_is_stopped_there(tmp_path):
+    # A teacher of 10^5 epochs without early stopping: its first seed would take minutes; the budget is 3 seconds.
+    slow = RunConfig(data=DataSpec(dataset="CSBM"),
+                     teacher=TeacherSpec("gcn", training=TeacherTraining(100_000, 100_000)), student=STUDENT)
+    started = time.monotonic()
+    with pytest.raises(GraphkdError, match="no trial of study 'graphkd' completed .* the last said: stopped in seed "
+                                           "1 of 2: the time budget ran out"):
+        tune(slow, out=tmp_path / "tune", time="3s", space=SPACE, final_runs=1, progress=False)
+    assert time.monotonic() - started < 60
+    assert [t.state for t in study_of(tmp_path / "tune").trials] == [TrialState.PRUNED]
