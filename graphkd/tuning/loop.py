@@ -76,16 +76,14 @@ class SearchLoop:
 
     def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1) -> float:
         """The time kept for the final runs: those of the best trial whose final runs, estimated, fit the time left
-        (with a time budget; ``processes`` share them). Keeping every finalist's would let one slow trial near the
-        top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a 45-minute budget), and
-        keeping a trial's that cannot fit would end it at once; the finalists are chosen alike
-        (``search._finish``)."""
+        (with a time budget; ``processes`` share them), else the best trial's. Keeping every finalist's would let
+        one slow trial near the top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a
+        45-minute budget), and keeping a trial's that cannot fit would end it at once; the finalists are chosen
+        alike (``search._finish``)."""
         left = self.budget.left(self.start)
-        for trial in sorted(complete, key=lambda t: -t.value):
-            needed = final_run_seconds(trial, self.final_runs, processes)
-            if left is None or needed <= left:
-                return needed
-        return 0.0
+        ranked = sorted(complete, key=lambda t: -t.value)
+        needed = [final_run_seconds(trial, self.final_runs, processes) for trial in ranked]
+        return next((n for n in needed if left is None or n <= left), needed[0] if needed else 0.0)
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
         """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes

@@ -147,6 +147,9 @@ def test_the_time_kept_for_the_final_runs_is_the_best_trials():
     assert loop._final_seconds(slow_best, processes=2) == 5.0  # 350 s still do not fit
     loop.budget = Budget(seconds=800)
     assert loop._final_seconds(slow_best) == 700.0
+    # None fits: the best trial's, so that the search ends (drawing more would only overrun the budget further).
+    loop.budget = Budget(seconds=5)
+    assert loop._final_seconds(slow_best) == 700.0
 
 
 def test_a_final_run_is_estimated_from_the_seeds_a_trial_ran_and_shared_by_processes():
