@@ -46,7 +46,6 @@ class SearchLoop:
                     keep = self._final_seconds(complete, local_processes(study))
                     step = self._next(finished, running, complete, keep)
                     if step == "draw":
-                        deadline = self.start + self.budget.seconds - keep if self.budget.seconds is not None else None
                         study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
                         trial = study.ask()
                         trial.set_user_attr("process", process_id())
@@ -56,7 +55,7 @@ class SearchLoop:
                     clock_time.sleep(WAIT_SECONDS)
                     continue
                 frozen = run_trial(study, trial, self.handle, self.space, self.base, self.data, self.teacher_dir,
-                                   self.selection_runs, deadline)
+                                   self.selection_runs, self._line if self.budget.seconds is not None else None)
                 self._report(frozen)
         finally:
             self.bar.close()
@@ -73,6 +72,12 @@ class SearchLoop:
             if finished + running >= self.budget.trials:
                 return "wait"
         return "draw"
+
+    def _line(self) -> float:
+        """When a running trial must have ended (``time.monotonic()``): the wall time less the time kept for the
+        final runs, as the study stands now."""
+        study = self.handle.load()
+        return self.start + self.budget.seconds - self._final_seconds(counts(study)[2], local_processes(study))
 
     def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1) -> float:
         """The time kept for the final runs: those of the best trial whose final runs, estimated, fit the time left

@@ -13,6 +13,7 @@ import statistics
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -28,6 +29,8 @@ from graphkd.tuning.study import StudyHandle
 
 __all__ = ["run_trial", "validation_score"]
 
+WATCH_SECONDS = 15  # how often a running trial looks again where its line is (a new best trial moves it)
+
 
 def validation_score(summary: dict, role: str = "student") -> float:
     """The mean validation metric of ``role`` in a :func:`run_distillation` summary (the task's metric)."""
@@ -36,17 +39,17 @@ def validation_score(summary: dict, role: str = "student") -> float:
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, space: SearchSpace,
               base: DistillConfig, data: Data | None, teacher_dir: Path, selection_runs: int,
-              deadline: float | None = None) -> FrozenTrial:
+              line: Callable[[], float] | None = None) -> FrozenTrial:
     """Run ``trial`` (drawn from ``study``) on ``selection_runs`` seeds from ``base.seed`` and tell the study how
-    it went; the finished trial is returned. Past ``deadline`` (``time.monotonic()``) it stops after the seed
-    it is on, as pruned, and a seed still running at ``deadline`` is stopped there. An error other than a refusal
-    fails the trial and is raised."""
+    it went; the finished trial is returned. ``line()``: when the trial must have ended (``time.monotonic()``),
+    looked at again while it runs, as the study's best trials change; a seed still running then is stopped there
+    and the trial pruned. An error other than a refusal fails the trial and is raised."""
     seen = []
     with handle.heartbeat(trial), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with _stopped_at(deadline):
-                state, value = _run(trial, space, base, data, teacher_dir, selection_runs, deadline)
+            with _stopped_at(line):
+                state, value = _run(trial, space, base, data, teacher_dir, selection_runs, line)
         except _OutOfTime:
             seeds = len(trial.user_attrs.get("val", []))
             trial.set_user_attr("note", f"stopped in seed {seeds + 1} of {selection_runs}: the time budget ran out")
@@ -66,15 +69,16 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, spa
 
 
 class _OutOfTime(BaseException):
-    """Raised in a trial's seed at its deadline; a ``BaseException``, so that no ``except Exception`` holds it."""
+    """Raised in a trial's seed at its line; a ``BaseException``, so that no ``except Exception`` holds it."""
 
 
 @contextlib.contextmanager
-def _stopped_at(deadline: float | None):
-    """Raise :class:`_OutOfTime` in this thread at ``deadline`` (``time.monotonic()``), by SIGALRM: the final runs
-    start on time even when a seed takes longer than the budget has left. Off the main thread, or where there is no
-    such signal, the trial ends after the seed it is on instead."""
-    if deadline is None or threading.current_thread() is not threading.main_thread() or \
+def _stopped_at(line: Callable[[], float] | None):
+    """Raise :class:`_OutOfTime` in this thread at ``line()`` (``time.monotonic()``), by SIGALRM, the timer set
+    again every :data:`WATCH_SECONDS` by a thread that asks ``line()`` anew: the final runs start on time even when
+    a seed takes longer than the budget has left. Off the main thread, or where there is no such signal, the trial
+    ends after the seed it is on instead."""
+    if line is None or threading.current_thread() is not threading.main_thread() or \
             not hasattr(signal, "setitimer"):
         yield
         return
@@ -82,17 +86,30 @@ def _stopped_at(deadline: float | None):
     def stop(signum, frame):
         raise _OutOfTime
 
+    def arm():
+        signal.setitimer(signal.ITIMER_REAL, max(line() - time.monotonic(), 1e-3))
+
+    def watch():
+        while not done.wait(WATCH_SECONDS):
+            with contextlib.suppress(Exception):  # a busy database: the next look
+                arm()
+
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+    done = threading.Event()
+    watcher = threading.Thread(target=watch, daemon=True)
+    arm()
+    watcher.start()
     try:
         yield
     finally:
+        done.set()
+        watcher.join()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
 def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Data | None, teacher_dir: Path,
-         selection_runs: int, deadline: float | None) -> tuple[TrialState, float | None]:
+         selection_runs: int, line: Callable[[], float] | None) -> tuple[TrialState, float | None]:
     flat, drawn = space.draw(trial, base)
     trial.set_user_attr("settings", drawn)
     scores, seconds, teacher_seconds = [], [], []
@@ -112,7 +129,7 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
         if step < selection_runs - 1 and trial.should_prune():
             trial.set_user_attr("note", f"pruned after {step + 1} of {selection_runs} seeds")
             return TrialState.PRUNED, None
-        if step < selection_runs - 1 and deadline is not None and time.monotonic() > deadline:
+        if step < selection_runs - 1 and line is not None and time.monotonic() > line():
             trial.set_user_attr("note", f"stopped after {step + 1} of {selection_runs} seeds: the time budget ran out")
             return TrialState.PRUNED, None
     return TrialState.COMPLETE, statistics.fmean(scores)

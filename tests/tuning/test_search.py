@@ -219,3 +219,18 @@ def test_a_seed_still_running_when_the_time_is_up_is_stopped_there(tmp_path):
         tune(slow, out=tmp_path / "tune", time="3s", space=SPACE, final_runs=1, progress=False)
     assert time.monotonic() - started < 60
     assert [t.state for t in study_of(tmp_path / "tune").trials] == [TrialState.PRUNED]
+
+
+def test_a_running_trial_follows_its_line_as_it_moves(monkeypatch):
+    import graphkd.tuning.trial as trial_module
+
+    # The line starts an hour away; a new best trial (here: a changed value) brings it to 0.2 s from now.
+    monkeypatch.setattr(trial_module, "WATCH_SECONDS", 0.05)
+    line = [time.monotonic() + 3600]
+    started = time.monotonic()
+    with pytest.raises(trial_module._OutOfTime), trial_module._stopped_at(lambda: line[0]):
+        line[0] = time.monotonic() + 0.2
+        time.sleep(30)
+    assert time.monotonic() - started < 5
+    with trial_module._stopped_at(lambda: time.monotonic() + 3600):  # a line not reached: nothing raised
+        time.sleep(0.2)
