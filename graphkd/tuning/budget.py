@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from graphkd.errors import GraphkdError
 
-__all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "SELECTION_RUNS", "STUDY_FILE", "STUDY_NAME", "Budget", "clock",
-           "final_run_seconds", "parse_duration"]
+__all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "FIT_SLACK_SECONDS", "SELECTION_RUNS", "STUDY_FILE",
+           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "fits", "parse_duration"]
 
 # Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
 DEFAULT_TRIALS = 20
@@ -22,6 +22,9 @@ DEFAULT_TRIALS = 20
 SELECTION_RUNS, FINAL_RUNS, FINALISTS = 2, 10, 3
 STUDY_NAME = "graphkd"
 STUDY_FILE = "study.db"  # the default SQLite database, in the output folder
+# A trial stopped at its line hands over seconds past it: the final runs the line was kept for still fit then.
+# Without it, on Photo the loop found those runs 2 s too long, kept time for a cheaper trial's and drew another.
+FIT_SLACK_SECONDS = 60.0
 UNITS = {"s": 1, "m": 60, "h": 3600}
 DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)[smh]")
 
@@ -94,3 +97,9 @@ def final_run_seconds(trial, final_runs: int, processes: int = 1) -> float:
     students = max(seed - teacher for seed, teacher in zip(seeds, teachers, strict=True))
     cached = min(len(seeds), final_runs)
     return (max(seeds) * (final_runs - cached) + students * cached) / processes
+
+
+def fits(needed: float, left: float | None) -> bool:
+    """Whether final runs estimated at ``needed`` seconds fit the ``left`` of a time budget (``None``: there is
+    none), within :data:`FIT_SLACK_SECONDS`."""
+    return left is None or needed <= left + FIT_SLACK_SECONDS

@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig
-from graphkd.tuning.budget import Budget, clock, final_run_seconds
+from graphkd.tuning.budget import Budget, clock, final_run_seconds, fits
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
@@ -88,7 +88,7 @@ class SearchLoop:
         left = self.budget.left(self.start)
         ranked = sorted(complete, key=lambda t: -t.value)
         needed = [final_run_seconds(trial, self.final_runs, processes) for trial in ranked]
-        return next((n for n in needed if left is None or n <= left), needed[0] if needed else 0.0)
+        return next((n for n in needed if fits(n, left)), needed[0] if needed else 0.0)
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
         """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes

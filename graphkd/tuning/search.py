@@ -33,7 +33,16 @@ from graphkd.distill.soft_targets import SoftTargets, graph_fingerprint
 from graphkd.distill.teachers import load_teacher_outputs
 from graphkd.errors import GraphkdError
 from graphkd.io import folder_path, writable_folder
-from graphkd.tuning.budget import FINAL_RUNS, FINALISTS, SELECTION_RUNS, STUDY_NAME, Budget, clock, final_run_seconds
+from graphkd.tuning.budget import (
+    FINAL_RUNS,
+    FINALISTS,
+    SELECTION_RUNS,
+    STUDY_NAME,
+    Budget,
+    clock,
+    final_run_seconds,
+    fits,
+)
 from graphkd.tuning.first import first_params
 from graphkd.tuning.loop import SearchLoop
 from graphkd.tuning.outputs import plot_study, write_result, write_trials
@@ -243,7 +252,7 @@ def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, dat
         return final_run_seconds(trial, final_runs, processes)
 
     left = budget.left(start)
-    first = next((i for i, t in enumerate(distinct) if left is None or needed(t) <= left), 0) if final_runs else 0
+    first = next((i for i, t in enumerate(distinct) if fits(needed(t), left)), 0) if final_runs else 0
     top, skipped = distinct[first:first + finalists], [t.number for t in distinct[:first]]
     for trial in distinct[:first]:
         if progress:
