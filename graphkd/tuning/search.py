@@ -140,8 +140,9 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
             raise GraphkdError(f"no trial of study {study_name!r} completed ({len(study.trials)} tried){said}")
         write_trials(study, out)
         plot_study(study, out / "tune.png")
-        return _finish(complete, finished, base, data, out, final_runs, finalists, progress, workers, start,
-                       budget, local_processes(study))
+        top, skipped = _finalists(handle, complete, finished, final_runs, finalists, budget, start,
+                                  local_processes(study), progress)
+        return _finish(top, skipped, finished, base, data, out, final_runs, progress, workers, start, budget)
 
 
 def _check_whole(name: str, value, low: int) -> None:
@@ -235,29 +236,50 @@ def _quiet_optuna():
         optuna.logging.set_verbosity(level)
 
 
-def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, data: Data | None,
-            out: Path, final_runs: int, finalists: int, progress: bool, workers: int, start: float,
-            budget: Budget, processes: int = 1) -> TuneResult:
-    """The finalists' final runs, the choice on their validation metric, and the files that say so. With a time
-    budget the finalists start at the best trial whose final runs (estimated, shared by ``processes``) fit the time
-    left, as the trial loop kept time for (else at the best); the others run where theirs fit what is left then."""
+def _finalists(handle: StudyHandle, complete: list[FrozenTrial], finished: int, final_runs: int, finalists: int,
+               budget: Budget, start: float, processes: int, progress: bool) -> tuple[list[FrozenTrial], list[int]]:
+    """The trials to re-run on the final seeds, best first, and those skipped for time. With a time budget they
+    start at the best trial whose final runs (estimated, shared by ``processes``) fit the time left, as the trial
+    loop kept time for (else at the best); the next ones join while all their estimates together fit. The first
+    process to get here records the choice in the study, and the others of this round of trials (the same
+    finished trials) take it, so that processes sharing a study run the same final runs."""
     distinct, seen = [], set()
     for trial in sorted(complete, key=lambda t: (-t.value, t.number)):
         key = json.dumps(trial.user_attrs.get("settings", {}), sort_keys=True)
         if key not in seen:
             seen.add(key)
             distinct.append(trial)
+    with handle.lock():
+        study = handle.load()
+        recorded = study.user_attrs.get("finalists")
+        if recorded and recorded["finished"] == finished and recorded["final_runs"] == final_runs:
+            by_number = {t.number: t for t in distinct}
+            return [by_number[n] for n in recorded["run"]], list(recorded["skipped"])
 
-    def needed(trial: FrozenTrial) -> float:
-        return final_run_seconds(trial, final_runs, processes)
+        def needed(trial: FrozenTrial) -> float:
+            return final_run_seconds(trial, final_runs, processes)
 
-    left = budget.left(start)
-    first = next((i for i, t in enumerate(distinct) if fits(needed(t), left)), 0) if final_runs else 0
-    top, skipped = distinct[first:first + finalists], [t.number for t in distinct[:first]]
-    for trial in distinct[:first]:
-        if progress:
-            tqdm.write(f"trial {trial.number} skipped: its final runs (about {clock(needed(trial))}) do not fit the "
-                       f"{clock(left)} left")
+        left = budget.left(start)
+        first = next((i for i, t in enumerate(distinct) if fits(needed(t), left)), 0) if final_runs else 0
+        top, skipped, kept = [], [t.number for t in distinct[:first]], 0.0
+        for trial in distinct[first:first + finalists]:
+            if top and left is not None and kept + needed(trial) > left:
+                skipped.append(trial.number)
+            else:
+                top.append(trial)
+                kept += needed(trial)
+        study.set_user_attr("finalists", {"finished": finished, "final_runs": final_runs,
+                                          "run": [t.number for t in top], "skipped": skipped})
+    if progress and skipped:
+        tqdm.write(f"not re-run, their final runs (estimated) do not fit the {clock(left)} left: "
+                   + ", ".join(f"trial {n}" for n in skipped))
+    return top, skipped
+
+
+def _finish(top: list[FrozenTrial], skipped: list[int], finished: int, base: DistillConfig, data: Data | None,
+            out: Path, final_runs: int, progress: bool, workers: int, start: float, budget: Budget) -> TuneResult:
+    """The finalists' final runs (``top``, best first), the choice on their validation metric, and the files that
+    say so."""
     runs = final_runs or base.runs
     configs = {t.number: DistillConfig(**{**with_settings(base, t.user_attrs.get("settings", {})), "runs": runs})
                for t in top}
@@ -266,14 +288,6 @@ def _finish(complete: list[FrozenTrial], finished: int, base: DistillConfig, dat
     else:
         scores, summaries = {}, {}
         for trial in top:
-            left = budget.left(start)
-            # The first finalist always runs its final seeds; the others where their estimate fits the time left.
-            if scores and left is not None and needed(trial) > left:
-                skipped.append(trial.number)
-                if progress:
-                    tqdm.write(f"finalist trial {trial.number} skipped: its final runs (about {clock(needed(trial))}) "
-                               f"do not fit the {clock(left)} left")
-                continue
             if progress:
                 tqdm.write(f"finalist trial {trial.number} (selection score {trial.value:.4f}): {final_runs} seeds")
             summaries[trial.number] = run_distillation(configs[trial.number], data,

@@ -234,3 +234,16 @@ def test_a_running_trial_follows_its_line_as_it_moves(monkeypatch):
     assert time.monotonic() - started < 5
     with trial_module._stopped_at(lambda: time.monotonic() + 3600):  # a line not reached: nothing raised
         time.sleep(0.2)
+
+
+def test_the_finalists_are_recorded_so_processes_of_one_round_run_the_same(tmp_path, monkeypatch):
+    import graphkd.tuning.search as search
+
+    out = tmp_path / "tune"
+    first = tune(base_run(), out=out, trials=3, space=SPACE, final_runs=1, finalists=2, progress=False)
+    plan = study_of(out).user_attrs["finalists"]
+    assert plan["finished"] == 3 and first.trial in plan["run"] and list(first.finalists) == plan["run"]
+    # Another process of the same round, which would estimate every final run at a day, takes the recorded choice.
+    monkeypatch.setattr(search, "final_run_seconds", lambda trial, final_runs, processes: 86_400.0)
+    again = tune(base_run(), out=out, trials=3, time="1h", space=SPACE, final_runs=1, finalists=2, progress=False)
+    assert again.trial == first.trial and list(again.finalists) == plan["run"]
