@@ -122,7 +122,8 @@ def write_markdown(results: dict, path: Path) -> None:
         student = 100 * row["student"][f"test_{key}_mean"]
         bar = KNOWLEDGE_BEST.get(dataset)
         skipped = f", {len(row['finalists_skipped'])} skipped (no time left)" if row["finalists_skipped"] else ""
-        first = f" ({row['first_trials']} start points first)" if row.get("first_trials") else ""
+        n = row.get("first_trials", 0)
+        first = f" ({n} start point{'s' if n > 1 else ''} first)" if n else ""
         rows.append([dataset, metric_title(row["metric"]), f"{row['wall_s'] / 60:.1f} min",
                      str(row.get("processes", 1)),
                      ", ".join(f"{n} {state}" for state, n in sorted(row["trials"].items())) + first,
