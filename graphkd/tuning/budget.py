@@ -23,7 +23,7 @@ SELECTION_RUNS, FINAL_RUNS, FINALISTS = 2, 10, 3
 STUDY_NAME = "graphkd"
 STUDY_FILE = "study.db"  # the default SQLite database, in the output folder
 # A trial stopped at its line hands over seconds past it: the final runs the line was kept for still fit then.
-# Without it, on Photo the loop found those runs 2 s too long, kept time for a cheaper trial's and drew another.
+# Without it, on Photo the loop found those runs seconds too long, kept time for a cheaper trial's and drew another.
 FIT_SLACK_SECONDS = 60.0
 UNITS = {"s": 1, "m": 60, "h": 3600}
 DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)[smh]")
