@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from graphkd.errors import GraphkdError
 
 __all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "FIT_SLACK_SECONDS", "SELECTION_RUNS", "STUDY_FILE",
-           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "fits", "parse_duration"]
+           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "first_fitting", "parse_duration"]
 
 # Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
 DEFAULT_TRIALS = 20
@@ -99,7 +99,8 @@ def final_run_seconds(trial, final_runs: int, processes: int = 1) -> float:
     return (max(seeds) * (final_runs - cached) + students * cached) / processes
 
 
-def fits(needed: float, left: float | None) -> bool:
-    """Whether final runs estimated at ``needed`` seconds fit the ``left`` of a time budget (``None``: there is
-    none), within :data:`FIT_SLACK_SECONDS`."""
-    return left is None or needed <= left + FIT_SLACK_SECONDS
+def first_fitting(estimates: list[float], left: float | None) -> int:
+    """Which final runs the time is kept for: the index of the first of ``estimates`` (seconds, best trial first)
+    that fits the ``left`` of a time budget (``None``: there is none) within :data:`FIT_SLACK_SECONDS`, else 0, the
+    best trial's. The trial loop and the choice of finalists both ask it, so they keep time for the same runs."""
+    return next((i for i, needed in enumerate(estimates) if left is None or needed <= left + FIT_SLACK_SECONDS), 0)

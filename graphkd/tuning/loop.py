@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig
-from graphkd.tuning.budget import Budget, clock, final_run_seconds, fits
+from graphkd.tuning.budget import Budget, clock, final_run_seconds, first_fitting
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
@@ -84,11 +84,10 @@ class SearchLoop:
         (with a time budget; ``processes`` share them), else the best trial's. Keeping every finalist's would let
         one slow trial near the top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a
         45-minute budget), and keeping a trial's that cannot fit would end it at once; the finalists are chosen
-        alike (``search._finish``)."""
-        left = self.budget.left(self.start)
+        alike (``search._finalists``, by :func:`~graphkd.tuning.budget.first_fitting`)."""
         ranked = sorted(complete, key=lambda t: -t.value)
         needed = [final_run_seconds(trial, self.final_runs, processes) for trial in ranked]
-        return next((n for n in needed if fits(n, left)), needed[0] if needed else 0.0)
+        return needed[first_fitting(needed, self.budget.left(self.start))] if needed else 0.0
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:
         """TPE, seeded by the search's seed and the trials drawn so far: a resumed search draws anew, and processes

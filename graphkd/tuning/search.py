@@ -41,7 +41,7 @@ from graphkd.tuning.budget import (
     Budget,
     clock,
     final_run_seconds,
-    fits,
+    first_fitting,
 )
 from graphkd.tuning.first import first_params
 from graphkd.tuning.loop import SearchLoop
@@ -256,18 +256,16 @@ def _finalists(handle: StudyHandle, complete: list[FrozenTrial], finished: int, 
             by_number = {t.number: t for t in distinct}
             return [by_number[n] for n in recorded["run"]], list(recorded["skipped"])
 
-        def needed(trial: FrozenTrial) -> float:
-            return final_run_seconds(trial, final_runs, processes)
-
         left = budget.left(start)
-        first = next((i for i, t in enumerate(distinct) if fits(needed(t), left)), 0) if final_runs else 0
+        needed = [final_run_seconds(trial, final_runs, processes) for trial in distinct]
+        first = first_fitting(needed, left) if final_runs else 0
         top, skipped, kept = [], [t.number for t in distinct[:first]], 0.0
-        for trial in distinct[first:first + finalists]:
-            if top and left is not None and kept + needed(trial) > left:
+        for trial, seconds in zip(distinct[first:first + finalists], needed[first:first + finalists], strict=True):
+            if top and left is not None and kept + seconds > left:
                 skipped.append(trial.number)
             else:
                 top.append(trial)
-                kept += needed(trial)
+                kept += seconds
         study.set_user_attr("finalists", {"finished": finished, "final_runs": final_runs,
                                           "run": [t.number for t in top], "skipped": skipped})
     if progress and skipped:

@@ -61,13 +61,19 @@ def process_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
 
 
+def _local(process: str | None) -> tuple[str, str] | None:
+    """The pid and start time of ``process`` (a :func:`process_id`) where it names a process of this machine."""
+    if not isinstance(process, str) or process.count(":") < 2:
+        return None
+    host, pid, start = process.rsplit(":", 2)
+    return (pid, start) if host == socket.gethostname() and pid.isdigit() else None
+
+
 def _gone(process: str | None) -> bool:
     """Whether ``process`` (a :func:`process_id`) ran on this machine and has ended."""
-    if not isinstance(process, str) or process.count(":") < 2:
+    if (local := _local(process)) is None:
         return False
-    host, pid, start = process.rsplit(":", 2)
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+    pid, start = local
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -213,7 +219,6 @@ def counts(study: optuna.Study) -> tuple[int, int, list[FrozenTrial]]:
 def local_processes(study: optuna.Study) -> int:
     """Processes of this machine working on ``study`` now, this one included: those that drew a trial and are
     alive. They share the output folder, so they share the final runs' seeds."""
-    here = socket.gethostname()
-    alive = {p for t in study.get_trials(deepcopy=False) if isinstance(p := t.user_attrs.get("process"), str)
-             and p.count(":") >= 2 and p.rsplit(":", 2)[0] == here and not _gone(p)}
+    alive = {p for t in study.get_trials(deepcopy=False)
+             if _local(p := t.user_attrs.get("process")) is not None and not _gone(p)}
     return len(alive | {process_id()})
