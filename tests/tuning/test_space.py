@@ -180,7 +180,8 @@ def test_the_first_trials_are_the_recipes_the_space_allows_in_optunas_parameters
     gcn = queued[0]
     # a choice by its value, a range by its value, an option that may be off by its ":on" switch
     assert gcn["student.hidden_channels"] == 256 and gcn["objective.temperature"] == 1.0
-    assert gcn["student.training.weight_decay:on"] is True and gcn["student.training.weight_decay"] == 5e-4
+    assert gcn["student.training.lr"] == 0.01
+    assert gcn["student.training.weight_decay:on"] is False and "student.training.weight_decay" not in gcn
     assert gcn["hint.weight:on"] is False and "hint.weight" not in gcn
     # Each queued trial draws a run that graphkd accepts, with the recipe's settings.
     for params, recipe in zip(queued, FIRST_TRIALS, strict=True):
