@@ -111,8 +111,16 @@ def needs_graph(row: dict) -> bool:
     return bool(config.get("positions")) or config.get("student", "mlp") != "mlp"
 
 
+def teacher_name(config: dict) -> str:
+    """The chosen teacher as a run file gives it, with its ensemble's size: "3 x appnp"."""
+    size = config.get("ensemble", 1)
+    return f"{size} x {config['teacher']}" if size > 1 else config["teacher"]
+
+
 def write_markdown(results: dict, path: Path) -> None:
     rows = []
+    before = [dataset for dataset in DATASETS
+              if dataset in results["datasets"] and not results["datasets"][dataset].get("first_trials")]
     for dataset in DATASETS:
         row = results["datasets"].get(dataset)
         if row is None:
@@ -128,7 +136,7 @@ def write_markdown(results: dict, path: Path) -> None:
                      str(row.get("processes", 1)),
                      ", ".join(f"{n} {state}" for state, n in sorted(row["trials"].items())) + first,
                      f"{len(row['finalists_val'])} re-run{skipped}",
-                     f"{row['config']['teacher']} {pct(row['teacher'])}", pct(row["baseline_mlp"]),
+                     f"{teacher_name(row['config'])} {pct(row['teacher'])}", pct(row["baseline_mlp"]),
                      pct(row["student"]), "yes" if needs_graph(row) else "no",
                      f"{pct(row['defaults']['student'])} (teacher {pct(row['defaults']['teacher'])})",
                      f"{bar:.2f} ({student - bar:+.2f})" if bar else "n/a"])
@@ -138,7 +146,8 @@ def write_markdown(results: dict, path: Path) -> None:
         "the best trial and, where the time left allows, the next 2 re-run on 10 seeds and chosen on the mean "
         "validation metric), within a wall-time budget, final runs included; 'processes': one thread each, one per "
         "core, sharing the study and the final seeds. 'start points': the recipes that won across the knowledge "
-        "table's graphs, tried first (graphkd.tuning.first; Cora's and CiteSeer's searches ran before them). The test "
+        "table's graphs, tried first (graphkd.tuning.first"
+        + (f"; {' and '.join(before)} searched before they existed" if before else "") + "). The test "
         "metric (mean ± std over 10 seeds: the CPF split, or Tolokers' 10 published splits) of the chosen run "
         "only. 'defaults': `graphkd distill` at its defaults (GAT teacher, 2 x 256 MLP) on the same base run and "
         "seeds. 'knowledge table': its best distilled MLP with "
