@@ -47,6 +47,8 @@ SPACES = {"Tolokers": {name: spec for name, spec in DEFAULT_SPACE.items() if not
 # issue 42: within 0.5 points of it or above.
 KNOWLEDGE_BEST = {"Cora": 83.59, "CiteSeer": 74.25, "Computers": 84.84, "Photo": 93.47}
 KEPT = ("best.toml", "result.md", "trials.md", "tune.png")
+# Optuna's WAITING trial here is a start point still queued when the time ran out.
+STATES = {"waiting": "queued, not reached"}
 
 
 def base(args, dataset: str) -> DistillConfig:
@@ -134,7 +136,8 @@ def write_markdown(results: dict, path: Path) -> None:
         first = f" ({n} start point{'s' if n > 1 else ''} first)" if n else ""
         rows.append([dataset, metric_title(row["metric"]), f"{row['wall_s'] / 60:.1f} min",
                      str(row.get("processes", 1)),
-                     ", ".join(f"{n} {state}" for state, n in sorted(row["trials"].items())) + first,
+                     ", ".join(f"{n} {STATES.get(state, state)}" for state, n in sorted(row["trials"].items()))
+                     + first,
                      f"{len(row['finalists_val'])} re-run{skipped}",
                      f"{teacher_name(row['config'])} {pct(row['teacher'])}", pct(row["baseline_mlp"]),
                      pct(row["student"]), "yes" if needs_graph(row) else "no",

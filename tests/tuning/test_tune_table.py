@@ -43,7 +43,8 @@ def test_runs_a_search_beside_the_defaults_writes_its_table_and_collects_it_agai
 
 def test_the_table_names_an_ensemble_by_its_size_and_the_searches_before_start_points(table, tmp_path):
     part = {"test_acc_mean": 0.9, "test_acc_std": 0.01}
-    row = {"metric": "accuracy", "wall_s": 600, "processes": 2, "trials": {"complete": 3}, "first_trials": 4,
+    row = {"metric": "accuracy", "wall_s": 600, "processes": 2, "trials": {"complete": 3, "waiting": 1},
+           "first_trials": 4,
            "finalists_val": {"1": 0.95}, "finalists_skipped": [], "teacher": part, "baseline_mlp": part,
            "student": part, "config": {"teacher": "appnp", "ensemble": 3, "positions": 0},
            "defaults": {"teacher": part, "baseline_mlp": part, "student": part}}
@@ -53,6 +54,6 @@ def test_the_table_names_an_ensemble_by_its_size_and_the_searches_before_start_p
     markdown = path.read_text()
     assert "| 3 x appnp 90.00 ± 1.00 |" in markdown and "| grand 90.00 ± 1.00 |" in markdown
     assert "CiteSeer searched before they existed" in markdown and "Photo searched" not in markdown
-    assert "| Photo | accuracy | 10.0 min | 2 | 3 complete (4 start points first) |" in markdown
+    assert "| Photo | accuracy | 10.0 min | 2 | 3 complete, 1 queued, not reached (4 start points first) |" in markdown
     assert "| 93.47 (-3.47) |" in markdown  # Photo's bar in the knowledge table
     assert "| yes |" in markdown  # CiteSeer's student reads position features
