@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from graphkd.errors import GraphkdError
 
 __all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "FIT_SLACK_SECONDS", "SELECTION_RUNS", "STUDY_FILE",
-           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "first_fitting", "parse_duration"]
+           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "first_fitting", "parse_duration", "training_seconds"]
 
 # Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
 DEFAULT_TRIALS = 20
@@ -88,15 +88,30 @@ def clock(seconds: float) -> str:
         f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def final_run_seconds(trial, final_runs: int, processes: int = 1) -> float:
+def training_seconds(trials) -> dict[str, float]:
+    """The longest a seed of any of ``trials`` spent on its teacher, by the teacher's training key (the trial's
+    ``teacher_training``). A trial whose selection seeds found their teachers trained by an earlier trial recorded
+    them as nearly free, but its other final seeds train them again: on Tolokers a final seed took 180 s where
+    its selection seeds took 22 and 34, and the final runs overran the budget by 19 minutes."""
+    slowest: dict[str, float] = {}
+    for trial in trials:
+        key = trial.user_attrs.get("teacher_training")
+        if key is not None:
+            slowest[key] = max(slowest.get(key, 0.0), *trial.user_attrs.get("teacher_seconds", [0.0]))
+    return slowest
+
+
+def final_run_seconds(trial, final_runs: int, processes: int = 1, trained: dict[str, float] | None = None) -> float:
     """A finished trial's final runs, estimated from its selection seeds: the seeds it ran cost their students
-    again (their teachers are cached), each other final seed its slowest whole seed; ``processes`` on this
-    machine share the final seeds. A teacher cached before the trial is counted as free, so that errs short."""
+    again (their teachers are cached), each other final seed its slowest student and its teacher, the slowest the
+    study has seen train that teacher (``trained``: :func:`training_seconds`); ``processes`` on this machine share
+    the final seeds. A teacher cached before the search (no trial trained it) is counted as free."""
     seeds = trial.user_attrs.get("seed_seconds", [0.0])
     teachers = trial.user_attrs.get("teacher_seconds", [0.0] * len(seeds))
     students = max(seed - teacher for seed, teacher in zip(seeds, teachers, strict=True))
+    teacher = max(*teachers, (trained or {}).get(trial.user_attrs.get("teacher_training"), 0.0))
     cached = min(len(seeds), final_runs)
-    return (max(seeds) * (final_runs - cached) + students * cached) / processes
+    return ((students + teacher) * (final_runs - cached) + students * cached) / processes
 
 
 def first_fitting(estimates: list[float], left: float | None) -> int:

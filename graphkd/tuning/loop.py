@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig
-from graphkd.tuning.budget import Budget, clock, final_run_seconds, first_fitting
+from graphkd.tuning.budget import Budget, clock, final_run_seconds, first_fitting, training_seconds
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
@@ -43,7 +43,7 @@ class SearchLoop:
                     self.handle.sweep(study)
                     finished, running, complete = counts(study)
                     self._show(finished, complete)
-                    keep = self._final_seconds(complete, local_processes(study))
+                    keep = self._kept(study)
                     step = self._next(finished, running, complete, keep)
                     if step == "draw":
                         study = self.handle.load(self._sampler(len(study.trials)), self._pruner())
@@ -76,17 +76,24 @@ class SearchLoop:
     def _line(self) -> float:
         """When a running trial must have ended (``time.monotonic()``): the wall time less the time kept for the
         final runs, as the study stands now."""
-        study = self.handle.load()
-        return self.start + self.budget.seconds - self._final_seconds(counts(study)[2], local_processes(study))
+        return self.start + self.budget.seconds - self._kept(self.handle.load())
 
-    def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1) -> float:
+    def _kept(self, study: optuna.Study) -> float:
+        """:meth:`_final_seconds` as ``study`` stands: its complete trials, this machine's processes on it, and the
+        teachers' training times its trials recorded."""
+        return self._final_seconds(counts(study)[2], local_processes(study),
+                                   training_seconds(study.get_trials(deepcopy=False)))
+
+    def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1,
+                       trained: dict[str, float] | None = None) -> float:
         """The time kept for the final runs: those of the best trial whose final runs, estimated, fit the time left
         (with a time budget; ``processes`` share them), else the best trial's. Keeping every finalist's would let
         one slow trial near the top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a
         45-minute budget), and keeping a trial's that cannot fit would end it at once; the finalists are chosen
-        alike (``search._finalists``, by :func:`~graphkd.tuning.budget.first_fitting`)."""
+        alike (``search._finalists``, by :func:`~graphkd.tuning.budget.first_fitting`). ``trained``: the teachers'
+        training times (:func:`~graphkd.tuning.budget.training_seconds`)."""
         ranked = sorted(complete, key=lambda t: -t.value)
-        needed = [final_run_seconds(trial, self.final_runs, processes) for trial in ranked]
+        needed = [final_run_seconds(trial, self.final_runs, processes, trained) for trial in ranked]
         return needed[first_fitting(needed, self.budget.left(self.start))] if needed else 0.0
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:

@@ -42,6 +42,7 @@ from graphkd.tuning.budget import (
     clock,
     final_run_seconds,
     first_fitting,
+    training_seconds,
 )
 from graphkd.tuning.first import first_params
 from graphkd.tuning.loop import SearchLoop
@@ -257,7 +258,8 @@ def _finalists(handle: StudyHandle, complete: list[FrozenTrial], finished: int, 
             return [by_number[n] for n in recorded["run"]], list(recorded["skipped"])
 
         left = budget.left(start)
-        needed = [final_run_seconds(trial, final_runs, processes) for trial in distinct]
+        trained = training_seconds(study.get_trials(deepcopy=False))
+        needed = [final_run_seconds(trial, final_runs, processes, trained) for trial in distinct]
         first = first_fitting(needed, left) if final_runs else 0
         top, skipped, kept = [], [t.number for t in distinct[:first]], 0.0
         for trial, seconds in zip(distinct[first:first + finalists], needed[first:first + finalists], strict=True):

@@ -116,6 +116,7 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
     for step, seed in enumerate(range(base.seed, base.seed + selection_runs)):
         start = time.perf_counter()
         cfg = DistillConfig(**{**flat, "runs": 1, "seed": seed})  # an invalid combination is refused here
+        trial.set_user_attr("teacher_training", cfg.training_key())  # whose training time its final seeds pay
         summary = run_distillation(cfg, data, out=None, teacher_dir=teacher_dir, progress=False)
         seconds.append(time.perf_counter() - start)
         teacher_seconds.append(summary["per_seed"][0].get("teacher_seconds", seconds[-1]))

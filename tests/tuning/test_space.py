@@ -5,7 +5,7 @@ import pytest
 
 from graphkd.distill import DistillConfig
 from graphkd.errors import GraphkdError
-from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, final_run_seconds, parse_duration
+from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, final_run_seconds, parse_duration, training_seconds
 from graphkd.tuning.first import FIRST_TRIALS, first_params
 from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace
 from graphkd.tuning.space_file import read_space, space_text
@@ -163,6 +163,24 @@ def test_a_final_run_is_estimated_from_the_seeds_a_trial_ran_and_shared_by_proce
     assert final_run_seconds(ran, 10) == 8 * 100.0 + 2 * 20.0
     assert final_run_seconds(ran, 10, processes=2) == (8 * 100.0 + 2 * 20.0) / 2
     assert final_run_seconds(ran, 1) == 20.0  # one final seed, the first selection seed
+
+
+def test_final_seeds_pay_for_a_teacher_that_another_trial_trained_on_the_selection_seeds():
+    optuna = pytest.importorskip("optuna")
+    # Trial a trained teacher "k" (150 s a seed); trial b found it cached (0.1 s) and took 30 s a seed for its student.
+    a = optuna.trial.create_trial(value=0.6, user_attrs={"seed_seconds": [180.0, 170.0], "teacher_seconds":
+                                                         [150.0, 140.0], "teacher_training": "k"})
+    b = optuna.trial.create_trial(value=0.7, user_attrs={"seed_seconds": [30.0, 20.0], "teacher_seconds": [0.1, 0.1],
+                                                         "teacher_training": "k"})
+    other = optuna.trial.create_trial(value=0.5, user_attrs={"seed_seconds": [5.0], "teacher_seconds": [4.0],
+                                                             "teacher_training": "j"})
+    trained = training_seconds([a, b, other])
+    assert trained == {"k": 150.0, "j": 4.0}
+    # b's 8 other final seeds train "k" again: 29.9 + 150 s each, not the 30 s its own seeds suggest.
+    assert final_run_seconds(b, 10, trained=trained) == pytest.approx(8 * (29.9 + 150.0) + 2 * 29.9)
+    assert final_run_seconds(b, 10) == pytest.approx(8 * (29.9 + 0.1) + 2 * 29.9)  # without the study: as it ran
+    # A teacher no trial trained (cached before the search) stays free.
+    assert final_run_seconds(b, 10, trained={"j": 4.0}) == pytest.approx(10 * 29.9 + 8 * 0.1)
 
 
 def test_the_time_left_counts_from_the_start_and_is_none_without_a_time_budget():
