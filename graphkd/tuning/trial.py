@@ -116,7 +116,6 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
     for step, seed in enumerate(range(base.seed, base.seed + selection_runs)):
         start = time.perf_counter()
         cfg = DistillConfig(**{**flat, "runs": 1, "seed": seed})  # an invalid combination is refused here
-        trial.set_user_attr("teacher_training", cfg.training_key())  # whose training time its final seeds pay
         summary = run_distillation(cfg, data, out=None, teacher_dir=teacher_dir, progress=False)
         seconds.append(time.perf_counter() - start)
         teacher_seconds.append(summary["per_seed"][0].get("teacher_seconds", seconds[-1]))
@@ -124,8 +123,9 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
         trial.set_user_attr("seed_seconds", seconds)
         trial.set_user_attr("teacher_seconds", teacher_seconds)
         trial.set_user_attr("val", scores)
-        if step == 0:
+        if step == 0:  # the teacher's key holds no seed: whose training time the final seeds pay
             trial.set_user_attr("teacher_val", validation_score(summary, "teacher"))
+            trial.set_user_attr("teacher_training", cfg.training_key())
         trial.report(statistics.fmean(scores), step)
         if step < selection_runs - 1 and trial.should_prune():
             trial.set_user_attr("note", f"pruned after {step + 1} of {selection_runs} seeds")
