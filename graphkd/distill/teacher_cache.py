@@ -27,9 +27,19 @@ from graphkd.io import atomic_save, load_tensors, update_hash
 from graphkd.models import build_model
 from graphkd.training.distributed import is_rank_zero
 
-__all__ = ["cached_members", "cached_teachers", "expected_configs"]
+__all__ = ["cached_members", "cached_teachers", "expected_configs", "members_file", "soft_targets_file"]
 
 MEMBERS_FORMAT = "graphkd-teacher-members-v1"
+
+
+def soft_targets_file(teacher_dir: Path, teacher_key: str, seed: int) -> Path:
+    """Where ``teacher_dir`` keeps the soft targets of the teacher of ``teacher_key`` for ``seed``."""
+    return teacher_dir / f"soft_targets-{teacher_key}-seed{seed}.pt"
+
+
+def members_file(teacher_dir: Path, training_key: str, seed: int) -> Path:
+    """Where ``teacher_dir`` keeps the trained members of the teacher of ``training_key`` for ``seed``."""
+    return teacher_dir / f"teacher-{training_key}-seed{seed}.pt"
 
 
 def _made_again(path: Path, exc: Exception, what: str) -> None:
@@ -45,7 +55,7 @@ def cached_teachers(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path
     teacher, a named one's members coming from :func:`cached_members`) and store them there."""
     if not cfg.source.cacheable:  # e.g. a module, whose code can change while its weights do not: run it again
         return teacher_soft_targets(cfg, data, seed, progress, checkpoints, arrivals)
-    path = teacher_dir / f"soft_targets-{cfg.teacher_key()}-seed{seed}.pt" if teacher_dir is not None else None
+    path = soft_targets_file(teacher_dir, cfg.teacher_key(), seed) if teacher_dir is not None else None
     if path is not None and path.is_file():
         try:
             targets = SoftTargets.load(path)
@@ -88,7 +98,7 @@ def cached_members(cfg: DistillConfig, data: Data, seed: int, teacher_dir: Path 
     ``None`` for a given teacher (nothing to train) or without a folder (the caller trains)."""
     if cfg.given_teacher() or teacher_dir is None:
         return None
-    path = teacher_dir / f"teacher-{cfg.training_key()}-seed{seed}.pt"
+    path = members_file(teacher_dir, cfg.training_key(), seed)
     meta = {"seed": seed, "graph_fingerprint": graph_fingerprint(data), "training_key": cfg.training_key()}
     if path.is_file():
         try:

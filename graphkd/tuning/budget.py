@@ -9,11 +9,14 @@ import numbers
 import re
 import time as clock_time
 from dataclasses import dataclass
+from pathlib import Path
 
+from graphkd.distill.teacher_cache import members_file, soft_targets_file
 from graphkd.errors import GraphkdError
 
-__all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "FIT_SLACK_SECONDS", "SELECTION_RUNS", "STUDY_FILE",
-           "STUDY_NAME", "Budget", "clock", "final_run_seconds", "first_fitting", "parse_duration", "training_seconds"]
+__all__ = ["DEFAULT_TRIALS", "FINALISTS", "FINAL_RUNS", "FIT_SLACK_SECONDS", "MEMBERS", "SELECTION_RUNS",
+           "SOFT_TARGETS", "STUDY_FILE", "STUDY_NAME", "Budget", "clock", "final_estimates", "final_run_seconds",
+           "first_fitting", "parse_duration", "teacher_folder_holds", "training_seconds"]
 
 # Without a budget a search runs this many trials: enough for the sampler's first 10 random ones and 10 it aims.
 DEFAULT_TRIALS = 20
@@ -101,17 +104,50 @@ def training_seconds(trials) -> dict[str, float]:
     return slowest
 
 
-def final_run_seconds(trial, final_runs: int, processes: int = 1, trained: dict[str, float] | None = None) -> float:
-    """A finished trial's final runs, estimated from its selection seeds: the seeds it ran cost their students
-    again (their teachers are cached), each other final seed its slowest student and its teacher, the slowest the
-    study has seen train that teacher (``trained``: :func:`training_seconds`); ``processes`` on this machine share
-    the final seeds. A teacher cached before the search (no trial trained it) is counted as free."""
+SOFT_TARGETS, MEMBERS = "soft targets", "trained members"  # what the teacher folder can hold for a final seed
+
+
+def teacher_folder_holds(trial, teacher_dir: Path | None, first_seed: int, final_runs: int) -> list[str | None]:
+    """What ``teacher_dir`` holds for the teacher of each of a finished trial's final seeds (``first_seed`` on):
+    :data:`SOFT_TARGETS`, else :data:`MEMBERS`, else ``None``. Its selection seeds made their soft targets there;
+    the other seeds' may be there too, made by other trials or put there before the search (on Tolokers, the
+    defaults' GAT for all 10 seeds)."""
+    ran = len(trial.user_attrs.get("seed_seconds", [0.0]))
+    targets, training = trial.user_attrs.get("teacher_key"), trial.user_attrs.get("teacher_training")
+
+    def holds(seed: int) -> str | None:
+        if seed < first_seed + ran or (teacher_dir is not None and targets is not None
+                                       and soft_targets_file(teacher_dir, targets, seed).is_file()):
+            return SOFT_TARGETS
+        if teacher_dir is not None and training is not None and members_file(teacher_dir, training, seed).is_file():
+            return MEMBERS
+        return None
+
+    return [holds(seed) for seed in range(first_seed, first_seed + final_runs)]
+
+
+def final_run_seconds(trial, held: list[str | None], processes: int = 1,
+                      trained: dict[str, float] | None = None) -> float:
+    """A finished trial's final runs, estimated from its selection seeds, one final seed for each of ``held``
+    (:func:`teacher_folder_holds`): each costs the trial's slowest student, and its teacher what the folder leaves
+    to do: nothing where its soft targets are there; where its trained members are, making the soft targets from
+    them, counted as the trial's quickest teacher seed; else the training, the slowest the study has seen train
+    that teacher (``trained``: :func:`training_seconds`). ``processes`` on this machine share the final seeds."""
     seeds = trial.user_attrs.get("seed_seconds", [0.0])
     teachers = trial.user_attrs.get("teacher_seconds", [0.0] * len(seeds))
     students = max(seed - teacher for seed, teacher in zip(seeds, teachers, strict=True))
-    teacher = max([*teachers, (trained or {}).get(trial.user_attrs.get("teacher_training"), 0.0)])
-    cached = min(len(seeds), final_runs)
-    return ((students + teacher) * (final_runs - cached) + students * cached) / processes
+    training = max([*teachers, (trained or {}).get(trial.user_attrs.get("teacher_training"), 0.0)])
+    teacher = {SOFT_TARGETS: 0.0, MEMBERS: min(teachers), None: training}
+    return sum(students + teacher[state] for state in held) / processes
+
+
+def final_estimates(ranked, trials, final_runs: int, processes: int, teacher_dir: Path | None,
+                    first_seed: int) -> list[float]:
+    """:func:`final_run_seconds` of each of ``ranked`` (finished trials), the teacher folder looked in for each
+    final seed from ``first_seed`` and the teachers' training times read from all the study's ``trials``."""
+    trained = training_seconds(trials)
+    return [final_run_seconds(trial, teacher_folder_holds(trial, teacher_dir, first_seed, final_runs), processes,
+                              trained) for trial in ranked]
 
 
 def first_fitting(estimates: list[float], left: float | None) -> int:

@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig
-from graphkd.tuning.budget import Budget, clock, final_run_seconds, first_fitting, training_seconds
+from graphkd.tuning.budget import Budget, clock, final_estimates, first_fitting
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
@@ -81,19 +81,20 @@ class SearchLoop:
     def _kept(self, study: optuna.Study) -> float:
         """:meth:`_final_seconds` as ``study`` stands: its complete trials, this machine's processes on it, and the
         teachers' training times its trials recorded."""
-        return self._final_seconds(counts(study)[2], local_processes(study),
-                                   training_seconds(study.get_trials(deepcopy=False)))
+        return self._final_seconds(counts(study)[2], local_processes(study), study.get_trials(deepcopy=False))
 
     def _final_seconds(self, complete: list[FrozenTrial], processes: int = 1,
-                       trained: dict[str, float] | None = None) -> float:
+                       trials: list[FrozenTrial] | None = None) -> float:
         """The time kept for the final runs: those of the best trial whose final runs, estimated, fit the time left
         (with a time budget; ``processes`` share them), else the best trial's. Keeping every finalist's would let
         one slow trial near the top end the search early (on Cora a 10-minute trial stopped it after 6 trials of a
         45-minute budget), and keeping a trial's that cannot fit would end it at once; the finalists are chosen
-        alike (``search._finalists``, by :func:`~graphkd.tuning.budget.first_fitting`). ``trained``: the teachers'
-        training times (:func:`~graphkd.tuning.budget.training_seconds`)."""
+        alike (``search._finalists``, by :func:`~graphkd.tuning.budget.first_fitting`). The estimates
+        (:func:`~graphkd.tuning.budget.final_estimates`) read the teacher folder and the teachers' training times
+        the study's ``trials`` recorded (default: ``complete``)."""
         ranked = sorted(complete, key=lambda t: -t.value)
-        needed = [final_run_seconds(trial, self.final_runs, processes, trained) for trial in ranked]
+        needed = final_estimates(ranked, complete if trials is None else trials, self.final_runs, processes,
+                                 self.teacher_dir, self.base.seed)
         return needed[first_fitting(needed, self.budget.left(self.start))] if needed else 0.0
 
     def _sampler(self, drawn: int) -> optuna.samplers.BaseSampler:

@@ -40,9 +40,8 @@ from graphkd.tuning.budget import (
     STUDY_NAME,
     Budget,
     clock,
-    final_run_seconds,
+    final_estimates,
     first_fitting,
-    training_seconds,
 )
 from graphkd.tuning.first import first_params
 from graphkd.tuning.loop import SearchLoop
@@ -142,7 +141,7 @@ def tune(config: RunConfig | DistillConfig | str | os.PathLike | None = None, *,
         write_trials(study, out)
         plot_study(study, out / "tune.png")
         top, skipped = _finalists(handle, complete, finished, final_runs, finalists, budget, start,
-                                  local_processes(study), progress)
+                                  local_processes(study), out / "teachers", base.seed, progress)
         return _finish(top, skipped, finished, base, data, out, final_runs, progress, workers, start, budget)
 
 
@@ -238,12 +237,14 @@ def _quiet_optuna():
 
 
 def _finalists(handle: StudyHandle, complete: list[FrozenTrial], finished: int, final_runs: int, finalists: int,
-               budget: Budget, start: float, processes: int, progress: bool) -> tuple[list[FrozenTrial], list[int]]:
+               budget: Budget, start: float, processes: int, teacher_dir: Path, first_seed: int,
+               progress: bool) -> tuple[list[FrozenTrial], list[int]]:
     """The trials to re-run on the final seeds, best first, and those skipped for time. With a time budget they
-    start at the best trial whose final runs (estimated, shared by ``processes``) fit the time left, as the trial
-    loop kept time for (else at the best); the next ones join while all their estimates together fit. The first
-    process to get here records the choice in the study, and the others of this round of trials (the same
-    finished trials) take it, so that processes sharing a study run the same final runs."""
+    start at the best trial whose final runs (estimated, shared by ``processes``, with what ``teacher_dir`` holds
+    for the seeds from ``first_seed``) fit the time left, as the trial loop kept time for (else at the best); the
+    next ones join while all their estimates together fit. The first process to get here records the choice in the
+    study, and the others of this round of trials (the same finished trials) take it, so that processes sharing a
+    study run the same final runs."""
     distinct, seen = [], set()
     for trial in sorted(complete, key=lambda t: (-t.value, t.number)):
         key = json.dumps(trial.user_attrs.get("settings", {}), sort_keys=True)
@@ -258,8 +259,8 @@ def _finalists(handle: StudyHandle, complete: list[FrozenTrial], finished: int, 
             return [by_number[n] for n in recorded["run"]], list(recorded["skipped"])
 
         left = budget.left(start)
-        trained = training_seconds(study.get_trials(deepcopy=False))
-        needed = [final_run_seconds(trial, final_runs, processes, trained) for trial in distinct]
+        needed = final_estimates(distinct, study.get_trials(deepcopy=False), final_runs, processes, teacher_dir,
+                                 first_seed)
         first = first_fitting(needed, left) if final_runs else 0
         top, skipped, kept = [], [t.number for t in distinct[:first]], 0.0
         for trial, seconds in zip(distinct[first:first + finalists], needed[first:first + finalists], strict=True):

@@ -123,8 +123,9 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
         trial.set_user_attr("seed_seconds", seconds)
         trial.set_user_attr("teacher_seconds", teacher_seconds)
         trial.set_user_attr("val", scores)
-        if step == 0:  # the teacher's key holds no seed: whose training time the final seeds pay
+        if step == 0:  # the teacher's keys hold no seed: what the final seeds look for in the teacher folder
             trial.set_user_attr("teacher_val", validation_score(summary, "teacher"))
+            trial.set_user_attr("teacher_key", cfg.teacher_key())
             trial.set_user_attr("teacher_training", cfg.training_key())
         trial.report(statistics.fmean(scores), step)
         if step < selection_runs - 1 and trial.should_prune():

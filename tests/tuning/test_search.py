@@ -21,6 +21,7 @@ from graphkd.distill import (  # noqa: E402
     TeacherTraining,
     read_run_file,
 )
+from graphkd.distill.teacher_cache import members_file, soft_targets_file  # noqa: E402
 from graphkd.errors import GraphkdError  # noqa: E402
 from graphkd.tuning.space import SearchSpace  # noqa: E402
 from graphkd.tuning.study import StudyHandle, default_storage  # noqa: E402
@@ -65,6 +66,10 @@ def test_a_tiny_study_writes_its_outputs_and_best_toml_runs_again(tmp_path, caps
     # The space varies the teacher's architecture alone among teacher options: one key per architecture.
     keys = {(t.params["teacher.architecture"], t.user_attrs["teacher_training"]) for t in finished(study)}
     assert len(keys) == len({arch for arch, _ in keys}) == len({key for _, key in keys})
+    # The final-run estimate finds its teachers in the folder under the keys the trials recorded.
+    for trial in finished(study):
+        assert soft_targets_file(out / "teachers", trial.user_attrs["teacher_key"], 1).is_file()
+        assert members_file(out / "teachers", trial.user_attrs["teacher_training"], 1).is_file()
     run = read_run_file(out / "best.toml")
     assert run.seeds.runs == 2 and run.teacher.architecture in ("gcn", "sage")
     assert run.student.hidden_channels == study.trials[result.trial].user_attrs["settings"]["student.hidden_channels"]
@@ -80,7 +85,7 @@ def test_finalists_whose_final_runs_do_not_fit_the_time_left_are_skipped_and_the
     import graphkd.tuning.search as search
 
     # Every finalist's final runs are estimated at a day: only the best trial, which always runs, is re-run.
-    monkeypatch.setattr(search, "final_run_seconds", lambda *estimated: 86_400.0)
+    monkeypatch.setattr(search, "final_estimates", lambda ranked, *rest: [86_400.0] * len(ranked))
     out = tmp_path / "tune"
     result = tune(base_run(), out=out, trials=3, time="1h", space=SPACE, final_runs=1, finalists=3, progress=False)
     best = max(finished(study_of(out)), key=lambda t: (t.value, -t.number))
@@ -248,6 +253,6 @@ def test_the_finalists_are_recorded_so_processes_of_one_round_run_the_same(tmp_p
     plan = study_of(out).user_attrs["finalists"]
     assert plan["finished"] == 3 and first.trial in plan["run"] and list(first.finalists) == plan["run"]
     # Another process of the same round, which would estimate every final run at a day, takes the recorded choice.
-    monkeypatch.setattr(search, "final_run_seconds", lambda *estimated: 86_400.0)
+    monkeypatch.setattr(search, "final_estimates", lambda ranked, *rest: [86_400.0] * len(ranked))
     again = tune(base_run(), out=out, trials=3, time="1h", space=SPACE, final_runs=1, finalists=2, progress=False)
     assert again.trial == first.trial and list(again.finalists) == plan["run"]

@@ -4,8 +4,19 @@ import time
 import pytest
 
 from graphkd.distill import DistillConfig
+from graphkd.distill.teacher_cache import members_file, soft_targets_file
 from graphkd.errors import GraphkdError
-from graphkd.tuning.budget import DEFAULT_TRIALS, Budget, final_run_seconds, parse_duration, training_seconds
+from graphkd.tuning.budget import (
+    DEFAULT_TRIALS,
+    MEMBERS,
+    SOFT_TARGETS,
+    Budget,
+    final_estimates,
+    final_run_seconds,
+    parse_duration,
+    teacher_folder_holds,
+    training_seconds,
+)
 from graphkd.tuning.first import FIRST_TRIALS, first_params
 from graphkd.tuning.space import DEFAULT_SPACE, OPTIONS, Choice, Range, SearchSpace
 from graphkd.tuning.space_file import read_space, space_text
@@ -137,7 +148,8 @@ def test_the_time_kept_for_the_final_runs_is_the_best_trials():
     complete = [trial(0.80, [5.0, 7.0]), trial(0.79, [300.0, 310.0]), trial(0.70, [1.0, 1.0])]
     loop = SearchLoop.__new__(SearchLoop)
     loop.final_runs, loop.budget, loop.start = 10, Budget(trials=5), time.monotonic()
-    assert loop._final_seconds(complete) == 70.0 == final_run_seconds(complete[0], 10)
+    loop.teacher_dir, loop.base = None, DistillConfig()
+    assert loop._final_seconds(complete) == 70.0 == final_run_seconds(complete[0], [None] * 10)
     assert loop._final_seconds([]) == 0.0
     # With a time budget, the best trial whose final runs fit the time left: the 0.80 trial's 700 s do not fit 5
     # minutes, the 0.70 trial's 10 s do.
@@ -160,9 +172,11 @@ def test_a_final_run_is_estimated_from_the_seeds_a_trial_ran_and_shared_by_proce
     # teachers are cached), the 8 others 100 s each.
     ran = optuna.trial.create_trial(value=0.5, user_attrs={"seed_seconds": [100.0, 90.0],
                                                            "teacher_seconds": [80.0, 70.0]})
-    assert final_run_seconds(ran, 10) == 8 * 100.0 + 2 * 20.0
-    assert final_run_seconds(ran, 10, processes=2) == (8 * 100.0 + 2 * 20.0) / 2
-    assert final_run_seconds(ran, 1) == 20.0  # one final seed, the first selection seed
+    held = teacher_folder_holds(ran, None, 0, 10)
+    assert held == [SOFT_TARGETS] * 2 + [None] * 8
+    assert final_run_seconds(ran, held) == 8 * 100.0 + 2 * 20.0
+    assert final_run_seconds(ran, held, processes=2) == (8 * 100.0 + 2 * 20.0) / 2
+    assert final_run_seconds(ran, teacher_folder_holds(ran, None, 0, 1)) == 20.0  # one final seed, a selection one
 
 
 def test_final_seeds_pay_for_a_teacher_that_another_trial_trained_on_the_selection_seeds():
@@ -176,11 +190,28 @@ def test_final_seeds_pay_for_a_teacher_that_another_trial_trained_on_the_selecti
                                                              "teacher_training": "j"})
     trained = training_seconds([a, b, other])
     assert trained == {"k": 150.0, "j": 4.0}
+    held = teacher_folder_holds(b, None, 0, 10)
     # b's 8 other final seeds train "k" again: 29.9 + 150 s each, not the 30 s its own seeds suggest.
-    assert final_run_seconds(b, 10, trained=trained) == pytest.approx(8 * (29.9 + 150.0) + 2 * 29.9)
-    assert final_run_seconds(b, 10) == pytest.approx(8 * (29.9 + 0.1) + 2 * 29.9)  # without the study: as it ran
-    # A teacher no trial trained (cached before the search) stays free.
-    assert final_run_seconds(b, 10, trained={"j": 4.0}) == pytest.approx(10 * 29.9 + 8 * 0.1)
+    assert final_run_seconds(b, held, trained=trained) == pytest.approx(8 * (29.9 + 150.0) + 2 * 29.9)
+    assert final_run_seconds(b, held) == pytest.approx(8 * (29.9 + 0.1) + 2 * 29.9)  # without the study: as it ran
+    assert final_estimates([b], [a, b, other], 10, 1, None, 0) == [final_run_seconds(b, held, trained=trained)]
+
+
+def test_final_seeds_whose_teacher_the_folder_holds_pay_only_what_is_left_to_make(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    # Selection seeds 3 and 4: 30 s and 20 s, 10 s and 0.5 s of them the teacher's; another trial trained it in 200 s.
+    ran = optuna.trial.create_trial(value=0.5, user_attrs={
+        "seed_seconds": [30.0, 20.0], "teacher_seconds": [10.0, 0.5], "teacher_key": "t", "teacher_training": "k"})
+    soft_targets_file(tmp_path, "t", 7).touch()  # made by another trial, or put there before the search
+    members_file(tmp_path, "k", 8).touch()  # trained for another transfer set or refinement
+    members_file(tmp_path, "j", 9).touch()  # another teacher's: no help
+    held = teacher_folder_holds(ran, tmp_path, 3, 8)
+    assert held == [SOFT_TARGETS, SOFT_TARGETS, None, None, SOFT_TARGETS, MEMBERS, None, None]
+    # Students 20 s a seed (the slower one, 30 - 10); soft targets from members as the quickest teacher seed (0.5 s);
+    # training as the slowest the study saw (200 s).
+    assert final_run_seconds(ran, held, trained={"k": 200.0}) == pytest.approx(8 * 20.0 + 0.5 + 4 * 200.0)
+    # Without a teacher folder only the selection seeds' soft targets are counted as made.
+    assert teacher_folder_holds(ran, None, 3, 8) == [SOFT_TARGETS] * 2 + [None] * 6
 
 
 def test_the_time_left_counts_from_the_start_and_is_none_without_a_time_budget():
