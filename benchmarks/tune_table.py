@@ -166,7 +166,7 @@ def write_markdown(results: dict, path: Path) -> None:
 def main(argv=None) -> None:
     p = study_parser(__doc__, "tune", f"graphs (default: {', '.join(DATASETS)})", datasets=list(DATASETS))
     p.add_argument("--time", default="45m", help="each search's wall-time budget, final runs included (the "
-                   "defaults' run comes after it)")
+                   "defaults' run comes before it, outside the budget)")
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     args = p.parse_args(argv)
     unknown = set(args.datasets) - set(DATASETS)
