@@ -3,6 +3,7 @@ trials (one may fail and free its place), then end. Trials are drawn under the s
 a study never overshoot a trial budget."""
 from __future__ import annotations
 
+import functools
 import statistics
 import time as clock_time
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphkd.distill import DistillConfig
-from graphkd.tuning.budget import Budget, clock, final_estimates, first_fitting
+from graphkd.tuning.budget import FIT_SLACK_SECONDS, Budget, clock, final_estimates, first_fitting
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle, counts, local_processes, process_id
 from graphkd.tuning.trial import run_trial
@@ -54,8 +55,10 @@ class SearchLoop:
                 if step == "wait":
                     clock_time.sleep(WAIT_SECONDS)
                     continue
+                line = functools.partial(self._line, trial, clock_time.monotonic()) \
+                    if self.budget.seconds is not None else None
                 frozen = run_trial(study, trial, self.handle, self.space, self.base, self.data, self.teacher_dir,
-                                   self.selection_runs, self._line if self.budget.seconds is not None else None)
+                                   self.selection_runs, line)
                 self._report(frozen)
         finally:
             self.bar.close()
@@ -73,10 +76,25 @@ class SearchLoop:
                 return "wait"
         return "draw"
 
-    def _line(self) -> float:
-        """When a running trial must have ended (``time.monotonic()``): the wall time less the time kept for the
-        final runs, as the study stands now."""
-        return self.start + self.budget.seconds - self._kept(self.handle.load())
+    def _line(self, trial: optuna.Trial, started: float) -> tuple[float, str]:
+        """When ``trial``, started at ``started`` (``time.monotonic()``), must have ended, and why, as the study
+        stands now: the wall time less the time kept for the final runs. Sooner where the final runs kept for fit:
+        when the trial's own final seeds that are not selection seeds, each at least the mean of its seeds so far
+        (its teacher trained again) and shared by this machine's processes, could no longer fit the wall time, for
+        it could then never be a finalist (on Computers a GRAND trial ran 7.8 minutes to the line; this stops it
+        after 3.5)."""
+        study = self.handle.load()
+        kept, complete = self._kept(study), counts(study)[2]
+        end = self.start + self.budget.seconds
+        line = (end - kept, "the time budget ran out")
+        others = self.final_runs - self.selection_runs
+        if complete and others > 0 and kept <= self.budget.left(self.start) + FIT_SLACK_SECONDS:
+            # at time t its other final seeds take at least pace * (t - started): past the end from this time on
+            pace = others / local_processes(study) / (len(trial.user_attrs.get("val", [])) + 1)
+            hopeless = (end + FIT_SLACK_SECONDS + pace * started) / (1 + pace)
+            if hopeless < line[0]:
+                line = (hopeless, f"at its pace its {self.final_runs} final seeds would not fit the time budget")
+        return line
 
     def _kept(self, study: optuna.Study) -> float:
         """:meth:`_final_seconds` as ``study`` stands: its complete trials, this machine's processes on it, and the

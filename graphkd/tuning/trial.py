@@ -27,7 +27,7 @@ from graphkd.tasks import metric_key
 from graphkd.tuning.space import SearchSpace
 from graphkd.tuning.study import StudyHandle
 
-__all__ = ["run_trial", "validation_score"]
+__all__ = ["Line", "run_trial", "validation_score"]
 
 WATCH_SECONDS = 15  # how often a running trial looks again where its line is (a new best trial moves it)
 
@@ -37,13 +37,16 @@ def validation_score(summary: dict, role: str = "student") -> float:
     return summary[role][f"val_{metric_key(summary['metric'])}_mean"]
 
 
+Line = Callable[[], tuple[float, str]]  # when a running trial must have ended (time.monotonic()), and why
+
+
 def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, space: SearchSpace,
               base: DistillConfig, data: Data | None, teacher_dir: Path, selection_runs: int,
-              line: Callable[[], float] | None = None) -> FrozenTrial:
+              line: Line | None = None) -> FrozenTrial:
     """Run ``trial`` (drawn from ``study``) on ``selection_runs`` seeds from ``base.seed`` and tell the study how
-    it went; the finished trial is returned. ``line()``: when the trial must have ended (``time.monotonic()``),
-    looked at again while it runs, as the study's best trials change; a seed still running then is stopped there
-    and the trial pruned. An error other than a refusal fails the trial and is raised."""
+    it went; the finished trial is returned. ``line()``: when the trial must have ended (``time.monotonic()``) and
+    why, looked at again while it runs, as the study's best trials change; a seed still running then is stopped
+    there and the trial pruned. An error other than a refusal fails the trial and is raised."""
     seen = []
     with handle.heartbeat(trial), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -52,7 +55,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, handle: StudyHandle, spa
                 state, value = _run(trial, space, base, data, teacher_dir, selection_runs, line)
         except _OutOfTime:
             seeds = len(trial.user_attrs.get("val", []))
-            trial.set_user_attr("note", f"stopped in seed {seeds + 1} of {selection_runs}: the time budget ran out")
+            trial.set_user_attr("note", f"stopped in seed {seeds + 1} of {selection_runs}: {line()[1]}")
             state, value = TrialState.PRUNED, None
         except GraphkdError as exc:  # an invalid combination, or a run the pipeline refuses
             trial.set_user_attr("note", f"refused: {' '.join(str(exc).split())[:300]}")
@@ -73,8 +76,8 @@ class _OutOfTime(BaseException):
 
 
 @contextlib.contextmanager
-def _stopped_at(line: Callable[[], float] | None):
-    """Raise :class:`_OutOfTime` in this thread at ``line()`` (``time.monotonic()``), by SIGALRM, the timer set
+def _stopped_at(line: Line | None):
+    """Raise :class:`_OutOfTime` in this thread at ``line()`` (its time), by SIGALRM, the timer set
     again every :data:`WATCH_SECONDS` by a thread that asks ``line()`` anew: the final runs start on time even when
     a seed takes longer than the budget has left. Off the main thread, or where there is no such signal, the trial
     ends after the seed it is on instead."""
@@ -87,7 +90,7 @@ def _stopped_at(line: Callable[[], float] | None):
         raise _OutOfTime
 
     def arm():
-        signal.setitimer(signal.ITIMER_REAL, max(line() - time.monotonic(), 1e-3))
+        signal.setitimer(signal.ITIMER_REAL, max(line()[0] - time.monotonic(), 1e-3))
 
     def watch():
         while not done.wait(WATCH_SECONDS):
@@ -109,7 +112,7 @@ def _stopped_at(line: Callable[[], float] | None):
 
 
 def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Data | None, teacher_dir: Path,
-         selection_runs: int, line: Callable[[], float] | None) -> tuple[TrialState, float | None]:
+         selection_runs: int, line: Line | None) -> tuple[TrialState, float | None]:
     flat, drawn = space.draw(trial, base)
     trial.set_user_attr("settings", drawn)
     scores, seconds, teacher_seconds = [], [], []
@@ -131,7 +134,7 @@ def _run(trial: optuna.Trial, space: SearchSpace, base: DistillConfig, data: Dat
         if step < selection_runs - 1 and trial.should_prune():
             trial.set_user_attr("note", f"pruned after {step + 1} of {selection_runs} seeds")
             return TrialState.PRUNED, None
-        if step < selection_runs - 1 and line is not None and time.monotonic() > line():
-            trial.set_user_attr("note", f"stopped after {step + 1} of {selection_runs} seeds: the time budget ran out")
+        if step < selection_runs - 1 and line is not None and time.monotonic() > (stop := line())[0]:
+            trial.set_user_attr("note", f"stopped after {step + 1} of {selection_runs} seeds: {stop[1]}")
             return TrialState.PRUNED, None
     return TrialState.COMPLETE, statistics.fmean(scores)

@@ -237,11 +237,11 @@ def test_a_running_trial_follows_its_line_as_it_moves(monkeypatch):
     monkeypatch.setattr(trial_module, "WATCH_SECONDS", 0.05)
     line = [time.monotonic() + 3600]
     started = time.monotonic()
-    with pytest.raises(trial_module._OutOfTime), trial_module._stopped_at(lambda: line[0]):
+    with pytest.raises(trial_module._OutOfTime), trial_module._stopped_at(lambda: (line[0], "moved")):
         line[0] = time.monotonic() + 0.2
         time.sleep(30)
     assert time.monotonic() - started < 5
-    with trial_module._stopped_at(lambda: time.monotonic() + 3600):  # a line not reached: nothing raised
+    with trial_module._stopped_at(lambda: (time.monotonic() + 3600, "far")):  # a line not reached: nothing raised
         time.sleep(0.2)
 
 

@@ -8,6 +8,7 @@ from graphkd.distill.teacher_cache import members_file, soft_targets_file
 from graphkd.errors import GraphkdError
 from graphkd.tuning.budget import (
     DEFAULT_TRIALS,
+    FIT_SLACK_SECONDS,
     MEMBERS,
     SOFT_TARGETS,
     Budget,
@@ -164,6 +165,35 @@ def test_the_time_kept_for_the_final_runs_is_the_best_trials():
     # None fits: the best trial's, so that the search ends (drawing more would only overrun the budget further).
     loop.budget = Budget(seconds=5)
     assert loop._final_seconds([slow_best[0], trial(0.70, [10.0, 10.0])]) == 700.0
+
+
+def test_a_trial_whose_final_runs_cannot_fit_at_its_pace_stops_once_other_final_runs_fit():
+    optuna = pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    from graphkd.tuning.loop import SearchLoop
+
+    study = optuna.create_study(direction="maximize")
+    loop = SearchLoop.__new__(SearchLoop)
+    loop.handle, loop.teacher_dir, loop.base = SimpleNamespace(load=lambda: study), None, DistillConfig()
+    loop.final_runs, loop.selection_runs, loop.budget, loop.start = 10, 2, Budget(seconds=1000), time.monotonic()
+    running = study.ask()
+    # Nothing complete: the line is the end of the budget, whatever the running trial's pace.
+    assert loop._line(running, loop.start) == (pytest.approx(loop.start + 1000), "the time budget ran out")
+    # A trial whose final runs take 10 s fits. The running one, started with the search, has 8 other final seeds, each
+    # at least its time so far: they no longer fit 1000 s (and the slack) once it has run 1060 / 9 s.
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"seed_seconds": [1.0, 1.0]}))
+    when, why = loop._line(running, loop.start)
+    assert when == pytest.approx(loop.start + (1000 + FIT_SLACK_SECONDS) / 9)
+    assert why == "at its pace its 10 final seeds would not fit the time budget"
+    # In its second seed the pace is the mean of two seeds: half as steep.
+    running.set_user_attr("val", [0.5])
+    assert loop._line(running, loop.start)[0] == pytest.approx(loop.start + (1000 + FIT_SLACK_SECONDS) / 5)
+    # Where the final runs kept for do not fit either (200 s seeds), no trial is stopped for its pace.
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"seed_seconds": [200.0, 200.0]}))
+    running = study.ask()
+    assert loop._line(running, loop.start) == (pytest.approx(loop.start + 1000 - 2000), "the time budget ran out")
 
 
 def test_a_final_run_is_estimated_from_the_seeds_a_trial_ran_and_shared_by_processes():
