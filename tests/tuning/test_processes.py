@@ -72,8 +72,9 @@ def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_p
 
 
 def test_a_killed_search_resumes_from_its_stored_trials(tmp_path):
-    run = subprocess.Popen(command(tmp_path, 50), env=environment(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    log = tmp_path / "first.log"  # what the killed process said, for a failure's message
+    with log.open("w") as said:
+        run = subprocess.Popen(command(tmp_path, 50), env=environment(), stdout=said, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # kill it once 2 trials are stored and the next one runs
         time.sleep(0.5)
@@ -89,7 +90,7 @@ def test_a_killed_search_resumes_from_its_stored_trials(tmp_path):
     run.wait()
     before = trials_of(tmp_path)
     done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in before)
-    assert done >= 2
+    assert done >= 2, f"{[t.state.name for t in before]}; the process said: {log.read_text()[-2000:]}"
     budget = done + 2
     again = subprocess.run(command(tmp_path, budget), env=environment(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
