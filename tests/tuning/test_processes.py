@@ -12,7 +12,7 @@ optuna = pytest.importorskip("optuna")
 
 from optuna.trial import TrialState  # noqa: E402
 
-from graphkd.tuning.study import default_storage  # noqa: E402
+from graphkd.tuning.study import StudyHandle, default_storage  # noqa: E402
 
 BASE = """[data]
 dataset = "CSBM"
@@ -55,7 +55,11 @@ def environment() -> dict:
 
 
 def trials_of(tmp_path):
-    return optuna.load_study(study_name="graphkd", storage=default_storage(tmp_path / "tune")).trials
+    """The study's trials, read as graphkd's processes open it: under its lock. A reader that opens the database
+    bare creates its tables if they are missing, and one that does so while the search creates them makes the
+    search fail (sqlite3.IntegrityError on alembic_version)."""
+    out = tmp_path / "tune"
+    return StudyHandle(default_storage(out), "graphkd", out / "study.db.lock").load().trials
 
 
 def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_path):
